@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the pager (placeholder until the bench suite lands).
+fn main() {}

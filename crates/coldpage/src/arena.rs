@@ -1,0 +1,257 @@
+//! The scratch arena: one unnamed file per pager and scratch directory, carved into
+//! page-aligned extents.
+//!
+//! Why one file: nothing is left on disk after `kill -9` (the kernel frees the unlinked
+//! inode), no `open()` per read, no fd per handle, and no other process can truncate a
+//! mapped extent by path. Freed extents are returned to the filesystem with
+//! `fallocate(PUNCH_HOLE)` *before* they can be handed out again.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::config::check_dir_owner;
+use crate::error::{Error, Result};
+use crate::os;
+
+static NEXT_ARENA: AtomicU64 = AtomicU64::new(1);
+
+/// A per-process scratch file and its extent allocator.
+pub(crate) struct Arena {
+    pub(crate) id: u64,
+    pub(crate) file: File,
+    /// The pager's own 0700 subdirectory holding the arena.
+    pub(crate) dir: PathBuf,
+    alloc: Mutex<Allocator>,
+    punch_works: AtomicBool,
+    /// Bytes allocated to live extents, shared by every arena of a pager (the quota).
+    quota: Arc<Quota>,
+}
+
+/// Scratch bytes allocated against `max` (`u64::MAX` for no quota).
+#[derive(Default)]
+pub(crate) struct Quota {
+    pub(crate) used: AtomicU64,
+    pub(crate) max: AtomicU64,
+}
+
+impl Quota {
+    fn reserve(&self, bytes: u64) -> Result<()> {
+        let max = self.max.load(Ordering::Relaxed);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= max)
+            })
+            .map(|_| ())
+            .map_err(|used| {
+                Error::NoSpace(format!("scratch quota of {max} bytes reached: {used} in use, {bytes} more requested"))
+            })
+    }
+
+    fn release(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// First-fit allocator over the arena's byte range; all offsets and lengths are
+/// multiples of the page size.
+#[derive(Default)]
+struct Allocator {
+    /// End of the highest extent ever handed out.
+    end: u64,
+    /// Free extents below `end`: offset -> length, never adjacent (coalesced).
+    free: BTreeMap<u64, u64>,
+}
+
+impl Allocator {
+    fn alloc(&mut self, len: u64) -> u64 {
+        let fit = self.free.iter().find(|(_, &l)| l >= len).map(|(&o, &l)| (o, l));
+        if let Some((off, flen)) = fit {
+            self.free.remove(&off);
+            if flen > len {
+                self.free.insert(off + len, flen - len);
+            }
+            return off;
+        }
+        // Grow: a free extent touching the end is extended rather than skipped.
+        let off = match self.free.last_key_value() {
+            Some((&o, &l)) if o + l == self.end => {
+                self.free.remove(&o);
+                o
+            }
+            _ => self.end,
+        };
+        self.end = off + len;
+        off
+    }
+
+    fn free(&mut self, mut off: u64, mut len: u64) {
+        if let Some((&prev, &plen)) = self.free.range(..off).next_back() {
+            if prev + plen == off {
+                self.free.remove(&prev);
+                off = prev;
+                len += plen;
+            }
+        }
+        if let Some(&next_len) = self.free.get(&(off + len)) {
+            self.free.remove(&(off + len));
+            len += next_len;
+        }
+        if off + len == self.end {
+            self.end = off;
+        } else {
+            self.free.insert(off, len);
+        }
+    }
+}
+
+impl Arena {
+    /// Opens a fresh arena under `scratch_dir` (already validated by `Config`).
+    pub(crate) fn open(scratch_dir: &Path, quota: Arc<Quota>) -> Result<Arena> {
+        fn io<'a>(syscall: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+            move |e| Error::io_at(syscall, Some(path.to_path_buf()), e)
+        }
+        let parent = os::open_dir_nofollow(scratch_dir).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+                Error::Config(format!("scratch dir {} is a symlink or not a directory", scratch_dir.display()))
+            } else {
+                Error::io_at("open", Some(scratch_dir.to_path_buf()), e)
+            }
+        })?;
+        let (uid, mode) = os::owner_and_mode(&parent).map_err(io("fstat", scratch_dir))?;
+        check_dir_owner(&scratch_dir.display().to_string(), uid, mode)?;
+
+        let name = format!("coldpage-{}", os::euid());
+        let dir = scratch_dir.join(&name);
+        os::mkdir_at(&parent, &name).map_err(io("mkdirat", &dir))?;
+        let sub = os::open_dir_at(&parent, &name).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+                Error::Config(format!("{} is a symlink or not a directory", dir.display()))
+            } else {
+                Error::io_at("openat", Some(dir.clone()), e)
+            }
+        })?;
+        let (uid, mode) = os::owner_and_mode(&sub).map_err(io("fstat", &dir))?;
+        if uid != os::euid() {
+            return Err(Error::Config(format!(
+                "{} is owned by uid {uid}, not this user: someone else created it",
+                dir.display()
+            )));
+        }
+        if mode & 0o077 != 0 {
+            os::fchmod(&sub, 0o700).map_err(io("fchmod", &dir))?;
+        }
+        os::reap_leftovers(&dir, &sub);
+        let id = NEXT_ARENA.fetch_add(1, Ordering::Relaxed);
+        let file = os::open_arena_file(&sub, id).map_err(io("openat", &dir))?;
+        Ok(Arena { id, file, dir, alloc: Mutex::default(), punch_works: AtomicBool::new(true), quota })
+    }
+
+    /// Allocates a page-aligned extent of at least `len` bytes (`len > 0`).
+    pub(crate) fn allocate(self: &Arc<Arena>, len: u64) -> Result<Extent> {
+        fail::fail_point!("arena-allocate", |_| Err(Error::io(
+            "fallocate",
+            std::io::Error::from_raw_os_error(libc::EIO)
+        )));
+        let page = os::page_size() as u64;
+        let size = len
+            .checked_next_multiple_of(page)
+            .ok_or_else(|| Error::NoSpace(format!("{len} bytes cannot be allocated")))?;
+        self.quota.reserve(size)?;
+        let offset = self.lock().alloc(size);
+        Ok(Extent { arena: Arc::clone(self), offset, size })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Allocator> {
+        // The allocator's state stays consistent across a panic in another thread
+        // (every method finishes its map edits before returning), so poison is ignored.
+        self.alloc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes of the arena file actually on disk (`st_blocks * 512`).
+    pub(crate) fn bytes_on_disk(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        self.file.metadata().map(|m| m.blocks() * 512).unwrap_or(0)
+    }
+
+    /// Whether hole punching has worked on this arena so far.
+    pub(crate) fn punch_works(&self) -> bool {
+        self.punch_works.load(Ordering::Relaxed)
+    }
+
+    fn punch(&self, offset: u64, size: u64) -> std::io::Result<bool> {
+        fail::fail_point!("arena-punch", |_| Err(std::io::Error::from_raw_os_error(libc::EIO)));
+        os::punch_hole(&self.file, offset, size)
+    }
+
+    fn release(&self, offset: u64, size: u64) {
+        match self.punch(offset, size) {
+            Ok(true) => {}
+            Ok(false) => self.punch_works.store(false, Ordering::Relaxed),
+            // The blocks stay allocated on disk until reuse overwrites them; the extent
+            // itself is still safe to hand out again, so only the space is lost.
+            Err(_) => {}
+        }
+        self.lock().free(offset, size);
+        self.quota.release(size);
+    }
+}
+
+/// A page-aligned byte range of an arena owned by one handle; freed (hole punched,
+/// returned to the allocator, released from the quota) on drop.
+pub(crate) struct Extent {
+    pub(crate) arena: Arc<Arena>,
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
+}
+
+impl Drop for Extent {
+    fn drop(&mut self) {
+        self.arena.release(self.offset, self.size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocator_reuses_and_coalesces() {
+        let mut a = Allocator::default();
+        let x = a.alloc(4096);
+        let y = a.alloc(8192);
+        let z = a.alloc(4096);
+        assert_eq!((x, y, z, a.end), (0, 4096, 12288, 16384));
+        a.free(y, 8192);
+        assert_eq!(a.alloc(4096), 4096, "first fit reuses the hole");
+        a.free(4096, 4096);
+        a.free(x, 4096);
+        assert_eq!(a.free.len(), 1, "neighbours coalesce: {:?}", a.free);
+        a.free(z, 4096);
+        assert_eq!((a.end, a.free.len()), (0, 0), "freeing the tail shrinks the arena");
+    }
+
+    #[test]
+    fn growing_extends_a_free_tail() {
+        let mut a = Allocator::default();
+        let x = a.alloc(4096);
+        let y = a.alloc(4096);
+        let _z = a.alloc(4096);
+        a.free(y, 4096);
+        assert_eq!(a.alloc(8192), 12288);
+        a.free(x, 4096);
+        assert_eq!(a.free.get(&0), Some(&8192));
+    }
+
+    #[test]
+    fn quota_refuses_and_recovers() {
+        let q = Quota { used: AtomicU64::new(0), max: AtomicU64::new(8192) };
+        q.reserve(4096).unwrap();
+        q.reserve(4096).unwrap();
+        assert_eq!(q.reserve(1).unwrap_err().code(), "ERR_COLDPAGE_NO_SPACE");
+        q.release(4096);
+        q.reserve(4096).unwrap();
+    }
+}

@@ -1,0 +1,146 @@
+//! The pager's configuration and the safety checks on the scratch directory.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::os;
+
+/// How the pager stores file-backed handles. Swapped in whole with
+/// [`Pager::configure`](crate::Pager::configure); live handles keep the scratch arena
+/// they were written to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The directory under which the pager makes its own 0700 subdirectory.
+    pub scratch_dir: PathBuf,
+    /// A quota on scratch bytes allocated by the file backend; `None` for none.
+    pub max_scratch_bytes: Option<u64>,
+    /// Checksum every byte read back from the file backend.
+    pub verify: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { scratch_dir: default_scratch_dir(), max_scratch_bytes: None, verify: true }
+    }
+}
+
+/// The default scratch directory: `$TMPDIR` (or `/tmp`), or `/var/tmp` where the
+/// former is a RAM filesystem (paging out to tmpfs saves no memory).
+pub fn default_scratch_dir() -> PathBuf {
+    let tmp = std::env::temp_dir();
+    let on_ram = os::fs_info(&tmp).map(|fs| fs.is_ram).unwrap_or(false);
+    if on_ram {
+        let var_tmp = Path::new("/var/tmp");
+        if os::fs_info(var_tmp).is_ok_and(|fs| !fs.is_ram) {
+            return var_tmp.to_path_buf();
+        }
+    }
+    tmp
+}
+
+impl Config {
+    /// Checks every field; the scratch directory is created (mode 0700) if missing.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a zero quota or an unsafe scratch directory: a symlink,
+    /// not a directory, owned by another user (root-owned system directories such as
+    /// `/tmp` are fine), or world-writable without the sticky bit.
+    pub fn validate(&self) -> Result<Config> {
+        if self.max_scratch_bytes == Some(0) {
+            return Err(Error::Config("maxScratchBytes must be positive".into()));
+        }
+        let scratch_dir = std::path::absolute(&self.scratch_dir).map_err(|e| {
+            Error::Config(format!("scratch dir {} cannot be resolved: {e}", self.scratch_dir.display()))
+        })?;
+        check_scratch_dir(&scratch_dir)?;
+        Ok(Config { scratch_dir, ..self.clone() })
+    }
+}
+
+/// Refuses a scratch directory that another user could tamper with.
+pub(crate) fn check_scratch_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let shown = dir.display();
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::io_at("mkdir", Some(dir.to_path_buf()), e))?;
+            std::fs::symlink_metadata(dir).map_err(|e| Error::io_at("lstat", Some(dir.to_path_buf()), e))?
+        }
+        Err(e) => return Err(Error::io_at("lstat", Some(dir.to_path_buf()), e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(Error::Config(format!("scratch dir {shown} is a symlink; give the real directory")));
+    }
+    if !meta.is_dir() {
+        return Err(Error::Config(format!("scratch dir {shown} is not a directory")));
+    }
+    check_dir_owner(&shown.to_string(), meta.uid(), meta.mode())
+}
+
+/// Owner and mode rules shared by the scratch directory and the pager's subdirectory.
+pub(crate) fn check_dir_owner(shown: &str, uid: u32, mode: u32) -> Result<()> {
+    let me = os::euid();
+    if uid != me && uid != 0 {
+        return Err(Error::Config(format!(
+            "scratch dir {shown} is owned by uid {uid}, not by this user (uid {me}) or root"
+        )));
+    }
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(Error::Config(format!(
+            "scratch dir {shown} is world-writable without the sticky bit (mode {:o})",
+            mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_symlinks_files_and_open_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+
+        let cfg = |dir: &Path| Config { scratch_dir: dir.to_path_buf(), ..Config::default() };
+        assert!(cfg(&real).validate().is_ok());
+        for (dir, needle) in [(&link, "symlink"), (&file, "not a directory"), (&open, "sticky")] {
+            let err = cfg(dir).validate().unwrap_err();
+            assert_eq!(err.code(), "ERR_COLDPAGE_CONFIG");
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+        let missing = tmp.path().join("a/b");
+        assert_eq!(cfg(&missing).validate().unwrap().scratch_dir, missing);
+        assert!(missing.is_dir());
+        let zero = Config { max_scratch_bytes: Some(0), ..cfg(&real) };
+        assert_eq!(zero.validate().unwrap_err().code(), "ERR_COLDPAGE_CONFIG");
+    }
+
+    #[test]
+    fn refuses_a_dir_owned_by_another_user() {
+        if os::euid() != 0 {
+            eprintln!("skipped: chown to another user needs root");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let theirs = tmp.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(12345), Some(12345)).unwrap();
+        let err = Config { scratch_dir: theirs, ..Config::default() }.validate().unwrap_err();
+        assert!(err.to_string().contains("owned by uid 12345"), "{err}");
+    }
+}

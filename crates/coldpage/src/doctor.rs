@@ -1,0 +1,101 @@
+//! `doctor`: what this machine offers the pager, and what `auto` picks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::arena::{Arena, Quota};
+use crate::config::Config;
+use crate::os;
+use crate::selector::{madv_cold_supported, resolve_auto, swap_total_bytes, AutoChoice};
+
+/// A report on the platform and a scratch directory, for humans and ops tooling.
+#[derive(Clone, Debug)]
+pub struct DoctorReport {
+    /// `linux`, `macos`, ...
+    pub platform: String,
+    /// Kernel name and release.
+    pub kernel: String,
+    /// Whether swap is active (`/proc/swaps`).
+    pub swap_active: bool,
+    /// Bytes of active swap.
+    pub swap_total_bytes: u64,
+    /// Whether `madvise(MADV_COLD)` works.
+    pub madv_cold: bool,
+    /// The scratch directory examined.
+    pub scratch_dir: PathBuf,
+    /// Its filesystem ("ext4", "tmpfs", ...).
+    pub scratch_fs: String,
+    /// Whether that filesystem lives in RAM.
+    pub scratch_is_ram: bool,
+    /// Bytes free there.
+    pub scratch_free_bytes: u64,
+    /// Why the scratch dir cannot be used, if it cannot.
+    pub scratch_error: Option<String>,
+    /// Whether `fallocate(PUNCH_HOLE)` returns freed extents to the filesystem there.
+    pub hole_punching: bool,
+    /// What `auto` picks and why.
+    pub auto: AutoChoice,
+    /// Things an operator should fix.
+    pub warnings: Vec<String>,
+}
+
+/// Examines the platform and `scratch_dir` (opening and releasing a trial arena).
+pub fn doctor(scratch_dir: &Path) -> DoctorReport {
+    let swap = swap_total_bytes();
+    let auto = resolve_auto();
+    let mut warnings = Vec::new();
+    let fs = os::fs_info(scratch_dir).ok();
+    let checked = Config { scratch_dir: scratch_dir.to_path_buf(), ..Config::default() }.validate();
+    let (scratch_error, hole_punching) = match checked.and_then(|c| {
+        let arena =
+            Arc::new(Arena::open(&c.scratch_dir, Arc::new(Quota { max: u64::MAX.into(), ..Quota::default() }))?);
+        let extent = arena.allocate(1)?;
+        os::pwritev_all(&arena.file, extent.offset, &[&[1u8; 4096]]).map_err(|e| crate::Error::io("pwritev", e))?;
+        drop(extent);
+        Ok(arena.punch_works() && arena.bytes_on_disk() == 0)
+    }) {
+        Ok(punch) => (None, punch),
+        Err(e) => (Some(e.to_string()), false),
+    };
+    if let Some(err) = &scratch_error {
+        warnings.push(format!("the file backend cannot use {}: {err}", scratch_dir.display()));
+    }
+    if fs.as_ref().is_some_and(|f| f.is_ram) {
+        warnings.push(format!(
+            "{} is on a RAM filesystem: the file backend would page out to memory; set scratchDir to a disk",
+            scratch_dir.display()
+        ));
+    }
+    if scratch_error.is_none() && !hole_punching {
+        warnings.push("hole punching does not work here: freed scratch space returns to the disk only on exit".into());
+    }
+    DoctorReport {
+        platform: std::env::consts::OS.to_string(),
+        kernel: os::kernel(),
+        swap_active: swap > 0,
+        swap_total_bytes: swap,
+        madv_cold: madv_cold_supported(),
+        scratch_dir: scratch_dir.to_path_buf(),
+        scratch_fs: fs.as_ref().map(|f| f.name.clone()).unwrap_or_else(|| "unknown".into()),
+        scratch_is_ram: fs.as_ref().is_some_and(|f| f.is_ram),
+        scratch_free_bytes: fs.map(|f| f.free_bytes).unwrap_or(0),
+        scratch_error,
+        hole_punching,
+        auto,
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn doctor_reports_a_usable_scratch_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let report = super::doctor(tmp.path());
+        assert_eq!(report.scratch_error, None);
+        assert_eq!(report.platform, std::env::consts::OS);
+        assert!(!report.auto.reason.is_empty());
+        let bad = super::doctor(&tmp.path().join("missing-file").join("x\0y"));
+        assert!(bad.scratch_error.is_some());
+    }
+}

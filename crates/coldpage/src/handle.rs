@@ -1,0 +1,368 @@
+//! Handles, and the two ways bytes leave one without a copy: a [`Lease`] borrows the
+//! storage, a [`Taken`] owns it.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+use crate::file_store::FileStore;
+use crate::os::AnonRegion;
+use crate::pager::{slot, Shared};
+use crate::selector::Backend;
+
+/// Paged-out bytes. `Send + Sync`; reads take `&self` and may run from many threads.
+/// Dropping the handle frees its storage (once no [`Lease`] borrows it).
+pub struct Handle {
+    stored: Arc<Stored>,
+}
+
+/// The storage of one handle, shared by the handle and its leases.
+pub(crate) struct Stored {
+    id: u64,
+    len: u64,
+    backend: Backend,
+    data: Data,
+    shared: Arc<Shared>,
+}
+
+pub(crate) enum Data {
+    Empty,
+    Swap(AnonRegion),
+    File(FileStore),
+}
+
+/// Swap residency of a handle's pages, from `/proc/self/pagemap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Residency {
+    /// Pages the handle's region spans.
+    pub pages: u64,
+    /// Pages in RAM (including the swap cache).
+    pub resident: u64,
+    /// Pages swapped out.
+    pub swapped: u64,
+}
+
+/// Copies `chunks` into a fresh anonymous region advised `MADV_COLD`.
+pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<AnonRegion> {
+    let len = usize::try_from(total).map_err(|_| Error::OutOfRange(format!("{total} bytes do not fit in memory")))?;
+    let mut region = AnonRegion::new(len).map_err(|e| Error::io("mmap", e))?;
+    let mut at = 0;
+    let dst = region.as_mut_slice();
+    for chunk in chunks {
+        dst[at..at + chunk.len()].copy_from_slice(chunk);
+        at += chunk.len();
+    }
+    #[cfg(target_os = "linux")]
+    // A hint: a kernel without MADV_COLD keeps the pages on the normal LRU, which only
+    // makes them slower to reclaim, so an error is not worth failing the pageout.
+    let _ = region.advise(0, len, libc::MADV_COLD);
+    Ok(region)
+}
+
+impl Stored {
+    pub(crate) fn new(id: u64, len: u64, backend: Backend, data: Data, shared: Arc<Shared>) -> Stored {
+        let c = &shared.counters;
+        c.handles[slot(backend)].fetch_add(1, Ordering::Relaxed);
+        c.bytes[slot(backend)].fetch_add(len, Ordering::Relaxed);
+        Stored { id, len, backend, data, shared }
+    }
+}
+
+impl Drop for Stored {
+    fn drop(&mut self) {
+        let c = &self.shared.counters;
+        c.handles[slot(self.backend)].fetch_sub(1, Ordering::Relaxed);
+        c.bytes[slot(self.backend)].fetch_sub(self.len, Ordering::Relaxed);
+    }
+}
+
+impl Handle {
+    pub(crate) fn new(stored: Stored) -> Handle {
+        Handle { stored: Arc::new(stored) }
+    }
+
+    /// A process-unique id, used in error messages.
+    pub fn id(&self) -> u64 {
+        self.stored.id
+    }
+
+    /// The handle's logical length in bytes.
+    pub fn len(&self) -> u64 {
+        self.stored.len
+    }
+
+    /// Whether the handle holds zero bytes.
+    pub fn is_empty(&self) -> bool {
+        self.stored.len == 0
+    }
+
+    /// The backend fixed into the handle at pageout.
+    pub fn backend(&self) -> Backend {
+        self.stored.backend
+    }
+
+    /// Bytes this handle keeps in process memory (its swap region; 0 for file-backed
+    /// handles), for bindings that report external memory to a garbage collector.
+    pub fn resident_bytes(&self) -> u64 {
+        match &self.stored.data {
+            Data::Swap(region) => region.mapped_len() as u64,
+            _ => 0,
+        }
+    }
+
+    fn check(&self, offset: u64, len: u64) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.stored.len => Ok(()),
+            _ => Err(Error::out_of_range(offset, len, self.stored.len)),
+        }
+    }
+
+    fn verify(&self) -> bool {
+        self.stored.shared.verify.load(Ordering::Relaxed)
+    }
+
+    fn count_read(&self, calls: u64, bytes: u64) {
+        let c = &self.stored.shared.counters;
+        c.reads.fetch_add(calls, Ordering::Relaxed);
+        c.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A fresh copy of `[offset, offset + len)`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfRange`] past the end; for file-backed handles [`Error::Corrupt`]
+    /// when a block fails its checksum and [`Error::Io`] when the read fails.
+    pub fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.check(offset, len)?;
+        let mut out = vec![0u8; len as usize];
+        self.read_into(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// Fills all of `buf` with the bytes at `offset`, without allocating. On error the
+    /// contents of `buf` are unspecified (zeroed after a checksum mismatch), never
+    /// silently wrong.
+    ///
+    /// # Errors
+    /// As [`Handle::read_at`].
+    pub fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.check(offset, buf.len() as u64)?;
+        let s = &*self.stored;
+        let result = match &s.data {
+            Data::Empty => Ok(()),
+            Data::Swap(region) => {
+                let at = offset as usize;
+                buf.copy_from_slice(&region.as_slice()[at..at + buf.len()]);
+                Ok(())
+            }
+            Data::File(file) => file.read_into(offset, buf, self.verify(), s.id, &s.shared.counters),
+        };
+        s.shared.count_failure(result)?;
+        self.count_read(1, buf.len() as u64);
+        Ok(())
+    }
+
+    /// One fresh copy per range, in request order; ranges may overlap or repeat.
+    /// File-backed handles fetch each run of overlapping or adjacent ranges with one
+    /// `pread`.
+    ///
+    /// # Errors
+    /// As [`Handle::read_at`]; every range is checked before anything is read.
+    pub fn read_at_many(&self, ranges: &[(u64, u64)]) -> Result<Vec<Vec<u8>>> {
+        for &(offset, len) in ranges {
+            self.check(offset, len)?;
+        }
+        let s = &*self.stored;
+        let out = match &s.data {
+            Data::Empty => Ok(ranges.iter().map(|_| Vec::new()).collect()),
+            Data::Swap(region) => {
+                Ok(ranges.iter().map(|&(o, l)| region.as_slice()[o as usize..(o + l) as usize].to_vec()).collect())
+            }
+            Data::File(file) => file.read_many(ranges, self.verify(), s.id, &s.shared.counters),
+        };
+        let out = s.shared.count_failure(out)?;
+        self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
+        Ok(out)
+    }
+
+    /// A zero-copy lease on `[offset, offset + len)`: the swap region itself, or a
+    /// read-only map of the file extent (verified when `verify` is on). The storage
+    /// stays alive until the lease drops, even if the handle is dropped first.
+    ///
+    /// # Errors
+    /// As [`Handle::read_at`], plus [`Error::Io`] when `mmap` fails.
+    pub fn view(&self, offset: u64, len: u64) -> Result<Lease> {
+        self.check(offset, len)?;
+        let s = &*self.stored;
+        let span = match &s.data {
+            _ if len == 0 => Span::Region { offset: 0, len: 0 },
+            Data::Empty => Span::Region { offset: 0, len: 0 },
+            Data::Swap(_) => Span::Region { offset: offset as usize, len: len as usize },
+            Data::File(file) => {
+                let (map, at) =
+                    s.shared.count_failure(file.map(offset, len, self.verify(), s.id, &s.shared.counters))?;
+                Span::Map { map, at, len: len as usize }
+            }
+        };
+        self.count_read(1, len);
+        Ok(Lease { span, stored: Arc::clone(&self.stored) })
+    }
+
+    /// All the bytes, consuming the handle. A swap handle hands over its region
+    /// without copying (unless a [`Lease`] still borrows it); a file handle reads its
+    /// extent into a fresh buffer and frees the extent.
+    ///
+    /// # Errors
+    /// As [`Handle::read_at`]; on error the handle is still dropped.
+    pub fn take(self) -> Result<Taken> {
+        let len = self.stored.len;
+        let taken = match Arc::try_unwrap(self.stored) {
+            Ok(mut stored) => match std::mem::replace(&mut stored.data, Data::Empty) {
+                Data::Swap(region) => {
+                    stored.shared.counters.reads.fetch_add(1, Ordering::Relaxed);
+                    stored.shared.counters.bytes_read.fetch_add(len, Ordering::Relaxed);
+                    return Ok(Taken(Owned::Region(region)));
+                }
+                data => {
+                    stored.data = data;
+                    Handle { stored: Arc::new(stored) }.read_at(0, len)
+                }
+            },
+            // A lease still borrows the storage: copy, and let the lease free it later.
+            Err(stored) => Handle { stored }.read_at(0, len),
+        };
+        taken.map(|v| Taken(Owned::Vec(v)))
+    }
+
+    /// Hints that `[offset, offset + len)` (clamped to the handle) will be read soon:
+    /// `MADV_WILLNEED` for swap, `posix_fadvise(WILLNEED)` for file. Never fails.
+    pub fn prefetch(&self, offset: u64, len: u64) {
+        let offset = offset.min(self.stored.len);
+        let len = len.min(self.stored.len - offset);
+        match &self.stored.data {
+            Data::Empty => {}
+            #[cfg(target_os = "linux")]
+            Data::Swap(region) => {
+                let _ = region.advise(offset as usize, len as usize, libc::MADV_WILLNEED);
+            }
+            #[cfg(not(target_os = "linux"))]
+            Data::Swap(_) => {}
+            Data::File(file) => file.prefetch(offset, len),
+        }
+    }
+
+    /// How many of a swap handle's pages are resident and how many are swapped out.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for file-backed handles and off Linux; [`Error::Io`] if
+    /// `/proc/self/pagemap` cannot be read.
+    pub fn residency(&self) -> Result<Residency> {
+        match &self.stored.data {
+            #[cfg(target_os = "linux")]
+            Data::Swap(region) => {
+                let (pages, resident, swapped) = region.residency().map_err(|e| Error::io("pread", e))?;
+                Ok(Residency { pages, resident, swapped })
+            }
+            Data::Empty => Ok(Residency { pages: 0, resident: 0, swapped: 0 }),
+            _ => Err(Error::Unsupported("residency is measured for swap-backed handles on Linux".into())),
+        }
+    }
+
+    /// The scratch arena id of a file-backed handle (for diagnostics and tests).
+    pub fn arena_id(&self) -> Option<u64> {
+        match &self.stored.data {
+            Data::File(file) => Some(file.arena().id),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("id", &self.stored.id)
+            .field("len", &self.stored.len)
+            .field("backend", &self.stored.backend)
+            .finish()
+    }
+}
+
+enum Span {
+    Region { offset: usize, len: usize },
+    Map { map: Mmap, at: usize, len: usize },
+}
+
+/// Zero-copy read access to part of a handle's storage. Keeps the storage alive
+/// (and its scratch extent allocated) until dropped.
+pub struct Lease {
+    span: Span,
+    stored: Arc<Stored>,
+}
+
+impl Deref for Lease {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match (&self.span, &self.stored.data) {
+            (Span::Region { offset, len }, Data::Swap(region)) => &region.as_slice()[*offset..*offset + *len],
+            (Span::Region { .. }, _) => &[],
+            (Span::Map { map, at, len }, _) => &map[*at..*at + *len],
+        }
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("handle", &self.stored.id).field("len", &self.len()).finish()
+    }
+}
+
+enum Owned {
+    Region(AnonRegion),
+    Vec(Vec<u8>),
+}
+
+/// Bytes taken out of a handle: its swap region itself, or a fresh buffer.
+pub struct Taken(Owned);
+
+impl Taken {
+    /// Whether these are the pager's own pages, handed over without a copy.
+    pub fn is_zero_copy(&self) -> bool {
+        matches!(self.0, Owned::Region(_))
+    }
+
+    /// The bytes as a `Vec` (a copy only for a zero-copy region).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.0 {
+            Owned::Region(region) => region.as_slice().to_vec(),
+            Owned::Vec(v) => v,
+        }
+    }
+}
+
+impl Deref for Taken {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Owned::Region(region) => region.as_slice(),
+            Owned::Vec(v) => v,
+        }
+    }
+}
+
+impl DerefMut for Taken {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Owned::Region(region) => region.as_mut_slice(),
+            Owned::Vec(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Debug for Taken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Taken").field("len", &self.len()).field("zero_copy", &self.is_zero_copy()).finish()
+    }
+}

@@ -1,0 +1,101 @@
+//! A pager for cold bytes.
+//!
+//! `coldpage` moves buffers that are cold most of the time out of resident memory and
+//! brings back exactly the bytes asked for: [`Pager::pageout`] copies the caller's
+//! chunks into a backend and returns a [`Handle`]; [`Handle::read_at`],
+//! [`Handle::read_at_many`] and [`Handle::read_into`] copy ranges back,
+//! [`Handle::view`] lends them without a copy, and [`Handle::take`] hands all of them
+//! back, without a copy where the backend allows.
+//!
+//! ```
+//! use coldpage::{Config, Pager, Selector};
+//!
+//! let pager = Pager::new(Config::default())?;
+//! pager.set_backend(Selector::File);
+//! let handle = pager.pageout(&[&[1u8; 10_000], &[2u8; 10_000]])?;
+//! assert_eq!(handle.read_at(9_999, 2)?, [1, 2]);
+//! let many = handle.read_at_many(&[(0, 1), (19_999, 1)])?;
+//! assert_eq!(many, [vec![1], vec![2]]);
+//! assert_eq!(handle.take()?.len(), 20_000);
+//! # Ok::<(), coldpage::Error>(())
+//! ```
+//!
+//! # Design
+//! Two backends sit behind one atomic selector ([`Pager::set_backend`]); the backend
+//! is read once at pageout and fixed into the handle, so flipping the selector never
+//! disturbs live handles.
+//!
+//! - **swap** (Linux): the bytes are copied into page-aligned anonymous memory the
+//!   pager owns and advised `MADV_COLD` ([madvise(2)]), so the kernel reclaims them to
+//!   swap first. Reads copy out; `take` hands the region over. Without active swap,
+//!   cold pages are never reclaimed, so [`Selector::Auto`] picks swap only where
+//!   `/proc/swaps` lists swap and `MADV_COLD` works.
+//! - **file**: one unnamed scratch file per pager and scratch directory (the *arena*,
+//!   opened `O_TMPFILE` [open(2)]), carved into page-aligned *extents*. Pageout is one
+//!   `pwritev` [pwritev(2)]; reads are `preadv`; freed extents go back to the
+//!   filesystem with `fallocate(FALLOC_FL_PUNCH_HOLE)` [fallocate(2)] before reuse.
+//!   Every 4 KiB block carries an xxh3-64 checksum verified on read (unless
+//!   [`Config::verify`] is off): a mismatch is [`Error::Corrupt`], never wrong bytes.
+//!
+//! Leases ([`Lease`]) keep the storage they borrow alive, so an extent is never
+//! punched or reused under a live map.
+//!
+//! ## Security
+//! The scratch directory must be a real directory (not a symlink) owned by this user
+//! or root, and not world-writable without the sticky bit. The pager works in its own
+//! `coldpage-<uid>` subdirectory (mode 0700, opened `O_NOFOLLOW`), and its arena file
+//! has no name (or a 0600 name unlinked at once where `O_TMPFILE` is unsupported), so
+//! no other user can read it and nothing is left behind when the process dies, even
+//! by `kill -9`.
+//!
+//! [madvise(2)]: https://man7.org/linux/man-pages/man2/madvise.2.html
+//! [open(2)]: https://man7.org/linux/man-pages/man2/open.2.html
+//! [pwritev(2)]: https://man7.org/linux/man-pages/man2/pwritev.2.html
+//! [fallocate(2)]: https://man7.org/linux/man-pages/man2/fallocate.2.html
+#![cfg_attr(not(unix), allow(unused))]
+
+#[cfg(unix)]
+mod arena;
+#[cfg(unix)]
+mod config;
+#[cfg(unix)]
+mod doctor;
+mod error;
+#[cfg(unix)]
+mod file_store;
+#[cfg(unix)]
+mod handle;
+mod integrity;
+#[cfg_attr(unix, path = "os/unix.rs")]
+#[cfg_attr(not(unix), path = "os/unsupported.rs")]
+mod os;
+#[cfg(unix)]
+mod pager;
+mod selector;
+
+#[cfg(unix)]
+pub use config::{default_scratch_dir, Config};
+#[cfg(unix)]
+pub use doctor::{doctor, DoctorReport};
+pub use error::{Error, Result};
+#[cfg(unix)]
+pub use handle::{Handle, Lease, Residency, Taken};
+#[cfg(unix)]
+pub use pager::{BackendStats, Pager, Stats};
+pub use selector::{madv_cold_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
+
+/// Bytes per checksummed block of file-backed data.
+pub const CHECKSUM_BLOCK: u64 = integrity::BLOCK;
+
+#[cfg(test)]
+mod static_asserts {
+    fn send_sync<T: Send + Sync>() {}
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<super::Handle>();
+        send_sync::<super::Lease>();
+        send_sync::<super::Taken>();
+        send_sync::<super::Pager>();
+        send_sync::<super::Error>();
+    }
+}

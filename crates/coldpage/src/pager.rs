@@ -1,0 +1,264 @@
+//! The pager: the atomic backend selector, the configuration, the current scratch
+//! arena, and the counters behind [`Stats`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+
+use crate::arena::{Arena, Quota};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::file_store::FileStore;
+use crate::handle::{Data, Handle, Stored};
+use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
+
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
+
+/// Owns the backends. Cheap to clone (an `Arc` inside); `Send + Sync`.
+///
+/// Most programs use one pager, [`Pager::global`]; separate pagers have separate
+/// selectors, configurations, quotas and arenas.
+///
+/// ```
+/// let pager = coldpage::Pager::new(coldpage::Config::default())?;
+/// pager.set_backend(coldpage::Selector::File);
+/// let handle = pager.pageout(&[b"hello ", b"world"])?;
+/// assert_eq!(handle.read_at(6, 5)?, b"world");
+/// # Ok::<(), coldpage::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Pager {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    selector: AtomicU8,
+    pub(crate) verify: AtomicBool,
+    config: RwLock<Config>,
+    /// The arena new file-backed handles go to; replaced when the scratch dir changes.
+    arena: Mutex<Option<Arc<Arena>>>,
+    /// Every arena still referenced by a live handle, for `stats`.
+    arenas: Mutex<Vec<Weak<Arena>>>,
+    quota: Arc<Quota>,
+    pub(crate) counters: Counters,
+}
+
+/// Live counters; handles update them directly.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) handles: [AtomicU64; 2],
+    pub(crate) bytes: [AtomicU64; 2],
+    pub(crate) reads: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
+    pub(crate) checksum_failures: AtomicU64,
+    pub(crate) errors: AtomicU64,
+}
+
+/// A snapshot of the pager's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Live swap-backed handles and their bytes.
+    pub swap: BackendStats,
+    /// Live file-backed handles and their bytes.
+    pub file: BackendStats,
+    /// Scratch bytes allocated to live extents (whole pages; what the quota counts).
+    pub scratch_bytes_allocated: u64,
+    /// Bytes the arena files occupy on disk (`st_blocks * 512`).
+    pub scratch_bytes_on_disk: u64,
+    /// Read calls served (each range of `read_at_many` counts once).
+    pub reads: u64,
+    /// Bytes returned by reads, views and takes.
+    pub bytes_read: u64,
+    /// Blocks whose checksum did not match.
+    pub checksum_failures: u64,
+    /// Operations that failed with an I/O, space or corruption error.
+    pub errors: u64,
+}
+
+/// Live handles and bytes of one backend.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    /// Live handles.
+    pub handles: u64,
+    /// Their logical bytes.
+    pub bytes: u64,
+}
+
+pub(crate) fn slot(backend: Backend) -> usize {
+    match backend {
+        Backend::Swap => 0,
+        Backend::File => 1,
+    }
+}
+
+impl Pager {
+    /// A pager with its own selector (starting at [`Selector::Auto`]) and `config`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid configuration or an unsafe scratch directory.
+    pub fn new(config: Config) -> Result<Pager> {
+        let config = config.validate()?;
+        Ok(Pager::with_validated(config))
+    }
+
+    fn with_validated(config: Config) -> Pager {
+        let quota = Quota::default();
+        quota.max.store(config.max_scratch_bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
+        Pager {
+            shared: Arc::new(Shared {
+                selector: AtomicU8::new(Selector::Auto.to_u8()),
+                verify: AtomicBool::new(config.verify),
+                config: RwLock::new(config),
+                arena: Mutex::default(),
+                arenas: Mutex::default(),
+                quota: Arc::new(quota),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The process-wide pager, on [`Config::default`]. Should the default scratch
+    /// directory be unsafe, the pager still starts and file pageouts report why.
+    pub fn global() -> &'static Pager {
+        static GLOBAL: OnceLock<Pager> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| Pager::new(Config::default()).unwrap_or_else(|_| Pager::with_validated(Config::default())))
+    }
+
+    /// Replaces the configuration after validating all of it. New file pageouts go to
+    /// the new scratch dir; live handles keep theirs.
+    ///
+    /// # Errors
+    /// [`Error::Config`] (nothing is applied) for an invalid configuration.
+    pub fn configure(&self, config: Config) -> Result<()> {
+        let config = config.validate()?;
+        let mut current = self.shared.config.write().unwrap_or_else(|p| p.into_inner());
+        if current.scratch_dir != config.scratch_dir {
+            *self.lock_arena() = None;
+        }
+        self.shared.quota.max.store(config.max_scratch_bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.shared.verify.store(config.verify, Ordering::Relaxed);
+        *current = config;
+        Ok(())
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> Config {
+        self.shared.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sets the backend selector. Live handles keep the backend they were paged out to.
+    pub fn set_backend(&self, selector: Selector) {
+        self.shared.selector.store(selector.to_u8(), Ordering::Release);
+    }
+
+    /// The backend selector.
+    pub fn backend(&self) -> Selector {
+        Selector::from_u8(self.shared.selector.load(Ordering::Acquire))
+    }
+
+    /// What [`Selector::Auto`] resolves to right now, and why.
+    pub fn auto_choice(&self) -> AutoChoice {
+        resolve_auto()
+    }
+
+    /// Copies the concatenation of `chunks` out of the caller's memory into the
+    /// backend the selector names (read once, here).
+    ///
+    /// # Errors
+    /// [`Error::NoSpace`] when the quota or the disk is full (the caller's bytes are
+    /// untouched), [`Error::Unsupported`] for swap off Linux, [`Error::Io`] and
+    /// [`Error::Config`] when the scratch arena cannot be opened.
+    pub fn pageout(&self, chunks: &[&[u8]]) -> Result<Handle> {
+        let backend = match self.backend() {
+            Selector::Auto => resolve_auto().backend,
+            Selector::Swap => Backend::Swap,
+            Selector::File => Backend::File,
+        };
+        self.pageout_to(backend, chunks)
+    }
+
+    /// Like [`Pager::pageout`] to an explicit backend, whatever the selector says.
+    ///
+    /// # Errors
+    /// As [`Pager::pageout`].
+    pub fn pageout_to(&self, backend: Backend, chunks: &[&[u8]]) -> Result<Handle> {
+        self.count_failure(self.store(backend, chunks))
+    }
+
+    fn store(&self, backend: Backend, chunks: &[&[u8]]) -> Result<Handle> {
+        let total = chunks.iter().try_fold(0u64, |sum, c| sum.checked_add(c.len() as u64));
+        let total = total.ok_or_else(|| Error::OutOfRange("total pageout size overflows".into()))?;
+        let data = match backend {
+            Backend::Swap if !swap_backend_supported() => {
+                return Err(Error::Unsupported(format!(
+                    "the swap backend needs Linux; this is {}",
+                    std::env::consts::OS
+                )))
+            }
+            _ if total == 0 => Data::Empty,
+            Backend::Swap => Data::Swap(crate::handle::swap_pageout(chunks, total)?),
+            Backend::File => Data::File(FileStore::write(&self.arena()?, chunks, total)?),
+        };
+        let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+        Ok(Handle::new(Stored::new(id, total, backend, data, Arc::clone(&self.shared))))
+    }
+
+    pub(crate) fn count_failure<T>(&self, r: Result<T>) -> Result<T> {
+        self.shared.count_failure(r)
+    }
+
+    fn lock_arena(&self) -> std::sync::MutexGuard<'_, Option<Arc<Arena>>> {
+        self.shared.arena.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The arena for new file-backed handles, opened on first use.
+    fn arena(&self) -> Result<Arc<Arena>> {
+        let mut slot = self.lock_arena();
+        if let Some(arena) = slot.as_ref() {
+            return Ok(Arc::clone(arena));
+        }
+        let dir = self.config().scratch_dir;
+        let arena = Arc::new(Arena::open(&dir, Arc::clone(&self.shared.quota))?);
+        let mut all = self.shared.arenas.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|a| a.strong_count() > 0);
+        all.push(Arc::downgrade(&arena));
+        *slot = Some(Arc::clone(&arena));
+        Ok(arena)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let arenas: Vec<Arc<Arena>> = {
+            let all = self.shared.arenas.lock().unwrap_or_else(|p| p.into_inner());
+            all.iter().filter_map(Weak::upgrade).collect()
+        };
+        Stats {
+            swap: BackendStats { handles: load(&c.handles[0]), bytes: load(&c.bytes[0]) },
+            file: BackendStats { handles: load(&c.handles[1]), bytes: load(&c.bytes[1]) },
+            scratch_bytes_allocated: load(&self.shared.quota.used),
+            scratch_bytes_on_disk: arenas.iter().map(|a| a.bytes_on_disk()).sum(),
+            reads: load(&c.reads),
+            bytes_read: load(&c.bytes_read),
+            checksum_failures: load(&c.checksum_failures),
+            errors: load(&c.errors),
+        }
+    }
+
+    /// Whether hole punching has worked in the current arena (true before first use).
+    pub fn hole_punching(&self) -> bool {
+        self.lock_arena().as_ref().is_none_or(|a| a.punch_works())
+    }
+}
+
+impl Shared {
+    pub(crate) fn count_failure<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            if matches!(e, Error::Io { .. } | Error::NoSpace(_) | Error::Corrupt { .. }) {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+}

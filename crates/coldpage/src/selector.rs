@@ -1,0 +1,208 @@
+//! Backend names, the atomic selector's values, and what `auto` resolves to.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+
+/// Where a handle's bytes live. Fixed into the handle at pageout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Page-aligned anonymous memory advised `MADV_COLD`, reclaimed to swap first (Linux).
+    Swap,
+    /// Extents of a per-process scratch arena file, read back with `pread`.
+    File,
+}
+
+/// The value of the pager's atomic backend selector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Selector {
+    /// Swap where the system has active swap and `MADV_COLD` works, else file.
+    #[default]
+    Auto,
+    /// Always the swap backend.
+    Swap,
+    /// Always the file backend.
+    File,
+}
+
+impl Backend {
+    /// `"swap"` or `"file"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Swap => "swap",
+            Backend::File => "file",
+        }
+    }
+}
+
+impl Selector {
+    /// `"auto"`, `"swap"` or `"file"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Selector::Auto => "auto",
+            Selector::Swap => "swap",
+            Selector::File => "file",
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Selector {
+        match v {
+            1 => Selector::Swap,
+            2 => Selector::File,
+            _ => Selector::Auto,
+        }
+    }
+}
+
+impl From<Backend> for Selector {
+    fn from(b: Backend) -> Selector {
+        match b {
+            Backend::Swap => Selector::Swap,
+            Backend::File => Selector::File,
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Backend, Error> {
+        match s {
+            "swap" => Ok(Backend::Swap),
+            "file" => Ok(Backend::File),
+            other => Err(Error::InvalidArgValue(format!("unknown backend {other:?}: expected \"swap\" or \"file\""))),
+        }
+    }
+}
+
+impl FromStr for Selector {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Selector, Error> {
+        match s {
+            "auto" => Ok(Selector::Auto),
+            "swap" => Ok(Selector::Swap),
+            "file" => Ok(Selector::File),
+            other => Err(Error::InvalidArgValue(format!(
+                "unknown backend {other:?}: expected \"auto\", \"swap\" or \"file\""
+            ))),
+        }
+    }
+}
+
+/// What the `auto` selector resolves to, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoChoice {
+    /// The backend `auto` picks right now.
+    pub backend: Backend,
+    /// A sentence saying why, for `doctor` and logs.
+    pub reason: String,
+}
+
+/// Whether this platform can provide the swap backend at all.
+pub fn swap_backend_supported() -> bool {
+    cfg!(target_os = "linux")
+}
+
+/// Whether `madvise(MADV_COLD)` works here (probed once per process).
+pub fn madv_cold_supported() -> bool {
+    static COLD: OnceLock<bool> = OnceLock::new();
+    *COLD.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        return crate::os::madv_cold_works();
+        #[cfg(not(target_os = "linux"))]
+        false
+    })
+}
+
+/// Bytes of active swap (`/proc/swaps`), re-read at most once a second so that a
+/// `swapon` while the process runs is noticed without a syscall per pageout.
+pub fn swap_total_bytes() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        static CACHE: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+        static READS: AtomicU64 = AtomicU64::new(0);
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        match *cache {
+            Some((at, bytes)) if at.elapsed() < Duration::from_secs(1) => bytes,
+            _ => {
+                READS.fetch_add(1, Ordering::Relaxed);
+                let bytes = crate::os::swap_total_bytes();
+                *cache = Some((Instant::now(), bytes));
+                bytes
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
+/// Resolves `auto`: swap only where the platform has it, swap is active and
+/// `MADV_COLD` works (without active swap, cold pages are never reclaimed).
+pub fn resolve_auto() -> AutoChoice {
+    if !swap_backend_supported() {
+        return AutoChoice {
+            backend: Backend::File,
+            reason: format!("the swap backend needs Linux; this is {}", std::env::consts::OS),
+        };
+    }
+    let swap = swap_total_bytes();
+    if swap == 0 {
+        return AutoChoice {
+            backend: Backend::File,
+            reason: "no active swap in /proc/swaps: MADV_COLD pages would stay resident".into(),
+        };
+    }
+    if !madv_cold_supported() {
+        return AutoChoice {
+            backend: Backend::File,
+            reason: "madvise(MADV_COLD) is not supported by this kernel (needs Linux >= 5.4)".into(),
+        };
+    }
+    AutoChoice { backend: Backend::Swap, reason: format!("{} MiB of active swap and MADV_COLD works", swap >> 20) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in [Selector::Auto, Selector::Swap, Selector::File] {
+            assert_eq!(s.as_str().parse::<Selector>().unwrap(), s);
+            assert_eq!(Selector::from_u8(s.to_u8()), s);
+        }
+        for b in [Backend::Swap, Backend::File] {
+            assert_eq!(b.as_str().parse::<Backend>().unwrap(), b);
+        }
+        let err = "disk".parse::<Backend>().unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+        assert!("auto".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn auto_follows_proc_swaps() {
+        let choice = resolve_auto();
+        let swap_on = swap_backend_supported() && swap_total_bytes() > 0 && madv_cold_supported();
+        assert_eq!(choice.backend == Backend::Swap, swap_on, "{}", choice.reason);
+        assert!(!choice.reason.is_empty());
+    }
+}
