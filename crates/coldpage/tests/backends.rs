@@ -1,0 +1,251 @@
+//! Round trips, boundaries, take, views, freeing and the selector, on both backends.
+
+mod common;
+
+use coldpage::{Backend, Selector, CHECKSUM_BLOCK};
+use common::{pager, pager_with, pattern};
+
+const BACKENDS: [Backend; 2] = [Backend::Swap, Backend::File];
+
+#[test]
+fn round_trips_across_chunk_and_block_boundaries() {
+    let (pager, _dir) = pager();
+    let sizes = [0usize, 1, 4095, 4096, 4097, 10_000, 3 * 4096 + 17];
+    for backend in BACKENDS {
+        for (i, &a) in sizes.iter().enumerate() {
+            for &b in &sizes[i..] {
+                let (x, y) = (pattern(a, a as u64), pattern(b, b as u64 + 1));
+                let whole: Vec<u8> = [x.as_slice(), &y].concat();
+                let h = pager.pageout_to(backend, &[&x, &[], &y]).unwrap();
+                assert_eq!((h.len(), h.backend()), (whole.len() as u64, backend));
+                assert_eq!(h.read_at(0, h.len()).unwrap(), whole, "{backend} {a}+{b}");
+                // Every interesting start/end pair around chunk and block boundaries.
+                let points: Vec<u64> =
+                    [0, 1, a as u64, 4095, 4096, 4097, (whole.len() as u64).saturating_sub(1), whole.len() as u64]
+                        .into_iter()
+                        .filter(|&p| p <= whole.len() as u64)
+                        .collect();
+                for &s in &points {
+                    for &e in points.iter().filter(|&&e| e >= s) {
+                        let want = &whole[s as usize..e as usize];
+                        assert_eq!(h.read_at(s, e - s).unwrap(), want, "{backend} {a}+{b} [{s},{e})");
+                        let mut buf = vec![0xAA; want.len()];
+                        h.read_into(s, &mut buf).unwrap();
+                        assert_eq!(buf, want);
+                        assert_eq!(&*h.view(s, e - s).unwrap(), want);
+                    }
+                }
+                assert_eq!(h.take().unwrap().into_vec(), whole);
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_input_gives_an_empty_handle() {
+    let (pager, _dir) = pager();
+    for backend in BACKENDS {
+        for h in [pager.pageout_to(backend, &[]).unwrap(), pager.pageout_to(backend, &[&[], &[]]).unwrap()] {
+            assert!(h.is_empty());
+            assert_eq!(h.read_at(0, 0).unwrap(), b"");
+            assert_eq!(h.read_at_many(&[(0, 0), (0, 0)]).unwrap(), vec![Vec::<u8>::new(); 2]);
+            assert_eq!(h.read_at(0, 1).unwrap_err().code(), "ERR_OUT_OF_RANGE");
+            assert!(h.view(0, 0).unwrap().is_empty());
+            h.prefetch(0, 100);
+            assert!(h.take().unwrap().is_empty());
+        }
+    }
+    assert_eq!(pager.stats().file.handles + pager.stats().swap.handles, 0);
+}
+
+#[test]
+fn out_of_range_is_an_error_not_a_panic() {
+    let (pager, _dir) = pager();
+    for backend in BACKENDS {
+        let h = pager.pageout_to(backend, &[&[7u8; 100]]).unwrap();
+        let cases = [(0, 101), (100, 1), (101, 0), (u64::MAX, 1), (1, u64::MAX), (u64::MAX, u64::MAX)];
+        for (off, len) in cases {
+            assert_eq!(h.read_at(off, len).unwrap_err().code(), "ERR_OUT_OF_RANGE", "{off} {len}");
+            assert_eq!(h.view(off, len).unwrap_err().code(), "ERR_OUT_OF_RANGE");
+            assert_eq!(h.read_at_many(&[(0, 1), (off, len)]).unwrap_err().code(), "ERR_OUT_OF_RANGE");
+        }
+        let mut big = vec![0u8; 101];
+        assert_eq!(h.read_into(0, &mut big).unwrap_err().code(), "ERR_OUT_OF_RANGE");
+        assert_eq!(h.read_at(100, 0).unwrap(), b"", "an empty range at the end is fine");
+        h.prefetch(u64::MAX, u64::MAX); // a hint: never fails
+    }
+}
+
+#[test]
+fn read_at_many_handles_overlaps_repeats_and_order() {
+    let (pager, _dir) = pager();
+    let data = pattern(50_000, 9);
+    for backend in BACKENDS {
+        for verify in [true, false] {
+            pager.configure(coldpage::Config { verify, ..pager.config() }).unwrap();
+            let h = pager.pageout_to(backend, &[&data[..12_345], &data[12_345..]]).unwrap();
+            let ranges = [(40_000, 5_000), (0, 10), (5, 10), (0, 10), (4096, 4096), (8191, 2), (49_999, 1), (7, 0)];
+            let got = h.read_at_many(&ranges).unwrap();
+            for ((off, len), bytes) in ranges.iter().zip(&got) {
+                assert_eq!(bytes, &data[*off as usize..(*off + *len) as usize], "{backend} verify={verify}");
+            }
+        }
+    }
+}
+
+#[test]
+fn swap_take_hands_over_the_region_itself() {
+    let (pager, _dir) = pager();
+    let data = pattern(1 << 20, 3);
+    let h = pager.pageout_to(Backend::Swap, &[&data]).unwrap();
+    let before = h.view(0, 1).unwrap().as_ptr();
+    let taken = h.take().unwrap();
+    assert!(taken.is_zero_copy());
+    assert_eq!(taken.as_ptr(), before, "take must not copy");
+    assert_eq!(&*taken, &data[..]);
+    assert_eq!(pager.stats().swap.handles, 0, "a taken handle is no longer the pager's");
+}
+
+#[test]
+fn take_while_a_lease_lives_copies_and_the_lease_stays_valid() {
+    let (pager, _dir) = pager();
+    let data = pattern(20_000, 4);
+    for backend in BACKENDS {
+        let h = pager.pageout_to(backend, &[&data]).unwrap();
+        let lease = h.view(100, 5000).unwrap();
+        let taken = h.take().unwrap();
+        assert!(!taken.is_zero_copy());
+        assert_eq!(&*taken, &data[..]);
+        assert_eq!(&*lease, &data[100..5100], "the lease keeps the storage alive");
+        assert_eq!(pager.stats().scratch_bytes_allocated > 0, backend == Backend::File);
+        drop(lease);
+        assert_eq!(pager.stats().scratch_bytes_allocated, 0);
+    }
+}
+
+#[test]
+fn dropping_handles_frees_stats_and_disk_blocks() {
+    let (pager, _dir) = pager();
+    let data = pattern(4 << 20, 5);
+    let handles: Vec<_> = (0..4).map(|_| pager.pageout_to(Backend::File, &[&data]).unwrap()).collect();
+    let swap = pager.pageout_to(Backend::Swap, &[&data]).unwrap();
+    let s = pager.stats();
+    assert_eq!((s.file.handles, s.file.bytes), (4, 16 << 20));
+    assert_eq!((s.swap.handles, s.swap.bytes), (1, 4 << 20));
+    assert_eq!(s.scratch_bytes_allocated, 16 << 20);
+    assert!(s.scratch_bytes_on_disk >= 16 << 20, "{s:?}");
+    drop(handles);
+    drop(swap);
+    let s = pager.stats();
+    assert_eq!((s.file.handles, s.file.bytes, s.swap.handles, s.swap.bytes), (0, 0, 0, 0));
+    assert_eq!(s.scratch_bytes_allocated, 0);
+    assert!(pager.hole_punching(), "ext4 and tmpfs punch holes");
+    assert!(s.scratch_bytes_on_disk < 64 << 10, "punched holes return the blocks: {s:?}");
+}
+
+#[test]
+fn freed_extents_are_reused_without_stale_bytes() {
+    let (pager, _dir) = pager();
+    let a = pager.pageout_to(Backend::File, &[&pattern(100_000, 1)]).unwrap();
+    drop(a);
+    let small = pattern(10, 2);
+    let b = pager.pageout_to(Backend::File, &[&small]).unwrap();
+    assert_eq!(b.read_at(0, 10).unwrap(), small);
+    assert_eq!(pager.stats().scratch_bytes_allocated, 4096);
+}
+
+#[test]
+fn flipping_the_selector_never_disturbs_live_handles() {
+    let (pager, _dir) = pager();
+    let data = pattern(30_000, 6);
+    pager.set_backend(Selector::File);
+    let f = pager.pageout(&[&data]).unwrap();
+    pager.set_backend(Selector::Swap);
+    let s = pager.pageout(&[&data]).unwrap();
+    assert_eq!((f.backend(), s.backend()), (Backend::File, Backend::Swap));
+    pager.set_backend(Selector::Auto);
+    assert_eq!(pager.backend(), Selector::Auto);
+    let a = pager.pageout(&[&data]).unwrap();
+    assert_eq!(a.backend(), pager.auto_choice().backend);
+    pager.set_backend(Selector::File);
+    for h in [&f, &s, &a] {
+        assert_eq!(h.read_at(0, data.len() as u64).unwrap(), data);
+    }
+    assert_eq!(s.take().unwrap().into_vec(), data);
+}
+
+#[test]
+fn quota_gives_no_space_then_recovers() {
+    let (pager, _dir) = pager_with(|c| c.max_scratch_bytes = Some(64 << 10));
+    let data = pattern(40 << 10, 7);
+    let first = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    let copy = data.clone();
+    let err = pager.pageout_to(Backend::File, &[&data]).unwrap_err();
+    assert_eq!(err.code(), "ERR_COLDPAGE_NO_SPACE", "{err}");
+    assert_eq!(data, copy, "the caller's bytes are untouched");
+    assert_eq!(pager.stats().errors, 1);
+    assert_eq!(first.read_at(0, data.len() as u64).unwrap(), data, "live handles keep working");
+    drop(first);
+    let again = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    assert_eq!(again.read_at(0, data.len() as u64).unwrap(), data);
+    // Raising the quota applies at once.
+    pager.configure(coldpage::Config { max_scratch_bytes: None, ..pager.config() }).unwrap();
+    let _more = pager.pageout_to(Backend::File, &[&data]).unwrap();
+}
+
+#[test]
+fn changing_the_scratch_dir_keeps_live_handles_in_their_arena() {
+    let (pager, dir) = pager();
+    let other = tempfile::tempdir().unwrap();
+    let data = pattern(9000, 8);
+    let old = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    pager.configure(coldpage::Config { scratch_dir: other.path().to_path_buf(), ..pager.config() }).unwrap();
+    let new = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    assert_ne!(old.arena_id(), new.arena_id());
+    assert_eq!(old.read_at(0, 9000).unwrap(), data);
+    assert_eq!(new.read_at(0, 9000).unwrap(), data);
+    assert_eq!(pager.stats().file.handles, 2);
+    assert!(common::arena_dir(dir.path()).is_dir() && common::arena_dir(other.path()).is_dir());
+}
+
+#[test]
+fn a_bad_config_is_refused_whole() {
+    let (pager, dir) = pager_with(|c| c.verify = false);
+    let before = pager.config();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+    let err = pager
+        .configure(coldpage::Config { scratch_dir: link, verify: true, max_scratch_bytes: Some(1 << 20) })
+        .unwrap_err();
+    assert_eq!(err.code(), "ERR_COLDPAGE_CONFIG");
+    assert_eq!(pager.config(), before, "nothing applied");
+}
+
+#[test]
+fn stats_count_reads_and_bytes() {
+    let (pager, _dir) = pager();
+    let h = pager.pageout_to(Backend::File, &[&pattern(10_000, 1)]).unwrap();
+    h.read_at(0, 100).unwrap();
+    h.read_at_many(&[(0, 10), (20, 30)]).unwrap();
+    h.read_into(0, &mut [0u8; 60]).unwrap();
+    let s = pager.stats();
+    assert_eq!((s.reads, s.bytes_read), (4, 200));
+}
+
+#[test]
+fn prefetch_and_residency() {
+    let (pager, _dir) = pager();
+    let h = pager.pageout_to(Backend::Swap, &[&pattern(64 << 10, 1)]).unwrap();
+    h.prefetch(0, 64 << 10);
+    let r = h.residency().unwrap();
+    assert_eq!(r.pages, 16);
+    assert_eq!(r.resident + r.swapped, 16, "freshly written pages are in RAM or swap: {r:?}");
+    let f = pager.pageout_to(Backend::File, &[&[1u8; 10]]).unwrap();
+    f.prefetch(0, 10);
+    assert_eq!(f.residency().unwrap_err().code(), "ERR_COLDPAGE_UNSUPPORTED");
+}
+
+#[test]
+fn block_size_is_documented() {
+    assert_eq!(CHECKSUM_BLOCK, 4096);
+}
