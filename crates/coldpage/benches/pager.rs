@@ -1,2 +1,364 @@
-//! Criterion benchmarks of the pager (placeholder until the bench suite lands).
-fn main() {}
+//! Benchmarks of the pager against baselines measured in the same run (issue 2).
+//!
+//! Criterion times every case; each routine is an `iter_custom` that also records its
+//! samples, so after the criterion groups the summary prints the ratio of each goal
+//! from the medians of the very samples criterion measured (no second run):
+//!
+//! - swap pageout throughput >= 0.8x `to_vec()` of the same bytes (a fresh buffer that
+//!   pays page faults too), and, for reference, vs a copy into a pre-faulted buffer;
+//! - file `read_at` / `read_into` of 64 MiB (page cache warm) >= 0.8x a bare `pread`
+//!   loop (`FileExt::read_exact_at`) into a preallocated buffer, and 4 KiB reads
+//!   <= 1.2x a bare `pread` per call;
+//! - verify overhead <= 10% for reads of 64 KiB, 1 MiB and 64 MiB;
+//! - swap `take` is O(1): 4 KiB and 1 GiB take the same time (timed one call at a time
+//!   outside criterion, since every call consumes a freshly paged-out handle).
+//!
+//! Outputs (handles, `Vec`s) of timed calls are dropped outside the timer, except for
+//! `read_at`, whose drop is part of what a caller pays per call.
+//!
+//! Scratch files go to `$COLDPAGE_BENCH_DIR`, else `target/tmp/coldpage-bench`. With
+//! `-- --quick` (criterion's quick mode) the take measurement uses fewer rounds too.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::hint::black_box;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use coldpage::{Backend, Config, Handle, Pager};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+const GIB: usize = 1024 * MIB;
+/// Criterion's minimum; every case here is a single memory or I/O operation, so ten
+/// samples of one second give stable medians and keep the run near a minute.
+const SAMPLES: usize = 10;
+/// How many bytes of timed outputs may be alive before they are dropped (untimed).
+const BATCH_BYTES: usize = 64 * MIB;
+/// At most this many outputs per batch, so 4 KiB swap handles stay far below
+/// `vm.max_map_count` (each is its own mapping).
+const BATCH_MAX: usize = 4096;
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo test --benches` runs each case once, without `--bench`.
+    let test_mode = !std::env::args().any(|a| a == "--bench");
+    let mut c = Criterion::default()
+        .sample_size(SAMPLES)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .configure_from_args();
+
+    let dir = scratch_dir();
+    let pager = Pager::new(Config { scratch_dir: dir.clone(), ..Config::default() }).expect("bench pager");
+    let samples = Samples { tail: if quick { 2 } else { SAMPLES }, by_id: RefCell::default() };
+
+    swap_pageout(&mut c, &samples, &pager);
+    file_read(&mut c, &samples, &pager, &dir);
+    let rounds = match (test_mode, quick) {
+        (true, _) => (1, 1),
+        (false, true) => (21, 5),
+        (false, false) => (101, 11),
+    };
+    let take = swap_take(&pager, rounds);
+    c.final_summary();
+
+    println!("\ncoldpage goals (medians of the samples above; scratch dir {})", dir.display());
+    for line in samples.summary().into_iter().chain(take) {
+        println!("{line}");
+    }
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = match std::env::var_os("COLDPAGE_BENCH_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("coldpage-bench"),
+    };
+    std::fs::create_dir_all(&dir).expect("create the bench scratch dir");
+    dir
+}
+
+/// Per-call samples of every case, keyed `group/function/size`.
+struct Samples {
+    /// How many of a case's last samples are criterion's measurement (the ones before
+    /// are its warm-up).
+    tail: usize,
+    by_id: RefCell<BTreeMap<String, Vec<(u64, Duration)>>>,
+}
+
+impl Samples {
+    /// Registers `routine` (which times `iters` calls and returns the total) with
+    /// criterion and records what it returns.
+    fn bench(
+        &self,
+        group: &mut BenchmarkGroup<'_, WallTime>,
+        group_name: &str,
+        function: &str,
+        size: usize,
+        mut routine: impl FnMut(u64) -> Duration,
+    ) {
+        let key = format!("{group_name}/{function}/{size}");
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::new(function, human(size)), |b| {
+            b.iter_custom(|iters| {
+                let elapsed = routine(iters);
+                self.by_id.borrow_mut().entry(key.clone()).or_default().push((iters, elapsed));
+                elapsed
+            })
+        });
+    }
+
+    /// The median seconds per call over criterion's measurement samples of a case.
+    fn median(&self, group: &str, function: &str, size: usize) -> Option<f64> {
+        let by_id = self.by_id.borrow();
+        let all = by_id.get(&format!("{group}/{function}/{size}"))?;
+        let measured = &all[all.len().saturating_sub(self.tail)..];
+        median(measured.iter().map(|&(iters, d)| d.as_secs_f64() / iters as f64).collect())
+    }
+
+    fn summary(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let gibs = |size: usize, secs: f64| size as f64 / GIB as f64 / secs;
+        // Throughput of `function` over `baseline` (higher is better for the pager).
+        let mut throughput = |what: String, group: &str, function: &str, baseline: (&str, &str), size, goal| {
+            let (Some(t), Some(base)) = (self.median(group, function, size), self.median(group, baseline.0, size))
+            else {
+                return;
+            };
+            let ratio = base / t;
+            let verdict = match goal {
+                Some(goal) => format!("(goal >= {goal}) {}", if ratio >= goal { "met" } else { "MISSED" }),
+                None => "(for reference)".into(),
+            };
+            lines.push(format!(
+                "{what}: {:.2} GiB/s vs {} {:.2} GiB/s = {ratio:.2}x {verdict}",
+                gibs(size, t),
+                baseline.1,
+                gibs(size, base)
+            ));
+        };
+        for size in [4 * KIB, MIB, 64 * MIB] {
+            let what = || format!("swap pageout {}", human(size));
+            throughput(
+                what(),
+                "swap_pageout",
+                "pageout",
+                ("to_vec", "to_vec (memcpy into fresh Vec)"),
+                size,
+                Some(0.8),
+            );
+            throughput(what(), "swap_pageout", "pageout", ("prefaulted", "memcpy into pre-faulted buffer"), size, None);
+        }
+        for function in ["read_at+verify", "read_into+verify", "read_at", "read_into"] {
+            let what = format!("file {} 64 MiB ({})", function.trim_end_matches("+verify"), verify_label(function));
+            throughput(what, "file_read", function, ("pread", "pread"), 64 * MIB, Some(0.8));
+        }
+        for function in ["read_at+verify", "read_into+verify", "read_at", "read_into"] {
+            let (Some(t), Some(base)) =
+                (self.median("file_read", function, 4 * KIB), self.median("file_read", "pread", 4 * KIB))
+            else {
+                continue;
+            };
+            let ratio = t / base;
+            lines.push(format!(
+                "file {} 4 KiB ({}): {:.2} us vs pread {:.2} us per call = {ratio:.2}x (goal <= 1.2) {}",
+                function.trim_end_matches("+verify"),
+                verify_label(function),
+                t * 1e6,
+                base * 1e6,
+                if ratio <= 1.2 { "met" } else { "MISSED" }
+            ));
+        }
+        for function in ["read_into", "read_at"] {
+            for size in [64 * KIB, MIB, 64 * MIB] {
+                let verified = format!("{function}+verify");
+                let (Some(on), Some(off)) =
+                    (self.median("file_read", &verified, size), self.median("file_read", function, size))
+                else {
+                    continue;
+                };
+                let overhead = (on / off - 1.0) * 100.0;
+                lines.push(format!(
+                    "verify overhead {function} {}: on {:.2} GiB/s vs off {:.2} GiB/s = {overhead:+.1}% (goal <= 10%) {}",
+                    human(size),
+                    gibs(size, on),
+                    gibs(size, off),
+                    if overhead <= 10.0 { "met" } else { "MISSED" }
+                ));
+            }
+        }
+        lines
+    }
+}
+
+fn verify_label(function: &str) -> &'static str {
+    if function.ends_with("+verify") {
+        "verify on, the default"
+    } else {
+        "verify off"
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    Some(if xs.len() % 2 == 1 { xs[mid] } else { (xs[mid - 1] + xs[mid]) / 2.0 })
+}
+
+fn human(size: usize) -> String {
+    match size {
+        s if s >= GIB && s % GIB == 0 => format!("{} GiB", s / GIB),
+        s if s >= MIB && s % MIB == 0 => format!("{} MiB", s / MIB),
+        s if s >= KIB && s % KIB == 0 => format!("{} KiB", s / KIB),
+        s => format!("{s} B"),
+    }
+}
+
+/// Bytes that are not all alike (a page of zeros could be special-cased somewhere).
+fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+/// Times `iters` calls of `op`, keeping outputs alive until the timer stops, so their
+/// drops are not timed; outputs of at most [`BATCH_BYTES`] are kept at once.
+fn time_batched<T>(iters: u64, size: usize, mut op: impl FnMut() -> T) -> Duration {
+    let batch = (BATCH_BYTES / size.max(1)).clamp(1, BATCH_MAX) as u64;
+    let mut kept = Vec::with_capacity(batch.min(iters) as usize);
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(batch);
+        let start = Instant::now();
+        for _ in 0..n {
+            kept.push(black_box(op()));
+        }
+        total += start.elapsed();
+        kept.clear();
+        left -= n;
+    }
+    total
+}
+
+/// Times `iters` calls of `op`, back to back.
+fn time_loop(iters: u64, mut op: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        op();
+    }
+    start.elapsed()
+}
+
+fn swap_pageout(c: &mut Criterion, samples: &Samples, pager: &Pager) {
+    let name = "swap_pageout";
+    let mut group = c.benchmark_group(name);
+    for size in [4 * KIB, MIB, 64 * MIB] {
+        let src = pattern(size);
+        samples.bench(&mut group, name, "pageout", size, |iters| {
+            time_batched(iters, size, || pager.pageout_to(Backend::Swap, &[&src]).expect("swap pageout"))
+        });
+        samples.bench(&mut group, name, "to_vec", size, |iters| time_batched(iters, size, || black_box(&src).to_vec()));
+        let mut dst = vec![1u8; size];
+        samples.bench(&mut group, name, "prefaulted", size, |iters| {
+            time_loop(iters, || {
+                dst.copy_from_slice(black_box(&src));
+                black_box(&mut dst);
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A plain file in the scratch dir holding `data`, unlinked at once, read once so its
+/// pages are cached like the arena's (which were just written).
+fn plain_file(dir: &Path, data: &[u8]) -> File {
+    let path = dir.join(format!("plain-{}-{}", std::process::id(), data.len()));
+    let mut file =
+        std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).expect("create plain file");
+    std::fs::remove_file(&path).expect("unlink plain file");
+    file.write_all(data).expect("write plain file");
+    let mut warm = vec![0u8; data.len()];
+    file.read_exact_at(&mut warm, 0).expect("warm plain file");
+    file
+}
+
+fn set_verify(pager: &Pager, verify: bool) {
+    pager.configure(Config { verify, ..pager.config() }).expect("configure verify");
+}
+
+fn file_read(c: &mut Criterion, samples: &Samples, pager: &Pager, dir: &Path) {
+    let name = "file_read";
+    let mut group = c.benchmark_group(name);
+    for size in [4 * KIB, 64 * KIB, MIB, 64 * MIB] {
+        let data = pattern(size);
+        let file = plain_file(dir, &data);
+        let handle = pager.pageout_to(Backend::File, &[&data]).expect("file pageout");
+        let mut buf = vec![1u8; size];
+        handle.read_into(0, &mut buf).expect("warm the arena");
+        assert!(buf == data, "file handle round trip");
+        samples.bench(&mut group, name, "pread", size, |iters| {
+            time_loop(iters, || file.read_exact_at(black_box(&mut buf), 0).expect("pread"))
+        });
+        for verify in [true, false] {
+            set_verify(pager, verify);
+            let suffix = if verify { "+verify" } else { "" };
+            samples.bench(&mut group, name, &format!("read_into{suffix}"), size, |iters| {
+                time_loop(iters, || handle.read_into(0, black_box(&mut buf)).expect("read_into"))
+            });
+            samples.bench(&mut group, name, &format!("read_at{suffix}"), size, |iters| {
+                time_loop(iters, || drop(black_box(handle.read_at(0, size as u64).expect("read_at"))))
+            });
+        }
+        set_verify(pager, true);
+    }
+    group.finish();
+}
+
+/// Times `take` of swap handles of 4 KiB and 1 GiB, one call at a time: each round
+/// pages out a fresh handle (untimed), times `take`, then times dropping what it took.
+fn swap_take(pager: &Pager, (small_rounds, large_rounds): (usize, usize)) -> Vec<String> {
+    let mut results = Vec::new();
+    for (size, rounds) in [(4 * KIB, small_rounds), (GIB, large_rounds)] {
+        let src = vec![0x5au8; size];
+        let (mut take, mut drop_) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let handle: Handle = pager.pageout_to(Backend::Swap, &[&src]).expect("swap pageout");
+            let start = Instant::now();
+            let taken = handle.take().expect("take");
+            take.push(start.elapsed().as_secs_f64());
+            assert!(taken.is_zero_copy() && taken.len() == size, "swap take hands over the region");
+            let start = Instant::now();
+            drop(black_box(taken));
+            drop_.push(start.elapsed().as_secs_f64());
+        }
+        results.push((size, median(take).unwrap_or(f64::NAN), median(drop_).unwrap_or(f64::NAN)));
+    }
+    let [(small, small_take, small_drop), (large, large_take, large_drop)] = results[..] else {
+        unreachable!("two sizes")
+    };
+    let ratio = large_take / small_take;
+    vec![
+        format!(
+            "swap take {}: {:.0} ns vs {} {:.0} ns = {ratio:.2}x (goal: the same time, O(1); met if < 2x) {}",
+            human(large),
+            large_take * 1e9,
+            human(small),
+            small_take * 1e9,
+            if ratio < 2.0 { "met" } else { "MISSED" }
+        ),
+        format!(
+            "swap drop of a taken {}: {:.2} ms vs {} {:.2} us (munmap frees every page: O(n), for reference)",
+            human(large),
+            large_drop * 1e3,
+            human(small),
+            small_drop * 1e6
+        ),
+    ]
+}

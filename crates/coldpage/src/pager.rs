@@ -34,12 +34,19 @@ pub(crate) struct Shared {
     selector: AtomicU8,
     pub(crate) verify: AtomicBool,
     config: RwLock<Config>,
-    /// The arena new file-backed handles go to; replaced when the scratch dir changes.
-    arena: Mutex<Option<Arc<Arena>>>,
+    /// The arena new file-backed handles go to, opened on first use in `dir`.
+    arena: Mutex<ArenaSlot>,
     /// Every arena still referenced by a live handle, for `stats`.
     arenas: Mutex<Vec<Weak<Arena>>>,
     quota: Arc<Quota>,
     pub(crate) counters: Counters,
+}
+
+/// The scratch dir for new file-backed handles and its arena. Kept apart from
+/// `config` so that opening an arena never waits on the config lock.
+struct ArenaSlot {
+    dir: std::path::PathBuf,
+    arena: Option<Arc<Arena>>,
 }
 
 /// Live counters; handles update them directly.
@@ -107,8 +114,8 @@ impl Pager {
             shared: Arc::new(Shared {
                 selector: AtomicU8::new(Selector::Auto.to_u8()),
                 verify: AtomicBool::new(config.verify),
+                arena: Mutex::new(ArenaSlot { dir: config.scratch_dir.clone(), arena: None }),
                 config: RwLock::new(config),
-                arena: Mutex::default(),
                 arenas: Mutex::default(),
                 quota: Arc::new(quota),
                 counters: Counters::default(),
@@ -131,9 +138,11 @@ impl Pager {
     /// [`Error::Config`] (nothing is applied) for an invalid configuration.
     pub fn configure(&self, config: Config) -> Result<()> {
         let config = config.validate()?;
+        // Lock order: arena slot, then config (never the other way round).
+        let mut slot = self.lock_arena();
         let mut current = self.shared.config.write().unwrap_or_else(|p| p.into_inner());
-        if current.scratch_dir != config.scratch_dir {
-            *self.lock_arena() = None;
+        if slot.dir != config.scratch_dir {
+            *slot = ArenaSlot { dir: config.scratch_dir.clone(), arena: None };
         }
         self.shared.quota.max.store(config.max_scratch_bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
         self.shared.verify.store(config.verify, Ordering::Relaxed);
@@ -207,22 +216,21 @@ impl Pager {
         self.shared.count_failure(r)
     }
 
-    fn lock_arena(&self) -> std::sync::MutexGuard<'_, Option<Arc<Arena>>> {
+    fn lock_arena(&self) -> std::sync::MutexGuard<'_, ArenaSlot> {
         self.shared.arena.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The arena for new file-backed handles, opened on first use.
     fn arena(&self) -> Result<Arc<Arena>> {
         let mut slot = self.lock_arena();
-        if let Some(arena) = slot.as_ref() {
+        if let Some(arena) = slot.arena.as_ref() {
             return Ok(Arc::clone(arena));
         }
-        let dir = self.config().scratch_dir;
-        let arena = Arc::new(Arena::open(&dir, Arc::clone(&self.shared.quota))?);
+        let arena = Arc::new(Arena::open(&slot.dir, Arc::clone(&self.shared.quota))?);
         let mut all = self.shared.arenas.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|a| a.strong_count() > 0);
         all.push(Arc::downgrade(&arena));
-        *slot = Some(Arc::clone(&arena));
+        slot.arena = Some(Arc::clone(&arena));
         Ok(arena)
     }
 
@@ -248,7 +256,7 @@ impl Pager {
 
     /// Whether hole punching has worked in the current arena (true before first use).
     pub fn hole_punching(&self) -> bool {
-        self.lock_arena().as_ref().is_none_or(|a| a.punch_works())
+        self.lock_arena().arena.as_ref().is_none_or(|a| a.punch_works())
     }
 }
 
