@@ -52,7 +52,12 @@ fn check_range(model: &[u8], (off, len): (u64, u64)) -> Option<&[u8]> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        // PROPTEST_CASES overrides, e.g. for a quick run under valgrind.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2_000),
+        max_shrink_iters: 2_000,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn pager_matches_a_vec_model(ops in prop::collection::vec(op(), 1..24), first in prop_oneof![Just(Selector::Swap), Just(Selector::File)]) {
