@@ -1,0 +1,232 @@
+//! Node Buffers over pager memory: copies, external buffers with finalizers,
+//! weak references to handed-out views, and detaching them.
+//!
+//! All of the binding's `unsafe` lives here. The invariants, stated once:
+//! - every function runs on the JS thread that owns `env` (napi calls are not
+//!   thread-safe), which `#[napi]` entry points and `Task::resolve` guarantee;
+//! - an external buffer's bytes stay valid until either its finalizer runs or
+//!   the binding has detached it (after which no JS object can reach them).
+
+use std::ffi::c_void;
+use std::ptr;
+
+use napi::bindgen_prelude::{ToNapiValue, TypeName};
+use napi::{check_status, sys, Env, Result, ValueType};
+
+/// A JS `Buffer` created by this module, valid for the current handle scope.
+pub struct JsBuffer(sys::napi_value);
+
+impl TypeName for JsBuffer {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for JsBuffer {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+/// Copies `bytes` into a new Buffer owned by the JS heap.
+pub fn copy(env: &Env, bytes: &[u8]) -> Result<JsBuffer> {
+    let mut value = ptr::null_mut();
+    // SAFETY: `bytes` is a live slice of `bytes.len()` readable bytes (its
+    // pointer is non-null even when empty); napi copies them before returning.
+    let status = unsafe {
+        sys::napi_create_buffer_copy(env.raw(), bytes.len(), bytes.as_ptr().cast(), ptr::null_mut(), &mut value)
+    };
+    check_status!(status, "napi_create_buffer_copy failed")?;
+    Ok(JsBuffer(value))
+}
+
+/// What an external buffer's finalizer releases.
+struct Owned<O> {
+    owner: O,
+    /// Bytes reported to V8 with `adjust_external_memory` for this buffer;
+    /// given back when the buffer is collected.
+    external_bytes: i64,
+}
+
+unsafe extern "C" fn finalize_owned<O>(env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the `Box<Owned<O>>` leaked in `external`, and napi calls
+    // a finalizer exactly once, so this is the only reconstruction of the box.
+    let owned = unsafe { Box::from_raw(hint.cast::<Owned<O>>()) };
+    if owned.external_bytes != 0 {
+        let mut total = 0;
+        // SAFETY: a finalizer runs on the JS thread of `env`; the status is
+        // ignored because there is nothing to do if V8 refuses the hint.
+        let _ = unsafe { sys::napi_adjust_external_memory(env, -owned.external_bytes, &mut total) };
+    }
+    drop(owned);
+}
+
+/// Hands `len` bytes at `data` to JS as an external Buffer (no copy); its
+/// finalizer drops `owner` and gives back `external_bytes` to V8's accounting.
+///
+/// Gives `owner` back as [`External::Refused`] when the runtime forbids external
+/// buffers (Electron's V8 memory cage: `napi_no_external_buffers_allowed`), so
+/// that the caller can copy its bytes instead.
+///
+/// # Safety
+/// `data` must be valid for reads and writes of `len` bytes for as long as
+/// `owner` lives or, for a view, until the binding detaches the buffer; `len`
+/// must be non-zero (V8 gives zero-length buffers no backing store).
+pub unsafe fn external<O: 'static>(
+    env: &Env,
+    data: *mut u8,
+    len: usize,
+    owner: O,
+    external_bytes: i64,
+) -> Result<External<O>> {
+    debug_assert!(len > 0 && !data.is_null());
+    let hint = Box::into_raw(Box::new(Owned { owner, external_bytes }));
+    let mut value = ptr::null_mut();
+    // SAFETY: the caller guarantees `data`/`len`; `hint` is a live box that the
+    // finalizer reclaims exactly once if and only if the call succeeds.
+    let status = unsafe {
+        sys::napi_create_external_buffer(
+            env.raw(),
+            len,
+            data.cast(),
+            Some(finalize_owned::<O>),
+            hint.cast(),
+            &mut value,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        // SAFETY: napi did not take `hint` (no buffer was created), so the box
+        // is still ours to reclaim, once.
+        let owned = unsafe { Box::from_raw(hint) };
+        if status == sys::Status::napi_no_external_buffers_allowed {
+            return Ok(External::Refused(owned.owner));
+        }
+        check_status!(status, "napi_create_external_buffer failed")?;
+    }
+    Ok(External::Made(JsBuffer(value)))
+}
+
+/// The outcome of [`external`].
+pub enum External<O> {
+    /// The zero-copy Buffer.
+    Made(JsBuffer),
+    /// The runtime forbids external buffers; here is the owner back.
+    Refused(O),
+}
+
+/// Whether this runtime accepts external buffers; asks once with one byte.
+pub fn external_buffers_allowed(env: &Env) -> Result<bool> {
+    let mut probe = vec![0u8; 1];
+    let data = probe.as_mut_ptr();
+    // SAFETY: `data` points into the Vec's heap block, which does not move when
+    // the Vec itself is moved into the finalizer's owner.
+    let made = unsafe { external(env, data, 1, probe, 0) }?;
+    Ok(matches!(made, External::Made(_)))
+}
+
+/// A weak reference to a Buffer handed out as a view; it does not keep the
+/// Buffer alive. Must be given back with [`WeakRef::delete`] on the JS thread.
+pub struct WeakRef(sys::napi_ref);
+
+/// What [`WeakRef::detach`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Detach {
+    /// The view was live and is now detached: no JS object reaches its bytes.
+    Detached,
+    /// Someone else detached or transferred its ArrayBuffer first, or it was
+    /// collected: its bytes may still be reachable through a transfer, so only
+    /// its finalizer may release them.
+    NotOurs,
+}
+
+impl WeakRef {
+    /// Creates a weak reference (refcount 0) to `buffer`.
+    pub fn new(env: &Env, buffer: &JsBuffer) -> Result<WeakRef> {
+        let mut reference = ptr::null_mut();
+        // SAFETY: `buffer.0` is a live value of the current scope.
+        let status = unsafe { sys::napi_create_reference(env.raw(), buffer.0, 0, &mut reference) };
+        check_status!(status, "napi_create_reference failed")?;
+        Ok(WeakRef(reference))
+    }
+
+    /// Detaches the Buffer's ArrayBuffer if the Buffer is still alive and
+    /// attached; after `Detached` its `byteLength` (and every `subarray`'s) is 0.
+    pub fn detach(&self, env: &Env) -> Result<Detach> {
+        let mut value = ptr::null_mut();
+        // SAFETY: `self.0` is a reference created in `new` and not yet deleted.
+        let status = unsafe { sys::napi_get_reference_value(env.raw(), self.0, &mut value) };
+        check_status!(status, "napi_get_reference_value failed")?;
+        if value.is_null() {
+            return Ok(Detach::NotOurs);
+        }
+        let mut array_buffer = ptr::null_mut();
+        let mut kind = 0;
+        let mut length = 0;
+        let mut data = ptr::null_mut();
+        let mut byte_offset = 0;
+        // SAFETY: `value` is the live Buffer (a Uint8Array) we referenced.
+        let status = unsafe {
+            sys::napi_get_typedarray_info(
+                env.raw(),
+                value,
+                &mut kind,
+                &mut length,
+                &mut data,
+                &mut array_buffer,
+                &mut byte_offset,
+            )
+        };
+        check_status!(status, "napi_get_typedarray_info failed")?;
+        let mut detached = false;
+        // SAFETY: `array_buffer` was just returned for the live Buffer.
+        let status = unsafe { sys::napi_is_detached_arraybuffer(env.raw(), array_buffer, &mut detached) };
+        check_status!(status, "napi_is_detached_arraybuffer failed")?;
+        if detached {
+            return Ok(Detach::NotOurs);
+        }
+        // SAFETY: `array_buffer` is a live, attached external ArrayBuffer.
+        let status = unsafe { sys::napi_detach_arraybuffer(env.raw(), array_buffer) };
+        check_status!(status, "napi_detach_arraybuffer failed")?;
+        Ok(Detach::Detached)
+    }
+
+    /// Gives the reference back to napi.
+    pub fn delete(self, env: &Env) {
+        // SAFETY: `self.0` is live and is deleted once (this consumes `self`).
+        // A failure only leaks one reference slot, so the status is ignored.
+        let _ = unsafe { sys::napi_delete_reference(env.raw(), self.0) };
+    }
+}
+
+/// Turns owned bytes into a Buffer: zero-copy (external, freed by its
+/// finalizer) when `zero_copy` is set and the runtime allows it, else a copy.
+pub fn owned_to_js<O>(env: &Env, mut owner: O, zero_copy: bool, external_bytes: i64) -> Result<(JsBuffer, bool)>
+where
+    O: std::ops::DerefMut<Target = [u8]> + 'static,
+{
+    if zero_copy && !owner.is_empty() {
+        let len = owner.len();
+        let data = owner.as_mut_ptr();
+        // SAFETY: `data` points into the owner's heap storage (a Vec's block or
+        // a pager region), which stays put when `owner` is moved into the
+        // finalizer's box and lives until that finalizer drops it.
+        match unsafe { external(env, data, len, owner, external_bytes) }? {
+            External::Made(buffer) => return Ok((buffer, true)),
+            External::Refused(back) => owner = back,
+        }
+    }
+    Ok((copy(env, &owner)?, false))
+}
+
+/// Reports `bytes` (positive or negative) of memory held outside V8's heap on
+/// behalf of JS objects, so that V8 schedules GC with it in mind.
+pub fn adjust_external_memory(env: &Env, bytes: i64) {
+    if bytes != 0 {
+        // Only a hint to the GC: a failure changes nothing we rely on.
+        let _ = env.adjust_external_memory(bytes);
+    }
+}

@@ -1,0 +1,173 @@
+//! Conversions of the pager's config, stats and doctor report to JS objects.
+
+use std::path::PathBuf;
+
+use napi_derive::napi;
+
+use crate::error::{invalid_value, to_u64, CoreResultExt};
+
+/// Parses an optional backend name (`"swap"` / `"file"`).
+pub fn backend_arg(name: Option<&str>) -> napi::Result<Option<coldpage::Backend>> {
+    name.map(|n| n.parse::<coldpage::Backend>().js()).transpose()
+}
+
+/// The pager's configuration as JS sees it.
+#[napi(object)]
+pub struct NativeConfig {
+    /// `"auto"`, `"swap"` or `"file"`: the global selector.
+    pub backend: String,
+    /// Where the file backend keeps its scratch space.
+    pub scratch_dir: String,
+    /// Disk quota in bytes; absent (null) for none.
+    pub max_scratch_bytes: Option<f64>,
+    /// Whether reads from the file backend verify checksums.
+    pub verify: bool,
+}
+
+/// Validates the whole config, then applies it: the core config first (it can
+/// still fail on the scratch dir), then the selector, which cannot fail.
+#[napi]
+pub fn configure(config: NativeConfig) -> napi::Result<()> {
+    let selector: coldpage::Selector = config
+        .backend
+        .parse()
+        .map_err(|_| invalid_value("backend", format!("{:?} is not 'auto', 'swap' or 'file'", config.backend)))?;
+    let max_scratch_bytes = config.max_scratch_bytes.map(|m| to_u64("maxScratchBytes", m)).transpose()?;
+    let pager = coldpage::Pager::global();
+    pager
+        .configure(coldpage::Config {
+            scratch_dir: PathBuf::from(config.scratch_dir),
+            max_scratch_bytes,
+            verify: config.verify,
+        })
+        .js()?;
+    pager.set_backend(selector);
+    Ok(())
+}
+
+/// The config in force.
+#[napi]
+pub fn get_config() -> NativeConfig {
+    let pager = coldpage::Pager::global();
+    let config = pager.config();
+    NativeConfig {
+        backend: pager.backend().as_str().to_owned(),
+        scratch_dir: config.scratch_dir.to_string_lossy().into_owned(),
+        max_scratch_bytes: config.max_scratch_bytes.map(|m| m as f64),
+        verify: config.verify,
+    }
+}
+
+/// Live handles and bytes of one backend.
+#[napi(object)]
+pub struct NativeBackendStats {
+    /// Live handles.
+    pub handles: f64,
+    /// Logical bytes of those handles.
+    pub bytes: f64,
+}
+
+impl From<coldpage::BackendStats> for NativeBackendStats {
+    fn from(s: coldpage::BackendStats) -> Self {
+        NativeBackendStats { handles: s.handles as f64, bytes: s.bytes as f64 }
+    }
+}
+
+/// The pager's counters.
+#[napi(object)]
+pub struct NativeStats {
+    /// The swap backend's live handles.
+    pub swap: NativeBackendStats,
+    /// The file backend's live handles.
+    pub file: NativeBackendStats,
+    /// Scratch bytes handed out to handles (extents, page-aligned).
+    pub scratch_bytes_allocated: f64,
+    /// Scratch bytes the file system holds for the pager.
+    pub scratch_bytes_on_disk: f64,
+    /// Reads served.
+    pub reads: f64,
+    /// Bytes those reads returned.
+    pub bytes_read: f64,
+    /// Reads that found bytes not matching their checksum.
+    pub checksum_failures: f64,
+    /// Operations that failed.
+    pub errors: f64,
+}
+
+/// The pager's counters now.
+#[napi]
+pub fn stats() -> NativeStats {
+    let s = coldpage::Pager::global().stats();
+    NativeStats {
+        swap: s.swap.into(),
+        file: s.file.into(),
+        scratch_bytes_allocated: s.scratch_bytes_allocated as f64,
+        scratch_bytes_on_disk: s.scratch_bytes_on_disk as f64,
+        reads: s.reads as f64,
+        bytes_read: s.bytes_read as f64,
+        checksum_failures: s.checksum_failures as f64,
+        errors: s.errors as f64,
+    }
+}
+
+/// What `auto` picks and why.
+#[napi(object)]
+pub struct NativeAutoChoice {
+    /// `"swap"` or `"file"`.
+    pub backend: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The platform facts the pager depends on.
+#[napi(object)]
+pub struct NativeDoctorReport {
+    /// Operating system and architecture.
+    pub platform: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Whether any swap device is active.
+    pub swap_active: bool,
+    /// Total swap in bytes.
+    pub swap_total_bytes: f64,
+    /// Whether `madvise(MADV_COLD)` is accepted.
+    pub madv_cold: bool,
+    /// The scratch dir examined.
+    pub scratch_dir: String,
+    /// Its file system type.
+    pub scratch_fs: String,
+    /// Whether that file system lives in RAM (tmpfs).
+    pub scratch_is_ram: bool,
+    /// Free bytes there.
+    pub scratch_free_bytes: f64,
+    /// Why the scratch dir is unusable, if it is.
+    pub scratch_error: Option<String>,
+    /// Whether freed extents can be given back with `fallocate(PUNCH_HOLE)`.
+    pub hole_punching: bool,
+    /// What `auto` picks and why.
+    pub auto: NativeAutoChoice,
+    /// Things worth fixing.
+    pub warnings: Vec<String>,
+}
+
+/// Examines the platform and the configured scratch dir.
+#[napi]
+pub fn doctor() -> NativeDoctorReport {
+    let scratch_dir = coldpage::Pager::global().config().scratch_dir;
+    let r = coldpage::doctor(&scratch_dir);
+    NativeDoctorReport {
+        platform: r.platform,
+        kernel: r.kernel,
+        swap_active: r.swap_active,
+        swap_total_bytes: r.swap_total_bytes as f64,
+        madv_cold: r.madv_cold,
+        scratch_dir: r.scratch_dir.to_string_lossy().into_owned(),
+        scratch_fs: r.scratch_fs,
+        scratch_is_ram: r.scratch_is_ram,
+        scratch_free_bytes: r.scratch_free_bytes as f64,
+        scratch_error: r.scratch_error,
+        hole_punching: r.hole_punching,
+        auto: NativeAutoChoice { backend: r.auto.backend.as_str().to_owned(), reason: r.auto.reason },
+        warnings: r.warnings,
+    }
+}

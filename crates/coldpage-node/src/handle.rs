@@ -1,0 +1,283 @@
+//! `NativeHandle`: one paged-out handle, its outstanding views (leases) and the
+//! memory it reports to V8.
+//!
+//! Lease protocol: every zero-copy view is an external Buffer whose finalizer
+//! owns an `Arc<LeaseSlot>`; the handle keeps the other `Arc` and a weak
+//! reference to the Buffer. `dispose()`/`take()` detach each live view first and
+//! only then drop its lease, so JS sees a zero-length Buffer, never freed
+//! memory. The finalizer, which Node runs late, finds the slot empty and does
+//! nothing. A view that someone else detached or transferred, or that was
+//! collected, keeps its lease until its own finalizer runs.
+
+use std::cell::{Cell, RefCell};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, BufferSlice, ObjectFinalize};
+use napi::Env;
+use napi_derive::napi;
+
+use crate::buffers::{self, Detach, External, JsBuffer, WeakRef};
+use crate::error::{disposed, encoded, to_u64, CoreResultExt};
+use crate::tasks;
+
+/// Holds a view's lease until the handle releases it or the view is collected.
+type LeaseSlot = Mutex<Option<coldpage::Lease>>;
+
+fn release_slot(slot: &LeaseSlot) -> Option<coldpage::Lease> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// The finalizer's share of a view: releases the lease if still held.
+struct ViewOwner(Arc<LeaseSlot>);
+
+impl Drop for ViewOwner {
+    fn drop(&mut self) {
+        // A no-op when the handle already released it (no double free).
+        drop(release_slot(&self.0));
+    }
+}
+
+struct View {
+    buffer: WeakRef,
+    slot: Arc<LeaseSlot>,
+}
+
+/// A handle to paged-out bytes. Wrapped by `Handle` in the façade.
+///
+/// Methods take `&self` (state in cells): napi-rs refuses a `&mut self` call
+/// while an earlier call's borrow is still counted, e.g. during async reads.
+#[napi(custom_finalize)]
+pub struct NativeHandle {
+    id: u64,
+    len: u64,
+    backend: coldpage::Backend,
+    /// `None` once disposed or taken. An `Arc` so that async reads in flight
+    /// keep the storage alive until they finish.
+    handle: RefCell<Option<Arc<coldpage::Handle>>>,
+    /// Bytes reported to V8 as held outside its heap on this handle's behalf.
+    external_bytes: Cell<i64>,
+    views: RefCell<Vec<View>>,
+}
+
+impl NativeHandle {
+    pub(crate) fn new(env: &Env, handle: Arc<coldpage::Handle>) -> NativeHandle {
+        let external_bytes = i64::try_from(handle.resident_bytes()).unwrap_or(i64::MAX);
+        buffers::adjust_external_memory(env, external_bytes);
+        NativeHandle {
+            id: handle.id(),
+            len: handle.len(),
+            backend: handle.backend(),
+            handle: RefCell::new(Some(handle)),
+            external_bytes: Cell::new(external_bytes),
+            views: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The storage, or `ERR_COLDPAGE_DISPOSED`. A clone of the `Arc`, so that
+    /// no cell borrow outlives the call.
+    fn live(&self) -> napi::Result<Arc<coldpage::Handle>> {
+        self.handle.borrow().clone().ok_or_else(|| disposed(self.id))
+    }
+
+    /// Ends the handle's life: detaches every live view, drops the leases that
+    /// no JS object can reach any more, and hands back the storage and the
+    /// external-memory count for the caller to settle.
+    fn retire(&self, env: &Env) -> napi::Result<(Arc<coldpage::Handle>, i64)> {
+        let handle = self.handle.borrow_mut().take().ok_or_else(|| disposed(self.id))?;
+        let views = std::mem::take(&mut *self.views.borrow_mut());
+        for view in views {
+            if let Ok(Detach::Detached) = view.buffer.detach(env) {
+                drop(release_slot(&view.slot));
+            }
+            view.buffer.delete(env);
+        }
+        Ok((handle, self.external_bytes.replace(0)))
+    }
+
+    /// Forgets views whose Buffers were collected and finalized.
+    fn prune_views(&self, env: &Env) {
+        let mut views = self.views.borrow_mut();
+        let (dead, live): (Vec<View>, Vec<View>) = std::mem::take(&mut *views)
+            .into_iter()
+            .partition(|v| v.slot.lock().unwrap_or_else(PoisonError::into_inner).is_none());
+        for view in dead {
+            view.buffer.delete(env);
+        }
+        *views = live;
+    }
+}
+
+fn ranges_arg(flat: &[f64]) -> napi::Result<Vec<(u64, u64)>> {
+    if !flat.len().is_multiple_of(2) {
+        return Err(encoded("ERR_INVALID_ARG_VALUE", None, None, "ranges must be [offset, length] pairs"));
+    }
+    flat.chunks_exact(2).map(|p| Ok((to_u64("offset", p[0])?, to_u64("length", p[1])?))).collect()
+}
+
+#[napi]
+impl NativeHandle {
+    /// The handle's id (unique in the process).
+    #[napi(getter)]
+    pub fn id(&self) -> f64 {
+        self.id as f64
+    }
+
+    /// Logical length in bytes.
+    #[napi(getter)]
+    pub fn byte_length(&self) -> f64 {
+        self.len as f64
+    }
+
+    /// `"swap"` or `"file"`, fixed at pageout.
+    #[napi(getter)]
+    pub fn backend(&self) -> &'static str {
+        self.backend.as_str()
+    }
+
+    /// Whether the handle was disposed or taken.
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.handle.borrow().is_none()
+    }
+
+    /// Fills `target` with the bytes at `offset`.
+    #[napi]
+    pub fn read_into(&self, offset: f64, mut target: BufferSlice) -> napi::Result<()> {
+        let offset = to_u64("offset", offset)?;
+        self.live()?.read_into(offset, &mut target).js()
+    }
+
+    /// Reads `[offset, length]` pairs given flat: one Buffer per range.
+    #[napi(ts_return_type = "Buffer[]")]
+    pub fn read_at_many(&self, env: Env, ranges: Vec<f64>, zero_copy: bool) -> napi::Result<Vec<JsBuffer>> {
+        let ranges = ranges_arg(&ranges)?;
+        let parts = self.live()?.read_at_many(&ranges).js()?;
+        parts.into_iter().map(|p| Ok(buffers::owned_to_js(&env, p, zero_copy, 0)?.0)).collect()
+    }
+
+    /// Reads on the libuv pool.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn read_at_async(
+        &self,
+        offset: f64,
+        length: f64,
+        zero_copy: bool,
+        signal: Option<AbortSignal>,
+    ) -> napi::Result<AsyncTask<tasks::Read>> {
+        let task = tasks::Read {
+            handle: self.live()?,
+            offset: to_u64("offset", offset)?,
+            len: to_u64("length", length)?,
+            zero_copy,
+        };
+        Ok(AsyncTask::with_optional_signal(task, signal))
+    }
+
+    /// Reads flat `[offset, length]` pairs on the libuv pool.
+    #[napi(ts_return_type = "Promise<Buffer[]>")]
+    pub fn read_at_many_async(
+        &self,
+        ranges: Vec<f64>,
+        zero_copy: bool,
+        signal: Option<AbortSignal>,
+    ) -> napi::Result<AsyncTask<tasks::ReadMany>> {
+        let task = tasks::ReadMany { handle: self.live()?, ranges: ranges_arg(&ranges)?, zero_copy };
+        Ok(AsyncTask::with_optional_signal(task, signal))
+    }
+
+    /// A lease on `length` bytes at `offset`: zero-copy where allowed, detached
+    /// when the handle is disposed or taken; else a copy.
+    #[napi(ts_return_type = "Buffer")]
+    pub fn view(&self, env: Env, offset: f64, length: f64, zero_copy: bool) -> napi::Result<JsBuffer> {
+        let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
+        let lease = self.live()?.view(offset, len).js()?;
+        // The core maps file extents read-only, so a JS write into such a view
+        // would be SIGSEGV: copy those until the core maps them copy-on-write.
+        let zero_copy = zero_copy && self.backend == coldpage::Backend::Swap;
+        if !zero_copy || lease.is_empty() {
+            return buffers::copy(&env, &lease);
+        }
+        self.prune_views(&env);
+        let slot = Arc::new(Mutex::new(Some(lease)));
+        let (data, len) = {
+            let held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            let lease = held.as_ref().expect("just stored");
+            (lease.as_ptr().cast_mut(), lease.len())
+        };
+        // SAFETY: `data`/`len` are the lease's bytes, which the core keeps
+        // mapped and writable while the lease lives; the lease stays in `slot`
+        // until the finalizer drops `ViewOwner` or `retire` has detached the
+        // Buffer, so no JS object reaches the bytes after they are released.
+        match unsafe { buffers::external(&env, data, len, ViewOwner(slot.clone()), 0) }? {
+            External::Made(buffer) => {
+                let weak = WeakRef::new(&env, &buffer)?;
+                self.views.borrow_mut().push(View { buffer: weak, slot });
+                Ok(buffer)
+            }
+            External::Refused(owner) => {
+                let copied = {
+                    let held = owner.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    buffers::copy(&env, held.as_deref().unwrap_or_default())
+                };
+                drop(owner);
+                copied
+            }
+        }
+    }
+
+    /// All bytes; the handle is disposed afterwards. Zero-copy where allowed.
+    #[napi(ts_return_type = "Buffer")]
+    pub fn take(&self, env: Env, zero_copy: bool) -> napi::Result<JsBuffer> {
+        let (handle, external_bytes) = self.retire(&env)?;
+        let out = tasks::take_blocking(handle);
+        let (buffer, transferred) = match out {
+            Ok(out) => tasks::take_to_js(&env, out, zero_copy, external_bytes)?,
+            Err(err) => {
+                buffers::adjust_external_memory(&env, -external_bytes);
+                return Err(err);
+            }
+        };
+        if !transferred {
+            buffers::adjust_external_memory(&env, -external_bytes);
+        }
+        Ok(buffer)
+    }
+
+    /// `take` with the work on the libuv pool; the handle is disposed at once.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn take_async(&self, env: Env, zero_copy: bool) -> napi::Result<AsyncTask<tasks::Take>> {
+        let (handle, external_bytes) = self.retire(&env)?;
+        Ok(AsyncTask::new(tasks::Take { handle: Some(handle), external_bytes, zero_copy }))
+    }
+
+    /// Hints that `length` bytes at `offset` will be read soon (clamped to the
+    /// handle by the core, which never fails a hint).
+    #[napi]
+    pub fn prefetch(&self, offset: f64, length: f64) -> napi::Result<()> {
+        let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
+        self.live()?.prefetch(offset, len);
+        Ok(())
+    }
+
+    /// Frees the handle's memory or scratch space now; idempotent.
+    #[napi]
+    pub fn dispose(&self, env: Env) {
+        if let Ok((handle, external_bytes)) = self.retire(&env) {
+            drop(handle);
+            buffers::adjust_external_memory(&env, -external_bytes);
+        }
+    }
+}
+
+impl ObjectFinalize for NativeHandle {
+    fn finalize(self, env: Env) -> napi::Result<()> {
+        // Collected without dispose(): free the storage. Views still alive keep
+        // their leases (and so the bytes) until their own finalizers run.
+        for view in self.views.into_inner() {
+            view.buffer.delete(&env);
+        }
+        buffers::adjust_external_memory(&env, -self.external_bytes.get());
+        drop(self.handle.into_inner());
+        Ok(())
+    }
+}

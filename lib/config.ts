@@ -1,0 +1,273 @@
+/**
+ * The pager's configuration from its three sources: `configure()`, the
+ * environment (read once at load) and a watched JSON file (`watchConfig` or
+ * `COLDPAGE_CONFIG`). Every source is validated whole before anything applies.
+ */
+import { readFileSync, watch } from 'node:fs'
+import * as path from 'node:path'
+
+import { ColdpageError, fromNative, invalidArgType, invalidArgValue, outOfRange } from './errors.js'
+import native from './native.js'
+import type { BackendName } from './validate.js'
+
+/** The pager's configuration. */
+export interface Config {
+  /** The atomic selector: `'auto'` (default) picks swap where the system has swap and MADV_COLD works, else file. */
+  backend: BackendName | 'auto'
+  /** Where the file backend keeps scratch space (in its own 0700 subdir). Default: `os.tmpdir()`, or `/var/tmp` when that is tmpfs. */
+  scratchDir: string
+  /** Disk quota for the file backend in bytes: a positive safe integer, or `Infinity` (default; `null` in JSON) for none. */
+  maxScratchBytes: number
+  /** Checksum every byte read back from the file backend. Default `true`. */
+  verify: boolean
+}
+
+const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify'])
+
+/**
+ * Checks a partial config. `where` prefixes argument names (`opts.` for
+ * `configure`, the file name for a config file).
+ */
+function checkPartial(value: unknown, where: string): Partial<Config> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidArgType(where.replace(/\.$/, '') || 'opts', 'an object', value)
+  }
+  const out: Partial<Config> = {}
+  for (const [key, v] of Object.entries(value)) {
+    const name = `${where}${key}`
+    if (!FIELDS.has(key)) throw invalidArgValue(name, 'absent (not a config field)', v)
+    if (v === undefined) continue
+    switch (key) {
+      case 'backend':
+        if (typeof v !== 'string') throw invalidArgType(name, "'auto', 'swap' or 'file'", v)
+        if (v !== 'auto' && v !== 'swap' && v !== 'file') throw invalidArgValue(name, "'auto', 'swap' or 'file'", v)
+        out.backend = v
+        break
+      case 'scratchDir':
+        if (typeof v !== 'string') throw invalidArgType(name, 'a path string', v)
+        if (v === '' || v.includes('\0')) throw invalidArgValue(name, 'a non-empty path without NUL bytes', v)
+        out.scratchDir = path.resolve(v)
+        break
+      case 'maxScratchBytes':
+        if (v === null || v === Infinity) {
+          out.maxScratchBytes = Infinity
+          break
+        }
+        if (typeof v !== 'number') throw invalidArgType(name, 'a number or Infinity', v)
+        if (!Number.isSafeInteger(v) || v <= 0) throw outOfRange(name, 'a positive safe integer or Infinity', v)
+        out.maxScratchBytes = v
+        break
+      case 'verify':
+        if (typeof v !== 'boolean') throw invalidArgType(name, 'a boolean', v)
+        out.verify = v
+        break
+    }
+  }
+  return out
+}
+
+function apply(partial: Partial<Config>): Config {
+  const next = { ...getConfig(), ...partial }
+  try {
+    native.configure({
+      backend: next.backend,
+      scratchDir: next.scratchDir,
+      ...(next.maxScratchBytes === Infinity ? {} : { maxScratchBytes: next.maxScratchBytes }),
+      verify: next.verify,
+    })
+  } catch (err) {
+    throw fromNative(err)
+  }
+  return getConfig()
+}
+
+/**
+ * Changes the configuration. Everything is validated before anything is
+ * applied; a new `scratchDir` applies to new pageouts (live handles keep theirs),
+ * and a new `backend` never disturbs live handles.
+ *
+ * @param opts - the fields to change
+ * @returns the configuration now in force
+ * @throws `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` / `ERR_OUT_OF_RANGE` for bad fields,
+ *   `ERR_COLDPAGE_CONFIG` for an unsafe scratch dir (a symlink, not ours, not a directory)
+ * @example
+ * ```ts
+ * configure({ backend: 'file', maxScratchBytes: 8 * 2 ** 30 })
+ * ```
+ */
+export function configure(opts: Partial<Config>): Config {
+  return apply(checkPartial(opts, 'opts.'))
+}
+
+/** The configuration in force. */
+export function getConfig(): Config {
+  const c = native.getConfig()
+  return {
+    backend: c.backend as Config['backend'],
+    scratchDir: c.scratchDir,
+    maxScratchBytes: c.maxScratchBytes ?? Infinity,
+    verify: c.verify,
+  }
+}
+
+function configError(message: string, cause: unknown): ColdpageError {
+  const detail = cause instanceof Error ? `: ${cause.message}` : ''
+  return new ColdpageError('ERR_COLDPAGE_CONFIG', `${message}${detail}`, { cause })
+}
+
+/** Reads, parses and applies a JSON config file; any failure is ERR_COLDPAGE_CONFIG. */
+function applyFile(file: string): Config {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw configError(`cannot read config file ${file}`, err)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw configError(`config file ${file} is not valid JSON`, err)
+  }
+  try {
+    return apply(checkPartial(parsed, ''))
+  } catch (err) {
+    if (err instanceof ColdpageError) throw err
+    throw configError(`invalid config file ${file}`, err)
+  }
+}
+
+/** A running config watch. */
+export interface ConfigWatcher {
+  /** Stops watching. Idempotent. */
+  close(): void
+}
+
+/**
+ * Applies a JSON config file now and again on every change (ops switching:
+ * flip `backend` or move `scratchDir` without a restart). The file holds
+ * `Config`'s fields; `maxScratchBytes: null` means no quota.
+ *
+ * Note: invalid content on a change is reported through `onError` (default:
+ * a process warning) and the previous config stays. The watcher does not keep
+ * the process alive.
+ *
+ * @param file - path of the JSON file; it must exist and be valid now
+ * @param onError - called with an `ERR_COLDPAGE_CONFIG` error for a bad change
+ * @throws `ERR_COLDPAGE_CONFIG` if the file cannot be read or applied now
+ */
+export function watchConfig(file: string, onError?: (err: Error) => void): ConfigWatcher {
+  if (typeof file !== 'string') throw invalidArgType('path', 'a path string', file)
+  if (file === '' || file.includes('\0')) throw invalidArgValue('path', 'a non-empty path without NUL bytes', file)
+  if (onError !== undefined && typeof onError !== 'function') throw invalidArgType('onError', 'a function', onError)
+  const report = onError ?? ((err: Error) => process.emitWarning(err))
+  const absolute = path.resolve(file)
+  applyFile(absolute)
+  let last = readFileSync(absolute, 'utf8')
+
+  // Watch the directory, not the file: editors and config tools replace files by
+  // rename, which would silently end a watch on the old inode.
+  let timer: NodeJS.Timeout | undefined
+  const reload = () => {
+    timer = undefined
+    let text: string
+    try {
+      text = readFileSync(absolute, 'utf8')
+    } catch (err) {
+      report(configError(`cannot read config file ${absolute}`, err))
+      return
+    }
+    if (text === last) return
+    last = text
+    try {
+      applyFile(absolute)
+    } catch (err) {
+      report(err as Error)
+    }
+  }
+  const watcher = watch(path.dirname(absolute), { persistent: false }, (_event, name) => {
+    if (name !== null && name !== path.basename(absolute)) return
+    // Coalesce the burst of events one save produces.
+    if (timer === undefined) timer = setTimeout(reload, 25).unref()
+  })
+  watcher.on('error', (err) => report(configError(`watching ${absolute} failed`, err)))
+  let closed = false
+  return {
+    close() {
+      if (closed) return
+      closed = true
+      if (timer !== undefined) clearTimeout(timer)
+      watcher.close()
+    },
+  }
+}
+
+/** Reads one variable, treating an empty value as unset. */
+function envVar(name: string): string | undefined {
+  const v = process.env[name]
+  return v === undefined || v === '' ? undefined : v
+}
+
+function envError(name: string, value: string, expected: string): ColdpageError {
+  return new ColdpageError('ERR_COLDPAGE_CONFIG', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}`)
+}
+
+/**
+ * Applies `COLDPAGE_*` variables; called once when the package loads.
+ * @returns a watcher when `COLDPAGE_CONFIG` names a file to watch
+ * @throws `ERR_COLDPAGE_CONFIG` naming the variable whose value is invalid
+ */
+export function loadEnv(watchFile: boolean): ConfigWatcher | undefined {
+  const partial: Partial<Config> = {}
+  const backend = envVar('COLDPAGE_BACKEND')
+  if (backend !== undefined) {
+    if (backend !== 'auto' && backend !== 'swap' && backend !== 'file') {
+      throw envError('COLDPAGE_BACKEND', backend, "'auto', 'swap' or 'file'")
+    }
+    partial.backend = backend
+  }
+  const scratchDir = envVar('COLDPAGE_SCRATCH_DIR')
+  if (scratchDir !== undefined) {
+    if (scratchDir.includes('\0')) throw envError('COLDPAGE_SCRATCH_DIR', scratchDir, 'a path')
+    partial.scratchDir = path.resolve(scratchDir)
+  }
+  const max = envVar('COLDPAGE_MAX_SCRATCH_BYTES')
+  if (max !== undefined) {
+    const n = max === 'Infinity' ? Infinity : /^[1-9][0-9]*$/.test(max) ? Number(max) : NaN
+    if (n !== Infinity && !Number.isSafeInteger(n)) {
+      throw envError('COLDPAGE_MAX_SCRATCH_BYTES', max, 'a positive integer or Infinity')
+    }
+    partial.maxScratchBytes = n
+  }
+  const verify = envVar('COLDPAGE_VERIFY')
+  if (verify !== undefined) {
+    if (verify !== '0' && verify !== '1') throw envError('COLDPAGE_VERIFY', verify, '0 or 1')
+    partial.verify = verify === '1'
+  }
+  const noExternal = envVar('COLDPAGE_NO_EXTERNAL_BUFFERS')
+  if (noExternal !== undefined && noExternal !== '0' && noExternal !== '1') {
+    throw envError('COLDPAGE_NO_EXTERNAL_BUFFERS', noExternal, '0 or 1')
+  }
+  if (Object.keys(partial).length > 0) {
+    try {
+      apply(partial)
+    } catch (err) {
+      // Only the scratch dir can still fail here: the rest was checked above.
+      const which = scratchDir === undefined ? 'the COLDPAGE_* environment' : `COLDPAGE_SCRATCH_DIR=${JSON.stringify(scratchDir)}`
+      throw new ColdpageError('ERR_COLDPAGE_CONFIG', `${which} is invalid: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  const file = envVar('COLDPAGE_CONFIG')
+  if (file === undefined) return undefined
+  try {
+    if (!watchFile) {
+      applyFile(path.resolve(file))
+      return undefined
+    }
+    return watchConfig(file)
+  } catch (err) {
+    throw new ColdpageError('ERR_COLDPAGE_CONFIG', `COLDPAGE_CONFIG=${JSON.stringify(file)}: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+}

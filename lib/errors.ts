@@ -1,0 +1,145 @@
+/**
+ * The errors coldpage throws: Node's own argument errors (`TypeError` /
+ * `RangeError` with a `code`) and {@link ColdpageError} for the pager's codes,
+ * plus the decoding of errors that come out of the native binding.
+ */
+
+/** Every `code` a coldpage error can carry. */
+export type ErrorCode =
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_COLDPAGE_DISPOSED'
+  | 'ERR_COLDPAGE_CORRUPT'
+  | 'ERR_COLDPAGE_NO_SPACE'
+  | 'ERR_COLDPAGE_IO'
+  | 'ERR_COLDPAGE_CONFIG'
+  | 'ERR_COLDPAGE_UNSUPPORTED'
+
+/**
+ * An error of the pager itself (disposed handle, corruption, no space, I/O,
+ * config, unsupported backend).
+ *
+ * @example
+ * ```ts
+ * try { handle.readAt(0, 10) } catch (err) {
+ *   if (err instanceof ColdpageError && err.code === 'ERR_COLDPAGE_DISPOSED') { ... }
+ * }
+ * ```
+ */
+export class ColdpageError extends Error {
+  /** The stable code, one of SPEC's `ERR_COLDPAGE_*`. */
+  readonly code: ErrorCode
+  /** The OS error number, on `ERR_COLDPAGE_IO`. */
+  readonly errno?: number
+  /** The failing system call, on `ERR_COLDPAGE_IO`. */
+  readonly syscall?: string
+
+  /**
+   * @param code - the stable code
+   * @param message - a lowercase, specific message
+   * @param extra - errno/syscall for I/O errors, and a cause
+   */
+  constructor(code: ErrorCode, message: string, extra: { errno?: number; syscall?: string; cause?: unknown } = {}) {
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause })
+    this.code = code
+    if (extra.errno !== undefined) this.errno = extra.errno
+    if (extra.syscall !== undefined) this.syscall = extra.syscall
+  }
+
+  override get name(): string {
+    return 'ColdpageError'
+  }
+}
+
+type ArgCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE'
+
+/** A `TypeError`/`RangeError` carrying Node's argument error `code`. */
+function argError(code: ArgCode, message: string): TypeError | RangeError {
+  const err = code === 'ERR_OUT_OF_RANGE' ? new RangeError(message) : new TypeError(message)
+  Object.defineProperty(err, 'code', { value: code, enumerable: true, writable: true, configurable: true })
+  return err
+}
+
+/** Describes a received value for a message: its type and a short rendering. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'string':
+      return `type string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)})`
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value)
+    case 'bigint':
+      return `type bigint (${value}n)`
+    case 'function':
+      return `function ${value.name || '<anonymous>'}`
+    case 'object': {
+      const ctor = (value as { constructor?: { name?: unknown } }).constructor
+      return typeof ctor?.name === 'string' && ctor.name !== '' ? `an instance of ${ctor.name}` : 'an object'
+    }
+    default:
+      return `type ${typeof value}`
+  }
+}
+
+/** `ERR_INVALID_ARG_TYPE`: "Expected `name` to be <expected>, got <value>". */
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  return argError('ERR_INVALID_ARG_TYPE', `Expected \`${name}\` to be ${expected}, got ${describe(value)}`)
+}
+
+/** `ERR_INVALID_ARG_VALUE`: a value of the right type that is not allowed. */
+export function invalidArgValue(name: string, expected: string, value: unknown): TypeError {
+  return argError('ERR_INVALID_ARG_VALUE', `Expected \`${name}\` to be ${expected}, got ${describe(value)}`)
+}
+
+/** `ERR_OUT_OF_RANGE`. */
+export function outOfRange(name: string, expected: string, value: unknown): RangeError {
+  return argError('ERR_OUT_OF_RANGE', `Expected \`${name}\` to be ${expected}, got ${describe(value)}`)
+}
+
+/** `ERR_OUT_OF_RANGE` for a range that does not fit in the handle. */
+export function rangeOutside(offset: number, length: number, byteLength: number): RangeError {
+  return argError(
+    'ERR_OUT_OF_RANGE',
+    `range at offset ${offset} of length ${length} is outside the handle's ${byteLength} bytes`,
+  )
+}
+
+/** `ERR_COLDPAGE_DISPOSED`. */
+export function disposedError(id: number): ColdpageError {
+  return new ColdpageError('ERR_COLDPAGE_DISPOSED', `handle ${id} is disposed`)
+}
+
+/** `ABORT_ERR`, shaped like the AbortError of Node's own promise APIs. */
+export function abortError(reason: unknown): Error {
+  const err = new Error('The operation was aborted', { cause: reason })
+  err.name = 'AbortError'
+  Object.defineProperty(err, 'code', { value: 'ABORT_ERR', enumerable: true, writable: true, configurable: true })
+  return err
+}
+
+const ENCODED = /^(ERR_[A-Z_]+)\|(-?\d*)\|([A-Za-z0-9_]*)\|([\s\S]*)$/
+
+/**
+ * Turns an error thrown by the native binding into the error users see.
+ * The binding encodes `CODE|errno|syscall|message` (see
+ * `crates/coldpage-node/src/error.rs`); anything else passes through.
+ */
+export function fromNative(err: unknown): unknown {
+  if (!(err instanceof Error)) return err
+  const m = ENCODED.exec(err.message)
+  if (m === null) return err
+  const [, code, errno, syscall, message] = m as unknown as [string, ErrorCode, string, string, string]
+  if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_OUT_OF_RANGE') {
+    return argError(code, message)
+  }
+  return new ColdpageError(code, message, {
+    ...(errno === '' ? {} : { errno: Number(errno) }),
+    ...(syscall === '' ? {} : { syscall }),
+  })
+}
+
+/** Whether `err` is an `Error` with the given `code`. */
+export function hasCode(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === code
+}

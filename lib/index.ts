@@ -1,0 +1,172 @@
+/**
+ * coldpage: page cold bytes out of resident memory and read back exactly the
+ * bytes asked for. This module is the package's entry point; it applies the
+ * `COLDPAGE_*` environment once, when first loaded.
+ */
+import { isMainThread } from 'node:worker_threads'
+
+import { loadEnv } from './config.js'
+import { fromNative } from './errors.js'
+import { Handle } from './handle.js'
+import native, { zeroCopyAllowed } from './native.js'
+import { type BackendName, type Data, backendOption, chunks, options } from './validate.js'
+
+import './polyfill.js'
+
+export { type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
+export { ColdpageError, type ErrorCode } from './errors.js'
+export { Handle, type ReadOptions } from './handle.js'
+export type { BackendName, Data, Ranges } from './validate.js'
+
+/** Options of `pageout`. */
+export interface PageoutOptions {
+  /** Where to put these bytes, overriding the global selector for this handle. */
+  backend?: BackendName
+}
+
+/**
+ * Copies `data` out of resident memory: into memory the kernel reclaims to swap
+ * first (`swap`) or into scratch space on disk (`file`). The caller's buffers
+ * are never modified, detached or retained.
+ *
+ * @param data - an ArrayBufferView, an ArrayBuffer, or an array of them (concatenated in order)
+ * @param opts - `backend` overrides the global selector
+ * @returns a handle; dispose it (or `using`) when done
+ * @throws `ERR_COLDPAGE_NO_SPACE` when the quota or the disk is full, `ERR_COLDPAGE_UNSUPPORTED`
+ *   for swap off Linux
+ * @example
+ * ```ts
+ * import { pageout } from 'coldpage'
+ * using h = pageout([header, body])
+ * const first = h.readAt(0, 4096)
+ * ```
+ */
+export function pageout(data: Data | readonly Data[], opts?: PageoutOptions): Handle {
+  const parts = chunks(data)
+  const backend = backendOption(options<PageoutOptions>(opts).backend)
+  try {
+    return Handle.wrap(native.pageout(parts as Buffer[], backend))
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+/**
+ * `pageout` with the copy and the write on the libuv thread pool.
+ *
+ * Note: do not transfer or detach the input buffers until the promise settles.
+ */
+export async function pageoutAsync(data: Data | readonly Data[], opts?: PageoutOptions): Promise<Handle> {
+  const parts = chunks(data)
+  const backend = backendOption(options<PageoutOptions>(opts).backend)
+  try {
+    return Handle.wrap(await native.pageoutAsync(parts, backend))
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+/** Live handles and bytes of one backend. */
+export interface BackendStats {
+  /** Live handles. */
+  handles: number
+  /** Their logical bytes. */
+  bytes: number
+}
+
+/** The pager's counters: a plain, JSON-serialisable object. */
+export interface Stats {
+  /** Live swap-backed handles. */
+  swap: BackendStats
+  /** Live file-backed handles. */
+  file: BackendStats
+  /** Scratch bytes allocated to handles. */
+  scratchBytesAllocated: number
+  /** Scratch bytes the file system holds. */
+  scratchBytesOnDisk: number
+  /** Reads served. */
+  reads: number
+  /** Bytes read. */
+  bytesRead: number
+  /** Reads that found a checksum mismatch (and threw ERR_COLDPAGE_CORRUPT). */
+  checksumFailures: number
+  /** Failed operations. */
+  errors: number
+}
+
+/** The pager's counters now (process-wide). */
+export function stats(): Stats {
+  return native.stats()
+}
+
+/** Whether `view`/`take` can be zero-copy in this runtime (false in Electron >= 21, or with `COLDPAGE_NO_EXTERNAL_BUFFERS=1`). */
+export function zeroCopySupported(): boolean {
+  return zeroCopyAllowed()
+}
+
+/** What `doctor()` finds. */
+export interface DoctorReport {
+  /** `process.platform`-style OS and architecture. */
+  platform: string
+  /** Kernel release. */
+  kernel: string
+  /** Whether swap is active. */
+  swapActive: boolean
+  /** Total swap in bytes. */
+  swapTotalBytes: number
+  /** Whether `madvise(MADV_COLD)` works. */
+  madvCold: boolean
+  /** The scratch dir in force. */
+  scratchDir: string
+  /** Its file system type. */
+  scratchFs: string
+  /** Whether it is a RAM file system (paging there saves nothing). */
+  scratchIsRam: boolean
+  /** Free bytes there. */
+  scratchFreeBytes: number
+  /** Why the scratch dir is unusable (permissions, ownership), or null. */
+  scratchError: string | null
+  /** Whether freed scratch space is returned with hole punching. */
+  holePunching: boolean
+  /** Whether `view`/`take` can be zero-copy here (external buffers). */
+  zeroCopy: boolean
+  /** The runtime. */
+  runtime: { node: string; electron: string | null; napi: string }
+  /** What `backend: 'auto'` picks, and why. */
+  auto: { backend: BackendName; reason: string }
+  /** Things worth fixing. */
+  warnings: string[]
+}
+
+/** Examines the platform and the configured scratch dir (what `coldpage doctor` prints). */
+export function doctor(): DoctorReport {
+  const r = native.doctor()
+  const warnings = [...r.warnings]
+  const zeroCopy = zeroCopyAllowed()
+  if (!zeroCopy) warnings.push('external buffers are not allowed here: view() and take() copy')
+  return {
+    platform: r.platform,
+    kernel: r.kernel,
+    swapActive: r.swapActive,
+    swapTotalBytes: r.swapTotalBytes,
+    madvCold: r.madvCold,
+    scratchDir: r.scratchDir,
+    scratchFs: r.scratchFs,
+    scratchIsRam: r.scratchIsRam,
+    scratchFreeBytes: r.scratchFreeBytes,
+    scratchError: r.scratchError ?? null,
+    holePunching: r.holePunching,
+    zeroCopy,
+    runtime: {
+      node: process.version,
+      electron: process.versions.electron ?? null,
+      napi: process.versions.napi ?? 'unknown',
+    },
+    auto: { backend: r.auto.backend as BackendName, reason: r.auto.reason },
+    warnings,
+  }
+}
+
+// The environment is read once per process for the watcher (the pager is
+// process-wide) and applied in each thread that loads the package.
+loadEnv(isMainThread)

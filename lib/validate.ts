@@ -1,0 +1,103 @@
+/**
+ * Argument checks at the package boundary: each names the argument and throws
+ * Node's error codes, so nothing malformed ever reaches the native binding.
+ */
+import { types } from 'node:util'
+
+import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
+
+/** A backend a handle can live in. */
+export type BackendName = 'swap' | 'file'
+
+/** Bytes coldpage accepts: any `ArrayBufferView` (honouring its offset and length) or an `ArrayBuffer`. */
+export type Data = ArrayBufferView | ArrayBufferLike
+
+const SAFE = 'a non-negative safe integer'
+
+/** Checks a byte offset or length: a non-negative safe integer. */
+export function byteCount(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'a number', value)
+  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, SAFE, value)
+  return value
+}
+
+function isData(value: unknown): value is Data {
+  return ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)
+}
+
+/** Bytes of one chunk as a `Uint8Array` over the same memory (no copy). */
+function bytesOf(chunk: Data): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk
+  if (ArrayBuffer.isView(chunk)) {
+    if (chunk.byteLength === 0) return new Uint8Array(0)
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  }
+  return chunk.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(chunk)
+}
+
+/** Normalises `data` (one chunk or an array of chunks) to `Uint8Array`s. */
+export function chunks(data: unknown): Uint8Array[] {
+  if (isData(data)) return [bytesOf(data)]
+  if (!Array.isArray(data)) {
+    throw invalidArgType('data', 'an ArrayBufferView, an ArrayBuffer or an array of them', data)
+  }
+  const out: Uint8Array[] = new Array(data.length)
+  for (let i = 0; i < data.length; i++) {
+    const chunk: unknown = data[i]
+    if (!isData(chunk)) throw invalidArgType(`data[${i}]`, 'an ArrayBufferView or an ArrayBuffer', chunk)
+    out[i] = bytesOf(chunk)
+  }
+  return out
+}
+
+/** A writable target for `readInto`, as a `Uint8Array` over the same memory. */
+export function target(value: unknown): Uint8Array {
+  if (!ArrayBuffer.isView(value)) throw invalidArgType('target', 'an ArrayBufferView', value)
+  return bytesOf(value)
+}
+
+/** Checks an options argument: `undefined` or an object. */
+export function options<T extends object>(value: unknown, name = 'opts'): Partial<T> {
+  if (value === undefined || value === null) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) throw invalidArgType(name, 'an object', value)
+  return value as Partial<T>
+}
+
+/** Checks `opts.backend`: `undefined`, `'swap'` or `'file'`. */
+export function backendOption(value: unknown): BackendName | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') throw invalidArgType('opts.backend', "'swap' or 'file'", value)
+  if (value !== 'swap' && value !== 'file') throw invalidArgValue('opts.backend', "'swap' or 'file'", value)
+  return value
+}
+
+/** Checks `opts.signal`: `undefined` or an `AbortSignal`. */
+export function signalOption(value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined
+  if (!(value instanceof AbortSignal)) throw invalidArgType('opts.signal', 'an AbortSignal', value)
+  return value
+}
+
+/** A range list given by the caller: `[offset, length]` pairs. */
+export type Ranges = ReadonlyArray<readonly [offset: number, length: number]>
+
+/**
+ * Checks `ranges` against a handle of `byteLength` bytes and flattens them to
+ * `[o0, l0, o1, l1, ...]` for the binding.
+ */
+export function ranges(value: unknown, byteLength: number, outside: (o: number, l: number) => Error): number[] {
+  if (!Array.isArray(value)) throw invalidArgType('ranges', 'an array of [offset, length] pairs', value)
+  const flat: number[] = new Array(value.length * 2)
+  for (let i = 0; i < value.length; i++) {
+    const pair: unknown = value[i]
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw invalidArgType(`ranges[${i}]`, 'an [offset, length] pair', pair)
+    }
+    const offset = byteCount(`ranges[${i}][0]`, pair[0])
+    const length = byteCount(`ranges[${i}][1]`, pair[1])
+    if (offset + length > byteLength) throw outside(offset, length)
+    flat[2 * i] = offset
+    flat[2 * i + 1] = length
+  }
+  return flat
+}
