@@ -30,7 +30,7 @@ export function throwsCode(
   t: ExecutionContext,
   fn: () => unknown,
   code: string,
-  cls?: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor,
+  cls?: abstract new (...args: never[]) => Error,
 ): void {
   const err = t.throws(fn, { any: true }) as Error & { code?: string }
   t.is(err?.code, code, String(err))
