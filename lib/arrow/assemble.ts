@@ -1,0 +1,133 @@
+/**
+ * The read side of a paged-out Arrow table: which byte ranges a selection of
+ * columns and record batches needs (one vectored read), and how the Buffers
+ * read back become an `arrow.Table` without copying the column bodies.
+ */
+import type * as Arrow from 'apache-arrow'
+
+import { ALIGN, type ArrowModule, type ColumnLayout, type Span, type TableLayout } from './layout.js'
+
+/** A message inside the Buffers of a read: which range holds it, and where. */
+interface Piece {
+  range: number
+  at: number
+  length: number
+}
+
+/** The ranges of one read and, per column read, the messages of its stream. */
+export interface ReadPlan {
+  ranges: [offset: number, length: number][]
+  /** Per distinct column (same order as the `columns` given to `plan`): its stream's messages. */
+  streams: Piece[][]
+}
+
+/** The end-of-stream marker that closes each column stream. */
+const EOS = new Uint8Array(new Int32Array([-1, 0]).buffer)
+
+/**
+ * The messages one column needs for `batches`, in stream order: its schema,
+ * then before each batch the dictionary batches that bring every dictionary to
+ * its state at that batch (deltas since the last batch sent when that is
+ * enough, else the last replacement and its deltas), then the batch.
+ */
+function columnMessages(column: ColumnLayout, batches: readonly number[]): Span[] {
+  const out: Span[] = [column.schema]
+  // Per dictionary id: the replacement the reader holds and how many messages of the run it has.
+  const held = new Map<number, { base: number; end: number }>()
+  for (const b of batches) {
+    for (const [id, run] of column.dictionaries) {
+      const end = upperBound(run.messages, b) // messages [0, end) were written before batch b
+      if (end === 0) continue
+      const base = run.base[end - 1] as number
+      const state = held.get(id)
+      const from = state !== undefined && state.base === base && state.end <= end ? state.end : base
+      for (let i = from; i < end; i++) out.push(run.messages[i] as Span)
+      held.set(id, { base, end })
+    }
+    out.push({ offset: column.records[2 * b] as number, length: column.records[2 * b + 1] as number })
+  }
+  return out
+}
+
+/** The number of messages written before or with batch `b` (messages are in batch order). */
+function upperBound(messages: readonly { batch: number }[], b: number): number {
+  let lo = 0
+  let hi = messages.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((messages[mid] as { batch: number }).batch <= b) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * Plans one vectored read of `columns` (distinct indexes) for `batches`.
+ * Messages that follow each other in the handle share a range (the padding
+ * between them is read too), so a whole column is a single range.
+ */
+export function plan(layout: TableLayout, columns: readonly number[], batches: readonly number[]): ReadPlan {
+  const ranges: [number, number][] = []
+  const streams: Piece[][] = []
+  if (batches.length === 0) return { ranges, streams: columns.map(() => []) }
+  for (const c of columns) {
+    const pieces: Piece[] = []
+    let last: [number, number] | undefined
+    for (const span of columnMessages(layout.columns[c] as ColumnLayout, batches)) {
+      const end = last === undefined ? -1 : last[0] + last[1]
+      if (last !== undefined && span.offset >= end && span.offset - end < ALIGN) {
+        last[1] = span.offset + span.length - last[0]
+      } else {
+        last = [span.offset, span.length]
+        ranges.push(last)
+      }
+      pieces.push({ range: ranges.length - 1, at: span.offset - last[0], length: span.length })
+    }
+    streams.push(pieces)
+  }
+  return { ranges, streams }
+}
+
+/** Decodes one column stream; its bodies stay views of `buffers`. */
+function decodeColumn(A: ArrowModule, pieces: Piece[], buffers: Buffer[], count: number): Arrow.Data[] {
+  const chunks: Uint8Array[] = pieces.map((p) => {
+    const buffer = buffers[p.range] as Buffer
+    return new Uint8Array(buffer.buffer, buffer.byteOffset + p.at, p.length)
+  })
+  chunks.push(EOS)
+  const out: Arrow.Data[] = []
+  for (const batch of A.RecordBatchReader.from(chunks)) {
+    if (out.length === count) break
+    const data = batch.data.children[0]
+    if (data === undefined) throw new Error('a column stream decoded to a batch without its column')
+    out.push(data)
+  }
+  if (out.length !== count) throw new Error(`a column stream decoded to ${out.length} batches, expected ${count}`)
+  return out
+}
+
+/**
+ * Builds the table of a read: `fields[i]` is the field of the `i`th requested
+ * column, `which[i]` indexes the decoded column (distinct) that holds it.
+ */
+export function assemble(
+  A: ArrowModule,
+  schema: Arrow.Schema,
+  layout: TableLayout,
+  fields: readonly Arrow.Field[],
+  which: readonly number[],
+  batches: readonly number[],
+  readPlan: ReadPlan,
+  buffers: Buffer[],
+): Arrow.Table {
+  const decoded = readPlan.streams.map((pieces) => decodeColumn(A, pieces, buffers, batches.length))
+  const out = new A.Schema([...fields], new Map(schema.metadata))
+  const struct = new A.Struct([...fields])
+  const recordBatches = batches.map((b, k) => {
+    const children = which.map((d) => (decoded[d] as Arrow.Data[])[k] as Arrow.Data)
+    const data = A.makeData({ type: struct, length: layout.batchRows[b] as number, nullCount: 0, children })
+    const metadata = layout.batchMetadata[b]
+    return metadata === undefined ? new A.RecordBatch(out, data) : new A.RecordBatch(out, data, new Map(metadata))
+  })
+  return new A.Table(out, recordBatches)
+}
