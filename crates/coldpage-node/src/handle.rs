@@ -191,9 +191,6 @@ impl NativeHandle {
     pub fn view(&self, env: Env, offset: f64, length: f64, zero_copy: bool) -> napi::Result<JsBuffer> {
         let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
         let lease = self.live()?.view(offset, len).js()?;
-        // The core maps file extents read-only, so a JS write into such a view
-        // would be SIGSEGV: copy those until the core maps them copy-on-write.
-        let zero_copy = zero_copy && self.backend == coldpage::Backend::Swap;
         if !zero_copy || lease.is_empty() {
             return buffers::copy(&env, &lease);
         }

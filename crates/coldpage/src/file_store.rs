@@ -9,7 +9,7 @@ use std::io::IoSliceMut;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use memmap2::{Mmap, MmapOptions};
+use memmap2::{MmapMut, MmapOptions};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::arena::{Arena, Extent};
@@ -17,6 +17,16 @@ use crate::error::{Error, Result};
 use crate::integrity::{checksum_chunks, first_mismatch, BLOCK};
 use crate::os;
 use crate::pager::Counters;
+
+/// Verified reads larger than this are read and hashed in pieces of this size, which
+/// stay in the CPU cache between the copy and the hash.
+const VERIFY_PIECE: usize = 256 << 10;
+
+thread_local! {
+    /// Buffers for the partial first and last blocks of a verified read, so that a
+    /// read neither allocates nor zeroes them per call.
+    static EDGES: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0u8; 2 * BLOCK as usize].into_boxed_slice());
+}
 
 pub(crate) struct FileStore {
     extent: Extent,
@@ -88,45 +98,61 @@ impl FileStore {
         let mid_first = if head_partial { b0 + 1 } else { b0 };
         let mid_end = if tail_partial { b1 * BLOCK } else { end };
         let mid_start = (mid_first * BLOCK).min(mid_end);
-        let head_len = (self.block_end(b0) - b0 * BLOCK) as usize;
-        let tail_len = (self.block_end(b1) - b1 * BLOCK) as usize;
+        let (mid_at, mid_len) = ((mid_start - offset) as usize, (mid_end - mid_start) as usize);
 
-        let mut head = [0u8; BLOCK as usize];
-        let mut tail = [0u8; BLOCK as usize];
-        {
-            let (before, rest) = dst.split_at_mut((mid_start - offset) as usize);
-            let _ = before;
-            let (mid, _) = rest.split_at_mut((mid_end - mid_start) as usize);
-            let mut bufs = [
-                IoSliceMut::new(if head_partial { &mut head[..head_len] } else { &mut [] }),
-                IoSliceMut::new(mid),
-                IoSliceMut::new(if tail_partial { &mut tail[..tail_len] } else { &mut [] }),
-            ];
-            if let Err(e) = self.pread(b0 * BLOCK, &mut bufs) {
-                return Ok(Err(e));
+        if !head_partial && !tail_partial {
+            // Whole blocks straight into `dst`; large reads piece by piece, so each
+            // piece is hashed while it is still in cache instead of re-read from memory.
+            for (i, piece) in dst.chunks_mut(VERIFY_PIECE).enumerate() {
+                let at = mid_start + (i * VERIFY_PIECE) as u64;
+                if let Err(e) = self.pread(at, &mut [IoSliceMut::new(piece)]) {
+                    return Ok(Err(e));
+                }
+                if let Some(block) = first_mismatch(piece, at / BLOCK, &self.sums) {
+                    return Err(Mismatch(block));
+                }
             }
+            return Ok(Ok(()));
         }
-        if head_partial {
-            if xxh3_64(&head[..head_len]) != self.sums[b0 as usize] {
-                return Err(Mismatch(b0));
+
+        EDGES.with_borrow_mut(|edges| {
+            let (head, tail) = edges.split_at_mut(BLOCK as usize);
+            let head_len = (self.block_end(b0) - b0 * BLOCK) as usize;
+            let tail_len = (self.block_end(b1) - b1 * BLOCK) as usize;
+            let head = if head_partial { &mut head[..head_len] } else { &mut head[..0] };
+            let tail = if tail_partial { &mut tail[..tail_len] } else { &mut tail[..0] };
+            {
+                let mid = &mut dst[mid_at..mid_at + mid_len];
+                let mut bufs = [IoSliceMut::new(head), IoSliceMut::new(mid), IoSliceMut::new(tail)];
+                let bufs: &mut [IoSliceMut<'_>] = match (head_partial, tail_partial) {
+                    (false, false) => &mut bufs[1..2],
+                    (true, false) if mid_len == 0 => &mut bufs[..1],
+                    _ => &mut bufs,
+                };
+                if let Err(e) = self.pread(b0 * BLOCK, bufs) {
+                    return Ok(Err(e));
+                }
             }
-            let from = (offset - b0 * BLOCK) as usize;
-            let n = (end.min(self.block_end(b0)) - offset) as usize;
-            dst[..n].copy_from_slice(&head[from..from + n]);
-        }
-        let mid = &dst[(mid_start - offset) as usize..(mid_end - offset) as usize];
-        if let Some(block) = first_mismatch(mid, mid_first, &self.sums) {
-            return Err(Mismatch(block));
-        }
-        if tail_partial {
-            if xxh3_64(&tail[..tail_len]) != self.sums[b1 as usize] {
-                return Err(Mismatch(b1));
+            if head_partial {
+                if xxh3_64(head) != self.sums[b0 as usize] {
+                    return Err(Mismatch(b0));
+                }
+                let from = (offset - b0 * BLOCK) as usize;
+                let n = (end.min(self.block_end(b0)) - offset) as usize;
+                dst[..n].copy_from_slice(&head[from..from + n]);
             }
-            let at = (b1 * BLOCK - offset) as usize;
-            let n = (end - b1 * BLOCK) as usize;
-            dst[at..].copy_from_slice(&tail[..n]);
-        }
-        Ok(Ok(()))
+            if let Some(block) = first_mismatch(&dst[mid_at..mid_at + mid_len], mid_first, &self.sums) {
+                return Err(Mismatch(block));
+            }
+            if tail_partial {
+                if xxh3_64(tail) != self.sums[b1 as usize] {
+                    return Err(Mismatch(b1));
+                }
+                let at = (b1 * BLOCK - offset) as usize;
+                dst[at..].copy_from_slice(&tail[..(end - b1 * BLOCK) as usize]);
+            }
+            Ok(Ok(()))
+        })
     }
 
     /// Reads every range (already checked) with one `pread` per run of overlapping or
@@ -197,7 +223,9 @@ impl FileStore {
             .collect())
     }
 
-    /// Maps `[offset, offset + len)` (checked, `len > 0`) read-only, verified when asked.
+    /// Maps `[offset, offset + len)` (checked, `len > 0`) copy-on-write, verified when
+    /// asked: a caller that writes into the map (a JS view is writable) changes its own
+    /// private pages, never the scratch file.
     /// Returns the map and where the range starts inside it.
     pub(crate) fn map(
         &self,
@@ -206,7 +234,7 @@ impl FileStore {
         verify: bool,
         handle: u64,
         counters: &Counters,
-    ) -> Result<(Mmap, usize)> {
+    ) -> Result<(MmapMut, usize)> {
         let (start, end) = if verify {
             (offset / BLOCK * BLOCK, self.block_end((offset + len - 1) / BLOCK))
         } else {
@@ -222,9 +250,10 @@ impl FileStore {
         // 0700 directory that only this process holds, and this extent belongs to this
         // handle alone: no one truncates it (no SIGBUS) and nothing rewrites these bytes
         // while the map lives, because the extent is only freed (hole punched, reused)
-        // after every lease holding the map has dropped it.
-        let map =
-            unsafe { options.map(file) }.map_err(|e| Error::io_at("mmap", Some(self.extent.arena.dir.clone()), e))?;
+        // after every lease holding the map has dropped it. The map is private
+        // (copy-on-write), so writes through it never reach the file.
+        let map = unsafe { options.map_copy(file) }
+            .map_err(|e| Error::io_at("mmap", Some(self.extent.arena.dir.clone()), e))?;
         if verify {
             if let Some(block) = first_mismatch(&map, start / BLOCK, &self.sums) {
                 return Err(self.corrupt(handle, block, counters));

@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use memmap2::Mmap;
+use memmap2::MmapMut;
 
 use crate::error::{Error, Result};
 use crate::file_store::FileStore;
@@ -292,7 +292,7 @@ impl std::fmt::Debug for Handle {
 
 enum Span {
     Region { offset: usize, len: usize },
-    Map { map: Mmap, at: usize, len: usize },
+    Map { map: MmapMut, at: usize, len: usize },
 }
 
 /// Zero-copy read access to part of a handle's storage. Keeps the storage alive

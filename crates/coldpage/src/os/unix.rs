@@ -21,16 +21,23 @@ pub fn page_size() -> usize {
     usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
 }
 
-/// A page-aligned private anonymous mapping the pager owns.
+/// Memory the pager owns for one swap-backed handle.
 ///
-/// Invariant: `ptr` is the start of a live mapping of `mapped` bytes (a multiple of the
-/// page size, never zero) that nothing else references; `len <= mapped` bytes are in use.
-/// The mapping is unmapped exactly once, on drop.
-pub struct AnonRegion {
-    ptr: NonNull<u8>,
-    len: usize,
-    mapped: usize,
+/// Regions of [`SMALL_REGION`] bytes or more are a private anonymous mapping of whole
+/// pages (invariant: `ptr` starts a live mapping of `mapped` bytes, a non-zero multiple
+/// of the page size, that nothing else references, `len <= mapped`; unmapped exactly
+/// once, on drop). Smaller ones live on the heap: a mapping would cost two system calls
+/// and a page fault for bytes that `MADV_COLD` cannot act on anyway (it works on whole
+/// pages), and heap pages are anonymous memory the kernel can swap all the same.
+pub struct AnonRegion(Mem);
+
+enum Mem {
+    Map { ptr: NonNull<u8>, len: usize, mapped: usize },
+    Heap(Box<[u8]>),
 }
+
+/// Below this size a region lives on the heap instead of in its own mapping.
+pub const SMALL_REGION: usize = 64 << 10;
 
 // SAFETY: the region is plain memory owned exclusively by this value; shared access
 // only hands out `&[u8]`, mutation needs `&mut self`.
@@ -40,62 +47,72 @@ unsafe impl Send for AnonRegion {}
 unsafe impl Sync for AnonRegion {}
 
 impl AnonRegion {
-    /// Maps `len` bytes (rounded up to whole pages, at least one) of zeroed memory.
+    /// `len` zeroed bytes: on the heap below [`SMALL_REGION`], else a mapping of whole
+    /// pages, populated up front (`MAP_POPULATE`: one batch in the kernel instead of a
+    /// page fault per page while the bytes are copied in).
     pub fn new(len: usize) -> io::Result<AnonRegion> {
+        if len < SMALL_REGION {
+            return Ok(AnonRegion(Mem::Heap(vec![0u8; len].into_boxed_slice())));
+        }
         let page = page_size();
-        let mapped =
-            len.max(1).checked_next_multiple_of(page).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let mapped = len.checked_next_multiple_of(page).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        #[cfg(target_os = "linux")]
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
+        #[cfg(not(target_os = "linux"))]
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
         // SAFETY: a fresh private anonymous mapping with no address hint cannot alias
         // any existing memory; the result is checked against MAP_FAILED below.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                mapped,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), mapped, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         debug_assert_eq!(ptr.as_ptr() as usize % page, 0);
-        Ok(AnonRegion { ptr, len, mapped })
+        Ok(AnonRegion(Mem::Map { ptr, len, mapped }))
     }
 
     /// The bytes in use.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `ptr` points at `mapped >= len` readable bytes owned by `self`
-        // (type invariant) and they live as long as the borrow of `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        match &self.0 {
+            // SAFETY: `ptr` points at `mapped >= len` readable bytes owned by `self`
+            // (type invariant) and they live as long as the borrow of `self`.
+            Mem::Map { ptr, len, .. } => unsafe { std::slice::from_raw_parts(ptr.as_ptr(), *len) },
+            Mem::Heap(bytes) => bytes,
+        }
     }
 
     /// The bytes in use, mutably.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_slice`, and `&mut self` guarantees exclusive access.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        match &mut self.0 {
+            // SAFETY: as in `as_slice`, and `&mut self` guarantees exclusive access.
+            Mem::Map { ptr, len, .. } => unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), *len) },
+            Mem::Heap(bytes) => bytes,
+        }
     }
 
-    /// Bytes mapped (whole pages).
+    /// Bytes of memory held (whole pages for a mapping).
     pub fn mapped_len(&self) -> usize {
-        self.mapped
+        match &self.0 {
+            Mem::Map { mapped, .. } => *mapped,
+            Mem::Heap(bytes) => bytes.len(),
+        }
     }
 
-    /// Applies `madvise(advice)` to the pages overlapping `[offset, offset + len)`.
+    /// Applies `madvise(advice)` to the pages overlapping `[offset, offset + len)` of a
+    /// mapping; a no-op for a heap region.
     #[cfg(target_os = "linux")]
     pub fn advise(&self, offset: usize, len: usize, advice: libc::c_int) -> io::Result<()> {
+        let Mem::Map { ptr, len: used, mapped } = &self.0 else { return Ok(()) };
         let page = page_size();
         let start = offset / page * page;
-        let end = offset.saturating_add(len).min(self.len).next_multiple_of(page).min(self.mapped);
+        let end = offset.saturating_add(len).min(*used).next_multiple_of(page).min(*mapped);
         if end <= start {
             return Ok(());
         }
         // SAFETY: `[start, end)` lies inside our own mapping (clamped to `mapped` above)
         // and starts on a page boundary; advice values used by the crate (COLD,
         // WILLNEED, PAGEOUT) never change the mapping's contents.
-        let rc = unsafe { libc::madvise(self.ptr.as_ptr().wrapping_add(start).cast(), end - start, advice) };
+        let rc = unsafe { libc::madvise(ptr.as_ptr().wrapping_add(start).cast(), end - start, advice) };
         if rc == 0 {
             Ok(())
         } else {
@@ -103,17 +120,22 @@ impl AnonRegion {
         }
     }
 
-    /// Counts the pages of the region that are resident and swapped out, from
-    /// `/proc/self/pagemap` (bit 63 present, bit 62 swapped). `mincore` would count
-    /// swap-cache pages as resident, so it is not used.
+    /// Counts the pages the region spans, and of those the resident and the swapped
+    /// out ones, from `/proc/self/pagemap` (bit 63 present, bit 62 swapped). `mincore`
+    /// would count swap-cache pages as resident, so it is not used.
     #[cfg(target_os = "linux")]
     pub fn residency(&self) -> io::Result<(u64, u64, u64)> {
         let page = page_size();
-        let pages = self.mapped / page;
+        let bytes = self.as_slice();
+        if bytes.is_empty() {
+            return Ok((0, 0, 0));
+        }
+        let first = bytes.as_ptr() as usize / page;
+        let last = (bytes.as_ptr() as usize + bytes.len() - 1) / page;
+        let pages = last - first + 1;
         let file = File::open("/proc/self/pagemap")?;
-        let first = (self.ptr.as_ptr() as usize / page) as u64;
         let mut buf = vec![0u8; pages * 8];
-        file.read_exact_at(&mut buf, first * 8)?;
+        file.read_exact_at(&mut buf, first as u64 * 8)?;
         let (mut present, mut swapped) = (0u64, 0u64);
         for entry in buf.chunks_exact(8) {
             let bits = u64::from_ne_bytes(entry.try_into().expect("8-byte chunk"));
@@ -126,18 +148,20 @@ impl AnonRegion {
 
 impl Drop for AnonRegion {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`mapped` describe a mapping we own and unmap exactly once; no
-        // borrow of the bytes can outlive `self`. A failure (impossible for a valid
-        // range) would only leak address space, so the result is ignored.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.mapped) };
+        if let Mem::Map { ptr, mapped, .. } = &self.0 {
+            // SAFETY: `ptr`/`mapped` describe a mapping we own and unmap exactly once;
+            // no borrow of the bytes can outlive `self`. A failure (impossible for a
+            // valid range) would only leak address space, so the result is ignored.
+            unsafe { libc::munmap(ptr.as_ptr().cast(), *mapped) };
+        }
     }
 }
 
 /// Whether `madvise(MADV_COLD)` is accepted by this kernel (Linux >= 5.4).
 #[cfg(target_os = "linux")]
 pub fn madv_cold_works() -> bool {
-    match AnonRegion::new(1) {
-        Ok(region) => region.advise(0, 1, libc::MADV_COLD).is_ok(),
+    match AnonRegion::new(SMALL_REGION) {
+        Ok(region) => region.advise(0, SMALL_REGION, libc::MADV_COLD).is_ok(),
         Err(_) => false,
     }
 }
@@ -336,6 +360,10 @@ pub fn pwritev_all(file: &File, mut offset: u64, bufs: &[&[u8]]) -> io::Result<(
 /// Fills all of `bufs` from `offset` on, in as few `preadv(2)` calls as the kernel
 /// allows. Reading past the end of the file is an `UnexpectedEof` error.
 pub fn preadv_exact(file: &File, mut offset: u64, bufs: &mut [IoSliceMut<'_>]) -> io::Result<()> {
+    // One buffer: plain pread, which the kernel serves faster than a one-entry preadv.
+    if let [buf] = bufs {
+        return file.read_exact_at(buf, offset);
+    }
     #[cfg(target_os = "linux")]
     {
         let mut rest: &mut [IoSliceMut<'_>] = bufs;
