@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! cargo run --release -p coldpage --example merge -- --backend file --chain-mib 512
-//!     --backend swap|file|auto   where chunks are paged out (default file)
+//!     --backend swap|file|auto|none  where chunks are paged out (default file); `none`
+//!                                keeps them as plain heap buffers, the no-pager baseline
 //!     --chain-mib N              MiB per input chain, rounded up to whole chunks (default 1024)
 //!     --threads T                independent merges in parallel (default 1)
 //!     --scratch-dir PATH         the file backend's scratch dir (default: the pager's)
@@ -28,6 +29,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use coldpage::{Backend, Config, Handle, Pager, Selector, Taken};
+use std::ops::Deref;
 
 const MIB: u64 = 1024 * 1024;
 const CHUNK_BYTES: usize = 2 * MIB as usize;
@@ -38,17 +40,19 @@ type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
 
 struct Args {
     backend: Selector,
+    /// `--backend none`: no pager at all.
+    no_pager: bool,
     chain_mib: u64,
     threads: usize,
     scratch_dir: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { backend: Selector::File, chain_mib: 1024, threads: 1, scratch_dir: None };
+    let mut args = Args { backend: Selector::File, no_pager: false, chain_mib: 1024, threads: 1, scratch_dir: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
-            println!("usage: merge [--backend swap|file|auto] [--chain-mib N] [--threads T] [--scratch-dir PATH]");
+            println!("usage: merge [--backend swap|file|auto|none] [--chain-mib N] [--threads T] [--scratch-dir PATH]");
             std::process::exit(0);
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -58,7 +62,11 @@ fn parse_args() -> Result<Args> {
                     "swap" => Selector::Swap,
                     "file" => Selector::File,
                     "auto" => Selector::Auto,
-                    other => return Err(format!("--backend must be swap, file or auto, got {other:?}").into()),
+                    "none" => {
+                        args.no_pager = true;
+                        Selector::Auto
+                    }
+                    other => return Err(format!("--backend must be swap, file, auto or none, got {other:?}").into()),
                 }
             }
             "--chain-mib" => args.chain_mib = value.parse().map_err(|e| format!("--chain-mib {value:?}: {e}"))?,
@@ -87,15 +95,62 @@ fn word(bytes: &[u8], i: usize) -> u64 {
     u64::from_ne_bytes(bytes[at..at + WORD].try_into().expect("eight bytes"))
 }
 
+/// Where chunks live between pageout and take: the pager, or plain heap buffers.
+#[derive(Clone)]
+enum Store {
+    Pager(Pager),
+    Heap,
+}
+
+/// One chunk at rest.
+enum Chunk {
+    Paged(Handle),
+    Heap(Vec<u8>),
+}
+
+/// One chunk taken back.
+enum Bytes {
+    Taken(Taken),
+    Heap(Vec<u8>),
+}
+
+impl Store {
+    fn put(&self, bytes: &[u8]) -> Result<Chunk> {
+        Ok(match self {
+            Store::Pager(pager) => Chunk::Paged(pager.pageout(&[bytes])?),
+            Store::Heap => Chunk::Heap(bytes.to_vec()),
+        })
+    }
+}
+
+impl Chunk {
+    fn take(self) -> Result<Bytes> {
+        Ok(match self {
+            Chunk::Paged(handle) => Bytes::Taken(handle.take()?),
+            Chunk::Heap(v) => Bytes::Heap(v),
+        })
+    }
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Taken(t) => t,
+            Bytes::Heap(v) => v,
+        }
+    }
+}
+
 /// A chain: sorted `u64`s in 2 MiB chunks, each its own handle, first chunk first.
 struct Chain {
-    chunks: VecDeque<Handle>,
+    chunks: VecDeque<Chunk>,
     words: u64,
     checksum: u64,
 }
 
 /// Pages out a sorted run of `chunks` chunks with random gaps (xorshift, seeded).
-fn build_chain(pager: &Pager, chunks: u64, seed: u64) -> Result<Chain> {
+fn build_chain(store: &Store, chunks: u64, seed: u64) -> Result<Chain> {
     let mut state = seed | 1;
     let mut value = 0u64;
     let mut chain = Chain { chunks: VecDeque::new(), words: 0, checksum: 0 };
@@ -110,21 +165,21 @@ fn build_chain(pager: &Pager, chunks: u64, seed: u64) -> Result<Chain> {
             chain.checksum = chain.checksum.wrapping_add(mix(value));
         }
         chain.words += CHUNK_WORDS as u64;
-        chain.chunks.push_back(pager.pageout(&[&buf])?);
+        chain.chunks.push_back(store.put(&buf)?);
     }
     Ok(chain)
 }
 
 /// The chunk of a chain being merged, and how far into it the merge is.
 struct Cursor {
-    chain: VecDeque<Handle>,
-    chunk: Option<Taken>,
+    chain: VecDeque<Chunk>,
+    chunk: Option<Bytes>,
     at: usize,
     words: usize,
 }
 
 impl Cursor {
-    fn new(chain: VecDeque<Handle>) -> Cursor {
+    fn new(chain: VecDeque<Chunk>) -> Cursor {
         Cursor { chain, chunk: None, at: 0, words: 0 }
     }
 
@@ -152,10 +207,10 @@ impl Cursor {
 
 /// Collects merged values into 2 MiB chunks and pages each full one out.
 struct Output<'p> {
-    pager: &'p Pager,
+    store: &'p Store,
     buf: Vec<u8>,
     filled: usize,
-    chain: VecDeque<Handle>,
+    chain: VecDeque<Chunk>,
 }
 
 impl Output<'_> {
@@ -175,7 +230,7 @@ impl Output<'_> {
 
     fn flush(&mut self) -> Result<()> {
         if self.filled > 0 {
-            self.chain.push_back(self.pager.pageout(&[&self.buf[..self.filled]])?);
+            self.chain.push_back(self.store.put(&self.buf[..self.filled])?);
             self.filled = 0;
         }
         Ok(())
@@ -183,9 +238,9 @@ impl Output<'_> {
 }
 
 /// Merges two chains into an output chain, consuming them.
-fn merge(pager: &Pager, a: Chain, b: Chain) -> Result<VecDeque<Handle>> {
+fn merge(store: &Store, a: Chain, b: Chain) -> Result<VecDeque<Chunk>> {
     let (mut a, mut b) = (Cursor::new(a.chunks), Cursor::new(b.chunks));
-    let mut out = Output { pager, buf: vec![0u8; CHUNK_BYTES], filled: 0, chain: VecDeque::new() };
+    let mut out = Output { store, buf: vec![0u8; CHUNK_BYTES], filled: 0, chain: VecDeque::new() };
     loop {
         match (a.ready()?, b.ready()?) {
             (true, true) => {
@@ -224,7 +279,7 @@ fn merge(pager: &Pager, a: Chain, b: Chain) -> Result<VecDeque<Handle>> {
 
 /// Takes every output chunk and checks the run is sorted and holds exactly the input
 /// values (count and checksum).
-fn check(output: VecDeque<Handle>, words: u64, checksum: u64) -> Result<()> {
+fn check(output: VecDeque<Chunk>, words: u64, checksum: u64) -> Result<()> {
     let (mut seen, mut sum, mut prev) = (0u64, 0u64, 0u64);
     for (index, handle) in output.into_iter().enumerate() {
         let chunk = handle.take()?;
@@ -287,12 +342,13 @@ fn run() -> Result<()> {
     }
     let pager = Pager::new(config)?;
     pager.set_backend(args.backend);
+    let store = if args.no_pager { Store::Heap } else { Store::Pager(pager.clone()) };
     let backend = match args.backend {
         Selector::Swap => Backend::Swap,
         Selector::File => Backend::File,
         Selector::Auto => pager.auto_choice().backend,
     };
-    if backend == Backend::Swap && coldpage::swap_total_bytes() == 0 {
+    if !args.no_pager && backend == Backend::Swap && coldpage::swap_total_bytes() == 0 {
         eprintln!("merge: note: no active swap, so swap-backed chunks cannot leave RAM");
     }
     let chunks = args.chain_mib.div_ceil(CHUNK_BYTES as u64 / MIB);
@@ -303,16 +359,16 @@ fn run() -> Result<()> {
     let merged = Arc::new(Barrier::new(args.threads + 1));
     let workers: Vec<_> = (0..args.threads)
         .map(|t| {
-            let (pager, built, merged) = (pager.clone(), Arc::clone(&built), Arc::clone(&merged));
+            let (store, built, merged) = (store.clone(), Arc::clone(&built), Arc::clone(&merged));
             std::thread::spawn(move || -> Result<()> {
-                let inputs = build_chain(&pager, chunks, 2 * t as u64 + 1)
-                    .and_then(|a| Ok((a, build_chain(&pager, chunks, 2 * t as u64 + 2)?)));
+                let inputs = build_chain(&store, chunks, 2 * t as u64 + 1)
+                    .and_then(|a| Ok((a, build_chain(&store, chunks, 2 * t as u64 + 2)?)));
                 // Every barrier is reached even after an error, so main never hangs.
                 built.wait();
                 built.wait();
                 let output = inputs.and_then(|(a, b)| {
                     let (words, checksum) = (a.words + b.words, a.checksum.wrapping_add(b.checksum));
-                    Ok((merge(&pager, a, b)?, words, checksum))
+                    Ok((merge(&store, a, b)?, words, checksum))
                 });
                 merged.wait();
                 let (output, words, checksum) = output?;
@@ -335,6 +391,7 @@ fn run() -> Result<()> {
     let (major, minor) = (after.major - before.major, after.minor - before.minor);
     let rss_mib = after.max_rss_kib as f64 / 1024.0;
     let name = match backend {
+        _ if args.no_pager => "none",
         Backend::Swap => "swap",
         Backend::File => "file",
     };
