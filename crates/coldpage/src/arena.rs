@@ -145,6 +145,11 @@ impl Arena {
         }
         os::reap_leftovers(&dir, &sub);
         let id = NEXT_ARENA.fetch_add(1, Ordering::Relaxed);
+        fail::fail_point!("arena-open", |_| Err(Error::io_at(
+            "openat",
+            Some(dir.clone()),
+            std::io::Error::from_raw_os_error(libc::EMFILE)
+        )));
         let file = os::open_arena_file(&sub, id).map_err(io("openat", &dir))?;
         Ok(Arena { id, file, dir, alloc: Mutex::default(), punch_works: AtomicBool::new(true), quota })
     }

@@ -240,6 +240,7 @@ impl FileStore {
         } else {
             (offset, offset + len)
         };
+        fail::fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(libc::ENOMEM))));
         let file = &self.extent.arena.file;
         let options = {
             let mut o = MmapOptions::new();

@@ -48,6 +48,7 @@ pub struct Residency {
 /// Copies `chunks` into a fresh anonymous region advised `MADV_COLD`.
 pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<AnonRegion> {
     let len = usize::try_from(total).map_err(|_| Error::OutOfRange(format!("{total} bytes do not fit in memory")))?;
+    fail::fail_point!("swap-alloc", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(libc::ENOMEM))));
     let mut region = AnonRegion::new(len).map_err(|e| Error::io("mmap", e))?;
     let mut at = 0;
     let dst = region.as_mut_slice();

@@ -71,13 +71,7 @@ fn with_verify_off_the_flip_is_not_checked() {
 #[test]
 fn random_flips_are_all_detected() {
     let (pager, dir) = pager();
-    let mut seed = 1u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = common::rng(1);
     let (mut flips, mut detected) = (0, 0);
     for trial in 0..50 {
         let len = 1 + next() % 40_000;

@@ -75,3 +75,214 @@ fn injected_faults_surface_as_spec_errors() {
     eprintln!("failpoints: {injected} faults injected, all surfaced as contract errors");
     scenario.teardown();
 }
+
+/// Faults in the paths the first test does not reach: opening the arena, mapping a
+/// view, allocating a swap region, a read that fails part-way through a multi-span
+/// `read_at_many` or a large verified read, and a `take` whose read fails.
+#[test]
+fn faults_in_views_arena_open_swap_and_partial_reads() {
+    let scenario = fail::FailScenario::setup();
+    let (pager, dir) = pager();
+    let data = pattern(1 << 20, 3);
+    let copy = data.clone();
+    let mut injected = 0u64;
+    let page = 4096u64;
+
+    // The arena opens lazily; a failed open leaves nothing behind and is retried.
+    fail::cfg("arena-open", "return").unwrap();
+    let err = pager.pageout_to(Backend::File, &[&data]).unwrap_err();
+    injected += 1;
+    fail::remove("arena-open");
+    assert_eq!((err.code(), err.errno(), err.syscall()), ("ERR_COLDPAGE_IO", Some(libc::EMFILE), Some("openat")));
+    assert!(common::files_below(dir.path()).is_empty(), "a failed open leaves no file");
+    assert_eq!(pager.stats().scratch_bytes_allocated, 0);
+    let live = pager.pageout_to(Backend::File, &[&data]).unwrap();
+
+    // A failed mmap fails the view only.
+    fail::cfg("file-map", "return").unwrap();
+    assert_eq!(live.view(4096, 10_000).unwrap_err().code(), "ERR_COLDPAGE_IO");
+    injected += 1;
+    fail::remove("file-map");
+    assert_eq!(&*live.view(4096, 10_000).unwrap(), &data[4096..14_096]);
+
+    // read_at_many over three far-apart spans: the second pread fails.
+    let ranges = [(0, 100), (300_000, 5000), (900_000, 70_000)];
+    fail::cfg("file-read", "1*off->return").unwrap();
+    assert_eq!(live.read_at_many(&ranges).unwrap_err().code(), "ERR_COLDPAGE_IO");
+    injected += 1;
+    fail::remove("file-read");
+    let many = live.read_at_many(&ranges).unwrap();
+    for (&(o, l), got) in ranges.iter().zip(&many) {
+        assert_eq!(got, &data[o as usize..(o + l) as usize]);
+    }
+
+    // A whole-handle verified read goes in 256 KiB pieces: the third piece fails.
+    fail::cfg("file-read", "2*off->return").unwrap();
+    let mut buf = vec![0u8; data.len()];
+    assert_eq!(live.read_into(0, &mut buf).unwrap_err().code(), "ERR_COLDPAGE_IO");
+    injected += 1;
+    fail::remove("file-read");
+    live.read_into(0, &mut buf).unwrap();
+    assert_eq!(buf, data);
+
+    // A take whose read fails still frees the handle and its scratch space.
+    let doomed = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    assert_eq!(pager.stats().scratch_bytes_allocated, 2 * (1 << 20));
+    fail::cfg("file-read", "return").unwrap();
+    assert_eq!(doomed.take().unwrap_err().code(), "ERR_COLDPAGE_IO");
+    injected += 1;
+    fail::remove("file-read");
+    let s = pager.stats();
+    assert_eq!((s.file.handles, s.file.bytes, s.scratch_bytes_allocated), (1, 1 << 20, 1 << 20), "{s:?}");
+
+    // The swap backend's region allocation.
+    if cfg!(target_os = "linux") {
+        fail::cfg("swap-alloc", "return").unwrap();
+        let err = pager.pageout_to(Backend::Swap, &[&data]).unwrap_err();
+        injected += 1;
+        fail::remove("swap-alloc");
+        assert_eq!((err.code(), err.errno()), ("ERR_COLDPAGE_IO", Some(libc::ENOMEM)));
+        assert_eq!(pager.stats().swap.handles, 0);
+        let swapped = pager.pageout_to(Backend::Swap, &[&data]).unwrap();
+        assert_eq!(swapped.read_at(0, 1 << 20).unwrap(), data);
+    }
+
+    assert_eq!(data, copy, "the caller's bytes are untouched");
+    assert_eq!(live.read_at(0, 1 << 20).unwrap(), data, "the handle stays usable");
+    assert_eq!(pager.stats().errors, injected, "every surfaced failure is counted once");
+    assert_eq!(pager.stats().scratch_bytes_allocated % page, 0);
+    eprintln!("failpoints (views, arena open, swap, partial reads): {injected} faults injected, all survived");
+    scenario.teardown();
+}
+
+/// A random workload under random faults at every point: each operation either gives
+/// the model's bytes or fails with a contract error, the stats agree with the model
+/// after every step, and everything still reads back once the faults stop.
+#[test]
+fn random_faults_keep_the_model_and_the_stats() {
+    use coldpage::Handle;
+
+    const POINTS: [&str; 8] = [
+        "file-write",
+        "file-write-nospace",
+        "arena-allocate",
+        "arena-punch",
+        "file-read",
+        "file-map",
+        "swap-alloc",
+        "arena-open",
+    ];
+    let steps: u64 = std::env::var("COLDPAGE_FAULT_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
+    let scenario = fail::FailScenario::setup();
+    let (pager, _dir) = pager();
+    for point in POINTS {
+        fail::cfg(point, "7%return").unwrap();
+    }
+    let mut next = common::rng(0x2545_F491_4F6C_DD1D);
+    let swap = cfg!(target_os = "linux");
+    let page = 4096u64;
+    let mut live: Vec<(Handle, Vec<u8>)> = Vec::new();
+    let mut tally = Tally::default();
+    for step in 0..steps {
+        let op = next() % 8;
+        if live.is_empty() || op < 3 {
+            // Sizes from 0 to ~1 MiB, most of them small.
+            let len = (next() % (1 << (next() % 21))) as usize;
+            let data = pattern(len, step);
+            let cut = if len == 0 { 0 } else { (next() as usize) % len };
+            let backend = if swap && next() % 3 == 0 { Backend::Swap } else { Backend::File };
+            match pager.pageout_to(backend, &[&data[..cut], &data[cut..]]) {
+                Ok(h) => {
+                    tally.ok += 1;
+                    live.push((h, data));
+                }
+                Err(e) => tally.outcome(Err(e), "pageout"),
+            }
+        } else {
+            let i = (next() as usize) % live.len();
+            let (h, data) = &live[i];
+            let n = data.len() as u64;
+            let off = if n == 0 { 0 } else { next() % n };
+            let len = if n == 0 { 0 } else { next() % (n - off + 1) };
+            let want = &data[off as usize..(off + len) as usize];
+            match op {
+                3 => tally.outcome(h.read_at(off, len).map(|got| assert_eq!(got, want, "read_at")), "read_at"),
+                4 => {
+                    let ranges = [(off, len), (0, n.min(10)), (n - len, len)];
+                    tally.outcome(
+                        h.read_at_many(&ranges).map(|got| {
+                            for (&(o, l), g) in ranges.iter().zip(&got) {
+                                assert_eq!(g, &data[o as usize..(o + l) as usize], "read_at_many");
+                            }
+                        }),
+                        "read_at_many",
+                    )
+                }
+                5 => tally.outcome(h.view(off, len).map(|lease| assert_eq!(&*lease, want, "view")), "view"),
+                6 => {
+                    let (h, data) = live.swap_remove(i);
+                    tally.outcome(h.take().map(|t| assert_eq!(&*t, &data[..], "take")), "take");
+                }
+                _ => drop(live.swap_remove(i)),
+            }
+        }
+        let s = pager.stats();
+        let count = |b: Backend| live.iter().filter(|(h, _)| h.backend() == b).count() as u64;
+        let bytes = |b: Backend| live.iter().filter(|(h, _)| h.backend() == b).map(|(h, _)| h.len()).sum::<u64>();
+        let scratch: u64 = live
+            .iter()
+            .filter(|(h, _)| h.backend() == Backend::File)
+            .map(|(h, _)| h.len().next_multiple_of(page))
+            .sum();
+        assert_eq!(
+            (s.file.handles, s.file.bytes, s.swap.handles, s.swap.bytes, s.scratch_bytes_allocated, s.errors),
+            (
+                count(Backend::File),
+                bytes(Backend::File),
+                count(Backend::Swap),
+                bytes(Backend::Swap),
+                scratch,
+                tally.failed
+            ),
+            "step {step}: {s:?}"
+        );
+        if live.len() > 64 {
+            live.truncate(32);
+        }
+    }
+    for point in POINTS {
+        fail::remove(point);
+    }
+    for (h, data) in &live {
+        assert_eq!(h.read_at(0, h.len()).unwrap(), *data, "readable once the faults stop");
+    }
+    drop(live);
+    let s = pager.stats();
+    assert_eq!((s.file.handles, s.swap.handles, s.scratch_bytes_allocated), (0, 0, 0), "{s:?}");
+    let Tally { ok, failed } = tally;
+    assert!(failed > steps / 50, "faults were injected: {failed} of {steps}");
+    eprintln!(
+        "random faults: {steps} operations, {failed} failed by injected faults (all contract errors), \
+         {ok} succeeded with the model's bytes"
+    );
+    scenario.teardown();
+}
+
+/// Operations that succeeded and that failed (with a contract error) under faults.
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn outcome(&mut self, r: Result<(), coldpage::Error>, what: &str) {
+        match r {
+            Ok(()) => self.ok += 1,
+            Err(e) => {
+                assert!(matches!(e.code(), "ERR_COLDPAGE_IO" | "ERR_COLDPAGE_NO_SPACE"), "{what}: {e}");
+                self.failed += 1;
+            }
+        }
+    }
+}

@@ -31,6 +31,16 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A xorshift64 generator of pseudo-random numbers from `seed` (non-zero).
+pub fn rng(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// The pager's own subdirectory of a scratch dir.
 pub fn arena_dir(scratch: &Path) -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
