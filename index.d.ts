@@ -59,12 +59,6 @@ export declare function configure(config: NativeConfig): void
 /** Examines the platform and the configured scratch dir. */
 export declare function doctor(): NativeDoctorReport
 
-/**
- * Whether this runtime accepts external (zero-copy) buffers. False in
- * Electron >= 21, whose V8 memory cage forbids them.
- */
-export declare function externalBuffersAllowed(): boolean
-
 /** The config in force. */
 export declare function getConfig(): NativeConfig
 
@@ -157,3 +151,21 @@ export declare function pageoutAsync(chunks: Array<Uint8Array>, backend?: string
 
 /** The pager's counters now. */
 export declare function stats(): NativeStats
+
+/**
+ * Probes zero-copy support once per thread (see `buffers::probe_zero_copy`):
+ * false in Electron >= 21, whose V8 memory cage forbids external buffers, and
+ * in any runtime whose Node-API cannot detach them.
+ */
+export declare function zeroCopyProbe(): ZeroCopyProbe
+
+/**
+ * What the zero-copy probe found: whether `view`/`take` may hand out pager
+ * memory as external Buffers in this runtime, and if not, why.
+ */
+export interface ZeroCopyProbe {
+  /** External buffers work here and can be detached when a handle is disposed. */
+  supported: boolean
+  /** Why not, when `supported` is false. */
+  reason?: string
+}

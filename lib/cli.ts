@@ -31,7 +31,7 @@ export function formatDoctor(r: DoctorReport): string {
     ['  free', gib(r.scratchFreeBytes)],
     ['  usable', r.scratchError === null ? 'yes' : `no: ${r.scratchError}`],
     ['hole punching', yes(r.holePunching)],
-    ['zero-copy', yes(r.zeroCopy)],
+    ['zero-copy', r.zeroCopy ? 'yes' : `no: ${r.zeroCopyReason}`],
     ["'auto' picks", `${r.auto.backend}: ${r.auto.reason}`],
   ]
   const width = Math.max(...rows.map(([k]) => k.length))

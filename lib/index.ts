@@ -8,7 +8,7 @@ import { isMainThread } from 'node:worker_threads'
 import { loadEnv } from './config.js'
 import { fromNative } from './errors.js'
 import { Handle } from './handle.js'
-import native, { zeroCopyAllowed } from './native.js'
+import native, { zeroCopyAllowed, zeroCopyReason } from './native.js'
 import { type BackendName, type Data, backendOption, chunks, options } from './validate.js'
 
 import './polyfill.js'
@@ -130,6 +130,8 @@ export interface DoctorReport {
   holePunching: boolean
   /** Whether `view`/`take` can be zero-copy here (external buffers). */
   zeroCopy: boolean
+  /** Why `view`/`take` copy here (forced, refused by the runtime, or a Node-API call missing), or null. */
+  zeroCopyReason: string | null
   /** The runtime. */
   runtime: { node: string; electron: string | null; napi: string }
   /** What `backend: 'auto'` picks, and why. */
@@ -143,7 +145,8 @@ export function doctor(): DoctorReport {
   const r = native.doctor()
   const warnings = [...r.warnings]
   const zeroCopy = zeroCopyAllowed()
-  if (!zeroCopy) warnings.push('external buffers are not allowed here: view() and take() copy')
+  const reason = zeroCopyReason()
+  if (!zeroCopy) warnings.push(`view() and take() copy: ${reason}`)
   return {
     platform: r.platform,
     kernel: r.kernel,
@@ -157,6 +160,7 @@ export function doctor(): DoctorReport {
     scratchError: r.scratchError ?? null,
     holePunching: r.holePunching,
     zeroCopy,
+    zeroCopyReason: reason,
     runtime: {
       node: process.version,
       electron: process.versions.electron ?? null,

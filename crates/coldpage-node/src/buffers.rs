@@ -118,14 +118,58 @@ pub enum External<O> {
     Refused(O),
 }
 
-/// Whether this runtime accepts external buffers; asks once with one byte.
-pub fn external_buffers_allowed(env: &Env) -> Result<bool> {
+/// Finds out, with one throwaway byte, whether this runtime can do zero-copy
+/// the way the lease protocol needs it: `Ok(())` if so, else why not.
+///
+/// Zero-copy views are only safe where an external Buffer really borrows our
+/// bytes *and* can be detached at dispose (else a view would outlive its
+/// storage). Runtimes differ here: Electron >= 21 refuses external buffers,
+/// and other Node-API implementations (Bun's, older or newer) may lack
+/// `napi_detach_arraybuffer` or copy external data. So the probe walks the
+/// same path a view takes (create, weak reference, detach) and checks what JS
+/// would see; any refusal or surprise means copy mode, never an error.
+pub fn probe_zero_copy(env: &Env) -> std::result::Result<(), String> {
     let mut probe = vec![0u8; 1];
     let data = probe.as_mut_ptr();
     // SAFETY: `data` points into the Vec's heap block, which does not move when
     // the Vec itself is moved into the finalizer's owner.
-    let made = unsafe { external(env, data, 1, probe, 0) }?;
-    Ok(matches!(made, External::Made(_)))
+    let buffer = match unsafe { external(env, data, 1, probe, 0) } {
+        Ok(External::Made(buffer)) => buffer,
+        Ok(External::Refused(_)) => {
+            return Err("external buffers are not allowed here (napi_no_external_buffers_allowed, \
+                        as in Electron's V8 memory cage)"
+                .to_owned())
+        }
+        Err(err) => return Err(format!("napi_create_external_buffer failed: {err}")),
+    };
+    let (seen, _) = buffer_info(env, &buffer).map_err(|err| format!("napi_get_buffer_info failed: {err}"))?;
+    if seen != data.cast() {
+        return Err("the runtime copies external buffers instead of borrowing their bytes".to_owned());
+    }
+    let weak = WeakRef::new(env, &buffer).map_err(|err| format!("napi_create_reference failed: {err}"))?;
+    let detached = weak.detach(env);
+    weak.delete(env);
+    match detached {
+        Ok(Detach::Detached) => {}
+        Ok(Detach::NotOurs) => return Err("a fresh external buffer could not be detached".to_owned()),
+        Err(err) => return Err(format!("views could not be detached at dispose: {err}")),
+    }
+    match buffer_info(env, &buffer) {
+        Ok((_, 0)) => Ok(()),
+        Ok((_, len)) => Err(format!("napi_detach_arraybuffer left {len} bytes visible to JS")),
+        Err(err) => Err(format!("napi_get_buffer_info failed after detaching: {err}")),
+    }
+}
+
+/// The data pointer and byte length that JS sees for `buffer`.
+fn buffer_info(env: &Env, buffer: &JsBuffer) -> Result<(*mut c_void, usize)> {
+    let mut data = ptr::null_mut();
+    let mut len = 0;
+    // SAFETY: `buffer.0` is a live Buffer of the current scope; napi only
+    // writes the two out-parameters.
+    let status = unsafe { sys::napi_get_buffer_info(env.raw(), buffer.0, &mut data, &mut len) };
+    check_status!(status, "napi_get_buffer_info failed")?;
+    Ok((data, len))
 }
 
 /// A weak reference to a Buffer handed out as a view; it does not keep the

@@ -49,11 +49,25 @@ pub fn pageout_async(chunks: Vec<Uint8Array>, backend: Option<String>) -> napi::
     Ok(AsyncTask::new(tasks::Pageout { chunks, backend }))
 }
 
-/// Whether this runtime accepts external (zero-copy) buffers. False in
-/// Electron >= 21, whose V8 memory cage forbids them.
+/// What the zero-copy probe found: whether `view`/`take` may hand out pager
+/// memory as external Buffers in this runtime, and if not, why.
+#[napi(object)]
+pub struct ZeroCopyProbe {
+    /// External buffers work here and can be detached when a handle is disposed.
+    pub supported: bool,
+    /// Why not, when `supported` is false.
+    pub reason: Option<String>,
+}
+
+/// Probes zero-copy support once per thread (see `buffers::probe_zero_copy`):
+/// false in Electron >= 21, whose V8 memory cage forbids external buffers, and
+/// in any runtime whose Node-API cannot detach them.
 #[napi]
-pub fn external_buffers_allowed(env: Env) -> napi::Result<bool> {
-    buffers::external_buffers_allowed(&env)
+pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
+    match buffers::probe_zero_copy(&env) {
+        Ok(()) => ZeroCopyProbe { supported: true, reason: None },
+        Err(reason) => ZeroCopyProbe { supported: false, reason: Some(reason) },
+    }
 }
 
 pub use crate::config::{configure, doctor, get_config, stats};
