@@ -26,9 +26,11 @@ const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratc
 
 /**
  * Checks a partial config. `where` prefixes argument names (`opts.` for
- * `configure`, the file name for a config file).
+ * `configure`, nothing for a config file). In JSON, where there is no
+ * `Infinity`, only `null` means no quota: a number too large for a double
+ * (`1e400`) parses as `Infinity` and is refused, not taken as "no quota".
  */
-function checkPartial(value: unknown, where: string): Partial<Config> {
+function checkPartial(value: unknown, where: string, json = false): Partial<Config> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidArgType(where.replace(/\.$/, '') || 'opts', 'an object', value)
   }
@@ -48,15 +50,17 @@ function checkPartial(value: unknown, where: string): Partial<Config> {
         if (v === '' || v.includes('\0')) throw invalidArgValue(name, 'a non-empty path without NUL bytes', v)
         out.scratchDir = path.resolve(v)
         break
-      case 'maxScratchBytes':
-        if (v === null || v === Infinity) {
+      case 'maxScratchBytes': {
+        if (v === null || (v === Infinity && !json)) {
           out.maxScratchBytes = Infinity
           break
         }
-        if (typeof v !== 'number') throw invalidArgType(name, 'a number or Infinity', v)
-        if (!Number.isSafeInteger(v) || v <= 0) throw outOfRange(name, 'a positive safe integer or Infinity', v)
+        const none = json ? 'null' : 'Infinity'
+        if (typeof v !== 'number') throw invalidArgType(name, `a number or ${none}`, v)
+        if (!Number.isSafeInteger(v) || v <= 0) throw outOfRange(name, `a positive safe integer or ${none}`, v)
         out.maxScratchBytes = v
         break
+      }
       case 'verify':
         if (typeof v !== 'boolean') throw invalidArgType(name, 'a boolean', v)
         out.verify = v
@@ -130,9 +134,9 @@ function applyFile(file: string): Config {
     throw configError(`config file ${file} is not valid JSON`, err)
   }
   try {
-    return apply(checkPartial(parsed, ''))
+    return apply(checkPartial(parsed, '', true))
   } catch (err) {
-    if (err instanceof ColdpageError) throw err
+    // Also the pager's own refusals (an unsafe scratch dir): say which file asked for it.
     throw configError(`invalid config file ${file}`, err)
   }
 }
