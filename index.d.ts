@@ -26,8 +26,12 @@ export declare class NativeHandle {
   get disposed(): boolean
   /** Fills `target` with the bytes at `offset`. */
   readInto(offset: number, target: Buffer): void
-  /** Reads `[offset, length]` pairs given flat: one Buffer per range. */
-  readAtMany(ranges: Array<number>, zeroCopy: boolean): Buffer[]
+  /**
+   * Reads `[offset, length]` pairs given flat into `target`, one range after
+   * another (`target` is exactly as long as the ranges together). The façade
+   * allocates `target` in JS so that V8 owns and promptly frees it.
+   */
+  readAtManyInto(ranges: Array<number>, target: Buffer): void
   /** Reads on the libuv pool. */
   readAtAsync(offset: number, length: number, zeroCopy: boolean, signal?: AbortSignal | undefined | null): Promise<Buffer>
   /** Reads flat `[offset, length]` pairs on the libuv pool. */

@@ -66,6 +66,7 @@ const ready = (cur) => {
   while (!cur.vals || cur.at === cur.vals.length) {
     if (cur.next === cur.chain.length) return false
     const bytes = take(cur.chain[cur.next])
+    takes++
     cur.chain[cur.next++] = null
     cur.vals = words(bytes)
     cur.at = 0
@@ -74,7 +75,15 @@ const ready = (cur) => {
 }
 const ca = cursor(a)
 const cb = cursor(b)
+let takes = 0
 for (;;) {
+  // A zero-copy Buffer from take() is freed by its finalizer, which Node runs on a
+  // later turn of the event loop: a long synchronous loop must yield now and then, or
+  // taken swap regions pile up until it ends.
+  if (takes >= 16) {
+    takes = 0
+    await new Promise((resolve) => setImmediate(resolve))
+  }
   const ra = ready(ca)
   const rb = ready(cb)
   if (!ra && !rb) break
@@ -96,7 +105,8 @@ const usage1 = process.resourceUsage()
 // Check (untimed): the output is sorted and holds every input value.
 let prev = 0
 let seen = 0
-for (const chunk of out) {
+for (const [n, chunk] of out.entries()) {
+  if (n % 16 === 15) await new Promise((resolve) => setImmediate(resolve))
   const w = words(take(chunk))
   for (let i = 0; i < w.length; i++) {
     if (w[i] < prev) throw new Error(`output not sorted at chunk value ${seen + i}`)

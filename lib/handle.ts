@@ -142,11 +142,23 @@ export class Handle implements Disposable {
   readAtMany(ranges: Ranges): Buffer[] {
     const native = this.#live()
     const flat = this.#ranges(ranges)
+    let total = 0
+    for (let i = 1; i < flat.length; i += 2) total += flat[i]!
+    // One Buffer that V8 owns holds every range: the GC frees it at once, whereas the
+    // finalizer of an external Buffer waits for Node's next turn of the event loop,
+    // which a synchronous loop of reads never gives it.
+    const all = Buffer.allocUnsafe(total)
     try {
-      return native.readAtMany(flat, zeroCopyAllowed())
+      native.readAtManyInto(flat, all)
     } catch (err) {
       throw fromNative(err)
     }
+    const parts: Buffer[] = new Array(flat.length / 2)
+    for (let i = 0, at = 0; i < parts.length; i++) {
+      parts[i] = all.subarray(at, at + flat[2 * i + 1]!)
+      at += flat[2 * i + 1]!
+    }
+    return parts
   }
 
   /** `readAtMany` on the libuv thread pool. */
@@ -202,6 +214,16 @@ export class Handle implements Disposable {
    */
   take(): Buffer {
     const native = this.#live()
+    if (this.backend === 'file' || !zeroCopyAllowed()) {
+      // Nothing to hand over without a copy: read into a Buffer V8 owns (freed by
+      // the GC at once, unlike an external Buffer's deferred finalizer). Disposed
+      // whatever the read gives, as `takeAsync` and a zero-copy take are.
+      try {
+        return this.readAt(0, this.byteLength)
+      } finally {
+        this.dispose()
+      }
+    }
     this.#disposed = true
     try {
       return native.take(zeroCopyAllowed())

@@ -147,12 +147,13 @@ impl NativeHandle {
         self.live()?.read_into(offset, &mut target).js()
     }
 
-    /// Reads `[offset, length]` pairs given flat: one Buffer per range.
-    #[napi(ts_return_type = "Buffer[]")]
-    pub fn read_at_many(&self, env: Env, ranges: Vec<f64>, zero_copy: bool) -> napi::Result<Vec<JsBuffer>> {
+    /// Reads `[offset, length]` pairs given flat into `target`, one range after
+    /// another (`target` is exactly as long as the ranges together). The façade
+    /// allocates `target` in JS so that V8 owns and promptly frees it.
+    #[napi]
+    pub fn read_at_many_into(&self, ranges: Vec<f64>, mut target: BufferSlice) -> napi::Result<()> {
         let ranges = ranges_arg(&ranges)?;
-        let parts = self.live()?.read_at_many(&ranges).js()?;
-        parts.into_iter().map(|p| Ok(buffers::owned_to_js(&env, p, zero_copy, 0)?.0)).collect()
+        self.live()?.read_at_many_into(&ranges, &mut target).js()
     }
 
     /// Reads on the libuv pool.

@@ -155,20 +155,18 @@ impl FileStore {
         })
     }
 
-    /// Reads every range (already checked) with one `pread` per run of overlapping or
+    /// Reads every range (already checked, two or more) with one `pread` per run of overlapping or
     /// adjacent ranges, verifying each block once.
+    /// `deliver(i, bytes)` receives the bytes of `ranges[i]`, in request order, once
+    /// everything has been read and verified.
     pub(crate) fn read_many(
         &self,
         ranges: &[(u64, u64)],
         verify: bool,
         handle: u64,
         counters: &Counters,
-    ) -> Result<Vec<Vec<u8>>> {
-        if let [(offset, len)] = ranges {
-            let mut out = vec![0u8; *len as usize];
-            self.read_into(*offset, &mut out, verify, handle, counters)?;
-            return Ok(vec![out]);
-        }
+        mut deliver: impl FnMut(usize, &[u8]),
+    ) -> Result<()> {
         // Byte spans to fetch: whole blocks when verifying.
         let mut spans: Vec<(u64, u64)> =
             ranges
@@ -209,18 +207,16 @@ impl FileStore {
                 }
             }
         }
-        Ok(ranges
-            .iter()
-            .map(|&(off, len)| {
-                if len == 0 {
-                    return Vec::new();
-                }
-                let i = merged.partition_point(|m| m.0 <= off) - 1;
-                let (start, _, pos) = merged[i];
-                let at = pos + (off - start) as usize;
-                buf[at..at + len as usize].to_vec()
-            })
-            .collect())
+        for (i, &(off, len)) in ranges.iter().enumerate() {
+            if len == 0 {
+                deliver(i, &[]);
+                continue;
+            }
+            let (start, _, pos) = merged[merged.partition_point(|m| m.0 <= off) - 1];
+            let at = pos + (off - start) as usize;
+            deliver(i, &buf[at..at + len as usize]);
+        }
+        Ok(())
     }
 
     /// Maps `[offset, offset + len)` (checked, `len > 0`) copy-on-write, verified when

@@ -173,20 +173,67 @@ impl Handle {
     /// # Errors
     /// As [`Handle::read_at`]; every range is checked before anything is read.
     pub fn read_at_many(&self, ranges: &[(u64, u64)]) -> Result<Vec<Vec<u8>>> {
+        if let [(offset, len)] = ranges {
+            return Ok(vec![self.read_at(*offset, *len)?]);
+        }
+        let mut out = vec![Vec::new(); ranges.len()];
+        self.read_many(ranges, |i, bytes| out[i] = bytes.to_vec())?;
+        Ok(out)
+    }
+
+    /// Like [`Handle::read_at_many`], but the ranges land one after another in `buf`,
+    /// whose length must be the sum of the ranges' lengths: one buffer for every
+    /// range, allocated by the caller (a binding can let its garbage collector own it).
+    ///
+    /// # Errors
+    /// As [`Handle::read_at_many`], and [`Error::OutOfRange`] when `buf` is not
+    /// exactly as long as the ranges together. On error `buf` holds no wrong bytes
+    /// (it is zeroed after a checksum mismatch).
+    pub fn read_at_many_into(&self, ranges: &[(u64, u64)], buf: &mut [u8]) -> Result<()> {
+        let total = ranges.iter().try_fold(0u64, |sum, r| sum.checked_add(r.1));
+        if total != Some(buf.len() as u64) {
+            return Err(Error::OutOfRange(format!(
+                "the target holds {} bytes but the ranges need {}",
+                buf.len(),
+                total.map_or_else(|| "more than 2^64".into(), |t| t.to_string())
+            )));
+        }
+        if let [(offset, _)] = ranges {
+            return self.read_into(*offset, buf);
+        }
+        let mut at = 0;
+        let result = self.read_many(ranges, |_, bytes| {
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        });
+        if matches!(result, Err(Error::Corrupt { .. })) {
+            buf.fill(0);
+        }
+        result
+    }
+
+    /// Checks every range, then delivers each one's bytes (two or more ranges).
+    fn read_many(&self, ranges: &[(u64, u64)], mut deliver: impl FnMut(usize, &[u8])) -> Result<()> {
         for &(offset, len) in ranges {
             self.check(offset, len)?;
         }
         let s = &*self.stored;
-        let out = match &s.data {
-            Data::Empty => Ok(ranges.iter().map(|_| Vec::new()).collect()),
-            Data::Swap(region) => {
-                Ok(ranges.iter().map(|&(o, l)| region.as_slice()[o as usize..(o + l) as usize].to_vec()).collect())
+        let result = match &s.data {
+            Data::Empty => {
+                (0..ranges.len()).for_each(|i| deliver(i, &[]));
+                Ok(())
             }
-            Data::File(file) => file.read_many(ranges, self.verify(), s.id, &s.shared.counters),
+            Data::Swap(region) => {
+                for (i, &(o, l)) in ranges.iter().enumerate() {
+                    deliver(i, &region.as_slice()[o as usize..(o + l) as usize]);
+                }
+                Ok(())
+            }
+            Data::File(file) => file.read_many(ranges, self.verify(), s.id, &s.shared.counters, deliver),
         };
-        let out = s.shared.count_failure(out)?;
+        s.shared.count_failure(result)?;
         self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
-        Ok(out)
+        Ok(())
     }
 
     /// A zero-copy lease on `[offset, offset + len)`: the swap region itself, or a

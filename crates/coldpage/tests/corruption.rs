@@ -40,6 +40,9 @@ fn a_flipped_byte_fails_every_read_of_its_block_and_only_those() {
         assert!(buf.iter().all(|&x| x == 0), "a failed read_into leaves no flipped bytes behind");
         assert_eq!(h.view(off, len).unwrap_err().code(), "ERR_COLDPAGE_CORRUPT");
         assert_eq!(h.read_at_many(&[(0, 1), (off, len)]).unwrap_err().code(), "ERR_COLDPAGE_CORRUPT");
+        let mut all = vec![0xEE; 1 + len as usize];
+        assert_eq!(h.read_at_many_into(&[(0, 1), (off, len)], &mut all).unwrap_err().code(), "ERR_COLDPAGE_CORRUPT");
+        assert!(all.iter().all(|&x| x == 0), "a failed read_at_many_into leaves no flipped bytes behind");
     }
     // Blocks around it are fine.
     for (off, len) in [(0, 3 * b), (4 * b, 6 * b), (2 * b + 10, b - 10)] {

@@ -91,7 +91,13 @@ proptest! {
                     match (h.read_at_many(&ranges), want) {
                         (Ok(got), Some(want)) => {
                             prop_assert_eq!(got.len(), want.len());
-                            for (g, w) in got.iter().zip(want) { prop_assert_eq!(g.as_slice(), w); }
+                            for (g, w) in got.iter().zip(&want) { prop_assert_eq!(g.as_slice(), *w); }
+                            // The same ranges into one caller-owned buffer.
+                            let mut all = vec![0x55; want.iter().map(|w| w.len()).sum()];
+                            h.read_at_many_into(&ranges, &mut all).unwrap();
+                            prop_assert_eq!(all, want.concat());
+                            let mut short = vec![0; want.iter().map(|w| w.len()).sum::<usize>() + 1];
+                            prop_assert_eq!(h.read_at_many_into(&ranges, &mut short).unwrap_err().code(), "ERR_OUT_OF_RANGE");
                         }
                         (Err(e), None) => prop_assert_eq!(e.code(), "ERR_OUT_OF_RANGE"),
                         (got, want) => prop_assert!(false, "read_at_many {:?}: {:?} vs {:?}", ranges, got.is_ok(), want.is_some()),
