@@ -249,11 +249,11 @@ impl WeakRef {
 /// Turns owned bytes into a Buffer: zero-copy (external, freed by its
 /// finalizer) when `zero_copy` is set and the runtime allows it, else a copy.
 ///
-/// An external Buffer is reported to V8 as `len` bytes outside its heap (given
-/// back by the finalizer), so that garbage Buffers from reads and takes drive
-/// GC like ordinary ones; `already_reported` bytes of that (a swap handle's
-/// region) were reported earlier and move to the Buffer. Returns whether the
-/// Buffer took them over (`false` for a copy: the caller gives them back).
+/// V8 counts an ArrayBuffer's backing store towards its external memory by
+/// itself, so the `already_reported` bytes reported for this memory while a
+/// handle held it are given back as soon as a Buffer owns it (else V8 would count
+/// them twice and start GC work on every large take). Returns whether the Buffer
+/// took the memory over (`false` for a copy: the caller settles the report).
 pub fn owned_to_js<O>(env: &Env, mut owner: O, zero_copy: bool, already_reported: i64) -> Result<(JsBuffer, bool)>
 where
     O: std::ops::DerefMut<Target = [u8]> + 'static,
@@ -261,13 +261,12 @@ where
     if zero_copy && !owner.is_empty() {
         let len = owner.len();
         let data = owner.as_mut_ptr();
-        let reported = i64::try_from(len).unwrap_or(i64::MAX);
         // SAFETY: `data` points into the owner's heap storage (a Vec's block or
         // a pager region), which stays put when `owner` is moved into the
         // finalizer's box and lives until that finalizer drops it.
-        match unsafe { external(env, data, len, owner, reported) }? {
+        match unsafe { external(env, data, len, owner, 0) }? {
             External::Made(buffer) => {
-                adjust_external_memory(env, reported - already_reported);
+                adjust_external_memory(env, -already_reported);
                 return Ok((buffer, true));
             }
             External::Refused(back) => owner = back,
