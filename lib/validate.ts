@@ -15,6 +15,10 @@ export type Data = ArrayBufferView | ArrayBufferLike
 const SAFE = 'a non-negative safe integer'
 
 /** Checks a byte offset or length: a non-negative safe integer. */
+function isByteCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
 export function byteCount(name: string, value: unknown): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'a number', value)
   if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, SAFE, value)
@@ -93,8 +97,10 @@ export function ranges(value: unknown, byteLength: number, outside: (o: number, 
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw invalidArgType(`ranges[${i}]`, 'an [offset, length] pair', pair)
     }
-    const offset = byteCount(`ranges[${i}][0]`, pair[0])
-    const length = byteCount(`ranges[${i}][1]`, pair[1])
+    const [o, l] = pair as unknown[]
+    // The names are built only for an error: this loop runs for every range of a read.
+    const offset = isByteCount(o) ? o : byteCount(`ranges[${i}][0]`, o)
+    const length = isByteCount(l) ? l : byteCount(`ranges[${i}][1]`, l)
     if (offset + length > byteLength) throw outside(offset, length)
     flat[2 * i] = offset
     flat[2 * i + 1] = length
