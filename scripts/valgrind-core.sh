@@ -9,7 +9,8 @@ bins=$(cargo test -p coldpage --features failpoints --no-run --message-format=js
   python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] != "pager":
+    # Test harnesses only: not examples (merge) or the criterion bench (pager).
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"] and m["target"]["name"] != "pager":
         print(m["executable"])')
 for bin in $bins; do
   echo "== $(basename "$bin")"
