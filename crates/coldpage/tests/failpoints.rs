@@ -190,7 +190,7 @@ fn random_faults_keep_the_model_and_the_stats() {
             let len = (next() % (1 << (next() % 21))) as usize;
             let data = pattern(len, step);
             let cut = if len == 0 { 0 } else { (next() as usize) % len };
-            let backend = if swap && next() % 3 == 0 { Backend::Swap } else { Backend::File };
+            let backend = if swap && next().is_multiple_of(3) { Backend::Swap } else { Backend::File };
             match pager.pageout_to(backend, &[&data[..cut], &data[cut..]]) {
                 Ok(h) => {
                     tally.ok += 1;
