@@ -3,8 +3,16 @@
 //!
 //! Why one file: nothing is left on disk after `kill -9` (the kernel frees the unlinked
 //! inode), no `open()` per read, no fd per handle, and no other process can truncate a
-//! mapped extent by path. Freed extents are returned to the filesystem with
-//! `fallocate(PUNCH_HOLE)` *before* they can be handed out again.
+//! mapped extent by path.
+//!
+//! While other extents are live, freed ones first go to a small *recycle bin* (at most
+//! [`RECYCLE_MAX`] bytes; it counts against the quota): the next pageout of a fitting size
+//! overwrites blocks that are already on disk and in the page cache instead of
+//! allocating new ones and punching the old. The rest, the bin once the arena has no
+//! live extent, and extents whose write failed are returned to the filesystem with
+//! `fallocate(PUNCH_HOLE)` *before* they can be handed out again. Only the allocator
+//! hands out offsets, and an extent is freed only once no lease maps it, so a reused
+//! extent never shows its bytes to anyone but its new owner.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,13 +36,29 @@ pub(crate) struct Arena {
     punch_works: AtomicBool,
     /// Bytes allocated to live extents, shared by every arena of a pager (the quota).
     quota: Arc<Quota>,
+    /// Freed extents kept on disk for reuse.
+    recycle: Mutex<Recycle>,
+    /// Bytes of this arena's live extents.
+    live: AtomicU64,
 }
 
-/// Scratch bytes allocated against `max` (`u64::MAX` for no quota).
+/// At most this many freed bytes are kept on disk for reuse, per arena.
+pub(crate) const RECYCLE_MAX: u64 = 64 << 20;
+
+/// Freed, unpunched extents (offset, size) and their total.
+#[derive(Default)]
+struct Recycle {
+    extents: Vec<(u64, u64)>,
+    bytes: u64,
+}
+
+/// Scratch bytes allocated against `max` (`u64::MAX` for no quota). `used` counts
+/// live extents and recycled ones (they occupy the disk too); `recycled` the latter.
 #[derive(Default)]
 pub(crate) struct Quota {
     pub(crate) used: AtomicU64,
     pub(crate) max: AtomicU64,
+    pub(crate) recycled: AtomicU64,
 }
 
 impl Quota {
@@ -151,7 +175,16 @@ impl Arena {
             std::io::Error::from_raw_os_error(libc::EMFILE)
         )));
         let file = os::open_arena_file(&sub, id).map_err(io("openat", &dir))?;
-        Ok(Arena { id, file, dir, alloc: Mutex::default(), punch_works: AtomicBool::new(true), quota })
+        Ok(Arena {
+            id,
+            file,
+            dir,
+            alloc: Mutex::default(),
+            punch_works: AtomicBool::new(true),
+            quota,
+            recycle: Mutex::default(),
+            live: AtomicU64::new(0),
+        })
     }
 
     /// Allocates a page-aligned extent of at least `len` bytes (`len > 0`).
@@ -164,9 +197,56 @@ impl Arena {
         let size = len
             .checked_next_multiple_of(page)
             .ok_or_else(|| Error::NoSpace(format!("{len} bytes cannot be allocated")))?;
-        self.quota.reserve(size)?;
-        let offset = self.lock().alloc(size);
-        Ok(Extent { arena: Arc::clone(self), offset, size })
+        let offset = match self.reuse(size) {
+            Some(offset) => offset,
+            None => {
+                if self.quota.reserve(size).is_err() {
+                    // Recycled extents count against the quota: give them back first.
+                    self.flush_recycled();
+                    self.quota.reserve(size)?;
+                }
+                self.lock().alloc(size)
+            }
+        };
+        self.live.fetch_add(size, Ordering::AcqRel);
+        Ok(Extent { arena: Arc::clone(self), offset, size, recycle: true })
+    }
+
+    /// The smallest recycled extent of at least `size` bytes, split to `size` (its rest
+    /// stays in the bin). Its quota is already reserved.
+    fn reuse(&self, size: u64) -> Option<u64> {
+        let mut bin = self.lock_recycle();
+        let (i, &(offset, esize)) =
+            bin.extents.iter().enumerate().filter(|(_, e)| e.1 >= size).min_by_key(|(_, e)| e.1)?;
+        if esize == size {
+            bin.extents.swap_remove(i);
+        } else {
+            bin.extents[i] = (offset + size, esize - size);
+        }
+        bin.bytes -= size;
+        self.quota.recycled.fetch_sub(size, Ordering::AcqRel);
+        Some(offset)
+    }
+
+    fn lock_recycle(&self) -> std::sync::MutexGuard<'_, Recycle> {
+        // Every edit of the bin completes before the guard drops; poison is ignored.
+        self.recycle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Punches every recycled extent and returns it to the allocator and the quota.
+    pub(crate) fn flush_recycled(&self) -> u64 {
+        let extents = {
+            let mut bin = self.lock_recycle();
+            bin.bytes = 0;
+            std::mem::take(&mut bin.extents)
+        };
+        let mut flushed = 0;
+        for (offset, size) in extents {
+            self.quota.recycled.fetch_sub(size, Ordering::AcqRel);
+            self.free(offset, size);
+            flushed += size;
+        }
+        flushed
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Allocator> {
@@ -191,7 +271,27 @@ impl Arena {
         os::punch_hole(&self.file, offset, size)
     }
 
-    fn release(&self, offset: u64, size: u64) {
+    /// Takes back a live extent: into the recycle bin when `recycle`, other extents are
+    /// still live and the bin has room, else punched and freed.
+    fn release(&self, offset: u64, size: u64, recycle: bool) {
+        let live = self.live.fetch_sub(size, Ordering::AcqRel) - size;
+        if recycle && live > 0 {
+            let mut bin = self.lock_recycle();
+            if bin.bytes + size <= RECYCLE_MAX {
+                bin.extents.push((offset, size));
+                bin.bytes += size;
+                self.quota.recycled.fetch_add(size, Ordering::AcqRel);
+                return;
+            }
+        }
+        self.free(offset, size);
+        if live == 0 {
+            // Nothing live: nothing to reuse the bin for soon, so the disk gets it back.
+            self.flush_recycled();
+        }
+    }
+
+    fn free(&self, offset: u64, size: u64) {
         match self.punch(offset, size) {
             Ok(true) => {}
             Ok(false) => self.punch_works.store(false, Ordering::Relaxed),
@@ -204,17 +304,20 @@ impl Arena {
     }
 }
 
-/// A page-aligned byte range of an arena owned by one handle; freed (hole punched,
-/// returned to the allocator, released from the quota) on drop.
+/// A page-aligned byte range of an arena owned by one handle; on drop recycled or
+/// freed (hole punched, returned to the allocator, released from the quota).
 pub(crate) struct Extent {
     pub(crate) arena: Arc<Arena>,
     pub(crate) offset: u64,
     pub(crate) size: u64,
+    /// False once a write to it failed: such an extent is punched, not recycled, so
+    /// that a full disk gets the blocks back at once.
+    pub(crate) recycle: bool,
 }
 
 impl Drop for Extent {
     fn drop(&mut self) {
-        self.arena.release(self.offset, self.size);
+        self.arena.release(self.offset, self.size, self.recycle);
     }
 }
 
@@ -252,7 +355,7 @@ mod tests {
 
     #[test]
     fn quota_refuses_and_recovers() {
-        let q = Quota { used: AtomicU64::new(0), max: AtomicU64::new(8192) };
+        let q = Quota { max: AtomicU64::new(8192), ..Quota::default() };
         q.reserve(4096).unwrap();
         q.reserve(4096).unwrap();
         assert_eq!(q.reserve(1).unwrap_err().code(), "ERR_COLDPAGE_NO_SPACE");

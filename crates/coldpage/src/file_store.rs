@@ -40,10 +40,23 @@ struct Mismatch(u64);
 impl FileStore {
     /// Writes the concatenation of `chunks` (`total > 0` bytes) to a fresh extent.
     pub(crate) fn write(arena: &Arc<Arena>, chunks: &[&[u8]], total: u64) -> Result<FileStore> {
-        let extent = arena.allocate(total)?;
         let sums = checksum_chunks(chunks, total);
-        // On failure `extent` drops here: its blocks are punched and returned.
-        write_chunks(arena, extent.offset, chunks).map_err(|e| Error::io_at("pwritev", Some(arena.dir.clone()), e))?;
+        let mut extent = arena.allocate(total)?;
+        if let Err(e) = write_chunks(arena, extent.offset, chunks) {
+            // The part-written extent is punched at once (not recycled) when it drops.
+            extent.recycle = false;
+            drop(extent);
+            let err = Error::io_at("pwritev", Some(arena.dir.clone()), e);
+            // A full disk may be only the recycled extents' doing: give them back, retry once.
+            if !matches!(err, Error::NoSpace(_)) || arena.flush_recycled() == 0 {
+                return Err(err);
+            }
+            extent = arena.allocate(total)?;
+            if let Err(e) = write_chunks(arena, extent.offset, chunks) {
+                extent.recycle = false;
+                return Err(Error::io_at("pwritev", Some(arena.dir.clone()), e));
+            }
+        }
         Ok(FileStore { extent, len: total, sums })
     }
 

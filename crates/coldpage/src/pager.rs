@@ -67,7 +67,8 @@ pub struct Stats {
     pub swap: BackendStats,
     /// Live file-backed handles and their bytes.
     pub file: BackendStats,
-    /// Scratch bytes allocated to live extents (whole pages; what the quota counts).
+    /// Scratch bytes allocated to live extents (whole pages). The quota also counts
+    /// up to 64 MiB of freed extents kept for reuse while handles are live.
     pub scratch_bytes_allocated: u64,
     /// Bytes the arena files occupy on disk (`st_blocks * 512`).
     pub scratch_bytes_on_disk: u64,
@@ -245,7 +246,7 @@ impl Pager {
         Stats {
             swap: BackendStats { handles: load(&c.handles[0]), bytes: load(&c.bytes[0]) },
             file: BackendStats { handles: load(&c.handles[1]), bytes: load(&c.bytes[1]) },
-            scratch_bytes_allocated: load(&self.shared.quota.used),
+            scratch_bytes_allocated: load(&self.shared.quota.used).saturating_sub(load(&self.shared.quota.recycled)),
             scratch_bytes_on_disk: arenas.iter().map(|a| a.bytes_on_disk()).sum(),
             reads: load(&c.reads),
             bytes_read: load(&c.bytes_read),

@@ -249,3 +249,26 @@ fn prefetch_and_residency() {
 fn block_size_is_documented() {
     assert_eq!(CHECKSUM_BLOCK, 4096);
 }
+
+#[test]
+fn freed_extents_are_recycled_while_others_live_and_punched_when_none_do() {
+    let (pager, _dir) = pager_with(|c| c.max_scratch_bytes = Some(3 << 20));
+    let keep = pager.pageout_to(Backend::File, &[&pattern(1 << 20, 1)]).unwrap();
+    let churn = pager.pageout_to(Backend::File, &[&pattern(1 << 20, 2)]).unwrap();
+    let arena = churn.arena_id();
+    drop(churn);
+    let s = pager.stats();
+    assert_eq!(s.scratch_bytes_allocated, 1 << 20, "only live extents count as allocated");
+    assert!(s.scratch_bytes_on_disk >= 2 << 20, "the freed extent stays on disk for reuse: {s:?}");
+    // Reused in place, with its new bytes only.
+    let again = pager.pageout_to(Backend::File, &[&pattern(1 << 20, 3)]).unwrap();
+    assert_eq!((again.arena_id(), again.read_at(0, 1 << 20).unwrap()), (arena, pattern(1 << 20, 3)));
+    drop(again);
+    // The quota counts the bin, and gives it back under pressure.
+    let big = pager.pageout_to(Backend::File, &[&pattern(2 << 20, 4)]).unwrap();
+    assert_eq!(big.read_at(0, 2 << 20).unwrap(), pattern(2 << 20, 4));
+    drop((big, keep));
+    let s = pager.stats();
+    assert_eq!((s.scratch_bytes_allocated, s.file.handles), (0, 0));
+    assert!(s.scratch_bytes_on_disk < 64 << 10, "nothing live: every extent punched: {s:?}");
+}
