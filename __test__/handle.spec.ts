@@ -1,7 +1,7 @@
 // Every SPEC line of class Handle, on both backends. ava.copy-mode.config.mjs runs
 // this same file again with COLDPAGE_NO_EXTERNAL_BUFFERS=1 (Electron's mode).
 import test from 'ava'
-import { type Handle, pageout, pageoutAsync, stats, zeroCopySupported } from 'coldpage'
+import { Handle, pageout, pageoutAsync, stats, zeroCopySupported } from 'coldpage'
 
 import { BACKENDS, bytes, rejectsCode, throwsCode } from './helpers.js'
 
@@ -267,6 +267,11 @@ test('writing into a view never crashes the process', (t) => {
       t.deepEqual(h.readAt(0, 100), bytes(10_000).subarray(0, 100))
     }
   }
+})
+
+test('handles come from pageout(): new Handle() is ERR_ILLEGAL_CONSTRUCTOR', (t) => {
+  const Ctor = Handle as unknown as new (...args: unknown[]) => unknown
+  throwsCode(t, () => new Ctor(Symbol('x'), {}), 'ERR_ILLEGAL_CONSTRUCTOR', TypeError)
 })
 
 test('opts.backend is checked', (t) => {

@@ -10,7 +10,7 @@ import * as arrow from 'apache-arrow'
 
 import { assemble, plan } from './arrow/assemble.js'
 import { type ArrowModule, type TableLayout, layOut } from './arrow/layout.js'
-import { ColdpageError, invalidArgType, outOfRange } from './errors.js'
+import { ColdpageError, illegalConstructor, invalidArgType, outOfRange } from './errors.js'
 import { type Handle, type PageoutOptions, pageout, pageoutAsync } from './index.js'
 import { backendOption, options } from './validate.js'
 
@@ -63,7 +63,7 @@ export class TableHandle implements Disposable {
 
   /** @internal Table handles come from `pageoutTable`/`pageoutTableAsync`. */
   constructor(token: symbol, A: ArrowModule, schema: arrow.Schema, handle: Handle, layout: TableLayout) {
-    if (token !== INTERNAL) throw new TypeError('TableHandle instances are created by pageoutTable()')
+    if (token !== INTERNAL) throw illegalConstructor('TableHandle instances are created by pageoutTable()')
     this.#arrow = A
     this.#handle = handle
     this.#layout = layout

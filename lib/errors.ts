@@ -61,6 +61,16 @@ function argError(code: ArgCode, message: string): TypeError | RangeError {
   return err
 }
 
+/**
+ * The `TypeError` (`code: 'ERR_ILLEGAL_CONSTRUCTOR'`, as Node's own internal
+ * classes throw) for `new` of a class whose instances only this package makes.
+ */
+export function illegalConstructor(message: string): TypeError {
+  const err = new TypeError(message)
+  Object.defineProperty(err, 'code', { value: 'ERR_ILLEGAL_CONSTRUCTOR', enumerable: true, writable: true, configurable: true })
+  return err
+}
+
 /** Describes a received value for a message: its type and a short rendering. */
 export function describe(value: unknown): string {
   if (value === null) return 'null'

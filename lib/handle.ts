@@ -2,7 +2,7 @@
  * `Handle`: the JS face of one paged-out byte sequence. Owns the disposal
  * state, checks arguments, and forwards to the native handle.
  */
-import { abortError, disposedError, fromNative, rangeOutside } from './errors.js'
+import { abortError, disposedError, fromNative, illegalConstructor, rangeOutside } from './errors.js'
 import type { NativeHandle } from './native.js'
 import { zeroCopyAllowed } from './native.js'
 import { type BackendName, type Ranges, byteCount, options, ranges, signalOption, target } from './validate.js'
@@ -68,7 +68,7 @@ export class Handle implements Disposable {
 
   /** @internal Handles come from `pageout`/`pageoutAsync`. */
   constructor(token: symbol, native: NativeHandle) {
-    if (token !== INTERNAL) throw new TypeError('Handle instances are created by pageout()')
+    if (token !== INTERNAL) throw illegalConstructor('Handle instances are created by pageout()')
     this.#native = native
     this.#id = native.id
     this.byteLength = native.byteLength
