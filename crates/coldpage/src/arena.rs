@@ -137,26 +137,27 @@ impl Arena {
         fn io<'a>(syscall: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
             move |e| Error::io_at(syscall, Some(path.to_path_buf()), e)
         }
-        let parent = os::open_dir_nofollow(scratch_dir).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
-                Error::Config(format!("scratch dir {} is a symlink or not a directory", scratch_dir.display()))
-            } else {
-                Error::io_at("open", Some(scratch_dir.to_path_buf()), e)
+        /// `O_NOFOLLOW|O_DIRECTORY` refusals (a symlink or a non-directory) are config errors.
+        fn dir_error<'a>(
+            syscall: &'static str,
+            path: &'a Path,
+            what: &'a str,
+        ) -> impl FnOnce(std::io::Error) -> Error + 'a {
+            move |e| match e.raw_os_error() {
+                Some(libc::ELOOP | libc::ENOTDIR) => {
+                    Error::Config(format!("{what}{} is a symlink or not a directory", path.display()))
+                }
+                _ => Error::io_at(syscall, Some(path.to_path_buf()), e),
             }
-        })?;
+        }
+        let parent = os::open_dir_nofollow(scratch_dir).map_err(dir_error("open", scratch_dir, "scratch dir "))?;
         let (uid, mode) = os::owner_and_mode(&parent).map_err(io("fstat", scratch_dir))?;
         check_dir_owner(&scratch_dir.display().to_string(), uid, mode)?;
 
         let name = format!("coldpage-{}", os::euid());
         let dir = scratch_dir.join(&name);
         os::mkdir_at(&parent, &name).map_err(io("mkdirat", &dir))?;
-        let sub = os::open_dir_at(&parent, &name).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
-                Error::Config(format!("{} is a symlink or not a directory", dir.display()))
-            } else {
-                Error::io_at("openat", Some(dir.clone()), e)
-            }
-        })?;
+        let sub = os::open_dir_at(&parent, &name).map_err(dir_error("openat", &dir, ""))?;
         let (uid, mode) = os::owner_and_mode(&sub).map_err(io("fstat", &dir))?;
         if uid != os::euid() {
             return Err(Error::Config(format!(

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -139,12 +138,10 @@ pub fn swap_total_bytes() -> u64 {
     #[cfg(target_os = "linux")]
     {
         static CACHE: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
-        static READS: AtomicU64 = AtomicU64::new(0);
         let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
         match *cache {
             Some((at, bytes)) if at.elapsed() < Duration::from_secs(1) => bytes,
             _ => {
-                READS.fetch_add(1, Ordering::Relaxed);
                 let bytes = crate::os::swap_total_bytes();
                 *cache = Some((Instant::now(), bytes));
                 bytes
