@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::hint::black_box;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,6 +32,27 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
 const KIB: usize = 1024;
+
+/// The baseline's positioned read: `pread` on Unix.
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// The baseline's positioned read: `seek_read` on Windows.
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
 const MIB: usize = 1024 * KIB;
 const GIB: usize = 1024 * MIB;
 /// Criterion's minimum; every case here is a single memory or I/O operation, so ten
@@ -330,7 +350,7 @@ fn plain_file(dir: &Path, data: &[u8]) -> File {
     std::fs::remove_file(&path).expect("unlink plain file");
     file.write_all(data).expect("write plain file");
     let mut warm = vec![0u8; data.len()];
-    file.read_exact_at(&mut warm, 0).expect("warm plain file");
+    read_exact_at(&file, &mut warm, 0).expect("warm plain file");
     file
 }
 
@@ -349,13 +369,13 @@ fn file_read(c: &mut Criterion, samples: &Samples, pager: &Pager, dir: &Path) {
         handle.read_into(0, &mut buf).expect("warm the arena");
         assert!(buf == data, "file handle round trip");
         samples.bench(&mut group, name, "pread", size, |iters| {
-            time_loop(iters, || file.read_exact_at(black_box(&mut buf), 0).expect("pread"))
+            time_loop(iters, || read_exact_at(&file, black_box(&mut buf), 0).expect("pread"))
         });
         // What `read_at` does minus the pager: allocate, pread, drop (a reference line).
         samples.bench(&mut group, name, "pread_fresh", size, |iters| {
             time_loop(iters, || {
                 let mut fresh = vec![0u8; size];
-                file.read_exact_at(&mut fresh, 0).expect("pread");
+                read_exact_at(&file, &mut fresh, 0).expect("pread");
                 drop(black_box(fresh));
             })
         });

@@ -310,6 +310,13 @@ struct Usage {
     max_rss_kib: i64,
 }
 
+#[cfg(not(unix))]
+fn usage() -> Usage {
+    // getrusage is Unix-only; the merge's wall time and checks still hold.
+    Usage { user: 0.0, sys: 0.0, major: 0, minor: 0, max_rss_kib: 0 }
+}
+
+#[cfg(unix)]
 fn usage() -> Usage {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes one `rusage` to the valid pointer it is given.

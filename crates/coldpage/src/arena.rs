@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::config::check_dir_owner;
 use crate::error::{Error, Result};
 use crate::os;
 
@@ -134,52 +133,19 @@ impl Allocator {
 impl Arena {
     /// Opens a fresh arena under `scratch_dir` (already validated by `Config`).
     pub(crate) fn open(scratch_dir: &Path, quota: Arc<Quota>) -> Result<Arena> {
-        fn io<'a>(syscall: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-            move |e| Error::io_at(syscall, Some(path.to_path_buf()), e)
-        }
-        /// `O_NOFOLLOW|O_DIRECTORY` refusals (a symlink or a non-directory) are config errors.
-        fn dir_error<'a>(
-            syscall: &'static str,
-            path: &'a Path,
-            what: &'a str,
-        ) -> impl FnOnce(std::io::Error) -> Error + 'a {
-            move |e| match e.raw_os_error() {
-                Some(libc::ELOOP | libc::ENOTDIR) => {
-                    Error::Config(format!("{what}{} is a symlink or not a directory", path.display()))
-                }
-                _ => Error::io_at(syscall, Some(path.to_path_buf()), e),
-            }
-        }
-        let parent = os::open_dir_nofollow(scratch_dir).map_err(dir_error("open", scratch_dir, "scratch dir "))?;
-        let (uid, mode) = os::owner_and_mode(&parent).map_err(io("fstat", scratch_dir))?;
-        check_dir_owner(&scratch_dir.display().to_string(), uid, mode)?;
-
-        let name = format!("coldpage-{}", os::euid());
-        let dir = scratch_dir.join(&name);
-        os::mkdir_at(&parent, &name).map_err(io("mkdirat", &dir))?;
-        let sub = os::open_dir_at(&parent, &name).map_err(dir_error("openat", &dir, ""))?;
-        let (uid, mode) = os::owner_and_mode(&sub).map_err(io("fstat", &dir))?;
-        if uid != os::euid() {
-            return Err(Error::Config(format!(
-                "{} is owned by uid {uid}, not this user: someone else created it",
-                dir.display()
-            )));
-        }
-        if mode & 0o077 != 0 {
-            os::fchmod(&sub, 0o700).map_err(io("fchmod", &dir))?;
-        }
-        os::reap_leftovers(&dir, &sub);
+        let private = os::open_private_dir(scratch_dir)?;
         let id = NEXT_ARENA.fetch_add(1, Ordering::Relaxed);
         fail::fail_point!("arena-open", |_| Err(Error::io_at(
             "openat",
-            Some(dir.clone()),
-            std::io::Error::from_raw_os_error(libc::EMFILE)
+            Some(private.path.clone()),
+            std::io::Error::from_raw_os_error(os::errno::EMFILE)
         )));
-        let file = os::open_arena_file(&sub, id).map_err(io("openat", &dir))?;
+        let file =
+            os::open_arena_file(&private, id).map_err(|e| Error::io_at("openat", Some(private.path.clone()), e))?;
         Ok(Arena {
             id,
             file,
-            dir,
+            dir: private.path,
             alloc: Mutex::default(),
             punch_works: AtomicBool::new(true),
             quota,
@@ -192,7 +158,7 @@ impl Arena {
     pub(crate) fn allocate(self: &Arc<Arena>, len: u64) -> Result<Extent> {
         fail::fail_point!("arena-allocate", |_| Err(Error::io(
             "fallocate",
-            std::io::Error::from_raw_os_error(libc::EIO)
+            std::io::Error::from_raw_os_error(os::errno::EIO)
         )));
         let page = os::page_size() as u64;
         let size = len
@@ -258,8 +224,7 @@ impl Arena {
 
     /// Bytes of the arena file actually on disk (`st_blocks * 512`).
     pub(crate) fn bytes_on_disk(&self) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        self.file.metadata().map(|m| m.blocks() * 512).unwrap_or(0)
+        os::bytes_on_disk(&self.file)
     }
 
     /// Whether hole punching has worked on this arena so far.
@@ -268,7 +233,7 @@ impl Arena {
     }
 
     fn punch(&self, offset: u64, size: u64) -> std::io::Result<bool> {
-        fail::fail_point!("arena-punch", |_| Err(std::io::Error::from_raw_os_error(libc::EIO)));
+        fail::fail_point!("arena-punch", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
         os::punch_hole(&self.file, offset, size)
     }
 

@@ -1,6 +1,6 @@
 //! The pager's configuration and the safety checks on the scratch directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::os;
@@ -30,9 +30,8 @@ pub fn default_scratch_dir() -> PathBuf {
     let tmp = std::env::temp_dir();
     let on_ram = os::fs_info(&tmp).map(|fs| fs.is_ram).unwrap_or(false);
     if on_ram {
-        let var_tmp = Path::new("/var/tmp");
-        if os::fs_info(var_tmp).is_ok_and(|fs| !fs.is_ram) {
-            return var_tmp.to_path_buf();
+        if let Some(disk) = os::disk_temp_dir() {
+            return disk;
         }
     }
     tmp
@@ -52,56 +51,15 @@ impl Config {
         let scratch_dir = std::path::absolute(&self.scratch_dir).map_err(|e| {
             Error::Config(format!("scratch dir {} cannot be resolved: {e}", self.scratch_dir.display()))
         })?;
-        check_scratch_dir(&scratch_dir)?;
+        os::check_scratch_dir(&scratch_dir)?;
         Ok(Config { scratch_dir, ..self.clone() })
     }
 }
 
-/// Refuses a scratch directory that another user could tamper with.
-pub(crate) fn check_scratch_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let shown = dir.display();
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| Error::io_at("mkdir", Some(dir.to_path_buf()), e))?;
-            std::fs::symlink_metadata(dir).map_err(|e| Error::io_at("lstat", Some(dir.to_path_buf()), e))?
-        }
-        Err(e) => return Err(Error::io_at("lstat", Some(dir.to_path_buf()), e)),
-    };
-    if meta.file_type().is_symlink() {
-        return Err(Error::Config(format!("scratch dir {shown} is a symlink; give the real directory")));
-    }
-    if !meta.is_dir() {
-        return Err(Error::Config(format!("scratch dir {shown} is not a directory")));
-    }
-    check_dir_owner(&shown.to_string(), meta.uid(), meta.mode())
-}
-
-/// Owner and mode rules shared by the scratch directory and the pager's subdirectory.
-pub(crate) fn check_dir_owner(shown: &str, uid: u32, mode: u32) -> Result<()> {
-    let me = os::euid();
-    if uid != me && uid != 0 {
-        return Err(Error::Config(format!(
-            "scratch dir {shown} is owned by uid {uid}, not by this user (uid {me}) or root"
-        )));
-    }
-    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
-        return Err(Error::Config(format!(
-            "scratch dir {shown} is world-writable without the sticky bit (mode {:o})",
-            mode & 0o7777
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn refuses_symlinks_files_and_open_dirs() {
@@ -132,7 +90,8 @@ mod tests {
 
     #[test]
     fn refuses_a_dir_owned_by_another_user() {
-        if os::euid() != 0 {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        if unsafe { libc::geteuid() } != 0 {
             eprintln!("skipped: chown to another user needs root");
             return;
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::arena::{Arena, Quota};
 use crate::config::Config;
 use crate::os;
-use crate::selector::{madv_cold_supported, resolve_auto, swap_total_bytes, AutoChoice};
+use crate::selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice};
 
 /// A report on the platform and a scratch directory, for humans and ops tooling.
 #[derive(Clone, Debug)]
@@ -15,12 +15,17 @@ pub struct DoctorReport {
     pub platform: String,
     /// Kernel name and release.
     pub kernel: String,
-    /// Whether swap is active (`/proc/swaps`).
+    /// Whether there is swap to page out to (Linux: `/proc/swaps`; Windows: a paging file).
     pub swap_active: bool,
-    /// Bytes of active swap.
+    /// Bytes of that swap.
     pub swap_total_bytes: u64,
-    /// Whether `madvise(MADV_COLD)` works.
+    /// Whether `madvise(MADV_COLD)` works (Linux only; false elsewhere).
     pub madv_cold: bool,
+    /// The primitive the swap backend pages out with (`"madvise(MADV_COLD)"`,
+    /// `"VirtualUnlock"`), or why this platform has none.
+    pub page_out: String,
+    /// Whether that primitive works here.
+    pub page_out_works: bool,
     /// The scratch directory examined.
     pub scratch_dir: PathBuf,
     /// Its filesystem ("ext4", "tmpfs", ...).
@@ -50,7 +55,7 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
         let arena =
             Arc::new(Arena::open(&c.scratch_dir, Arc::new(Quota { max: u64::MAX.into(), ..Quota::default() }))?);
         let extent = arena.allocate(1)?;
-        os::pwritev_all(&arena.file, extent.offset, &[&[1u8; 4096]]).map_err(|e| crate::Error::io("pwritev", e))?;
+        os::write_all_at(&arena.file, extent.offset, &[&[1u8; 4096]]).map_err(|e| crate::Error::io("pwritev", e))?;
         drop(extent);
         Ok(arena.punch_works() && arena.bytes_on_disk() == 0)
     }) {
@@ -67,14 +72,20 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
         ));
     }
     if scratch_error.is_none() && !hole_punching {
-        warnings.push("hole punching does not work here: freed scratch space returns to the disk only on exit".into());
+        warnings.push(
+            "freed scratch extents cannot be deallocated here (no hole punching): they stay allocated and are \
+             reused by later pageouts, and the disk gets them back when the process exits"
+                .into(),
+        );
     }
     DoctorReport {
         platform: std::env::consts::OS.to_string(),
         kernel: os::kernel(),
         swap_active: swap > 0,
         swap_total_bytes: swap,
-        madv_cold: madv_cold_supported(),
+        madv_cold: cfg!(target_os = "linux") && page_out_supported(),
+        page_out: crate::os::page_out_primitive().map(str::to_string).unwrap_or_else(|why| why),
+        page_out_works: page_out_supported(),
         scratch_dir: scratch_dir.to_path_buf(),
         scratch_fs: fs.as_ref().map(|f| f.name.clone()).unwrap_or_else(|| "unknown".into()),
         scratch_is_ram: fs.as_ref().is_some_and(|f| f.is_ram),

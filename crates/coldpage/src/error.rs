@@ -92,15 +92,16 @@ impl Error {
         }
     }
 
-    /// Wraps an I/O error from `syscall`, turning `ENOSPC`/`EDQUOT` into [`Error::NoSpace`].
+    /// Wraps an I/O error from `syscall`, turning a full disk or quota (`ENOSPC`/`EDQUOT`,
+    /// `ERROR_DISK_FULL`) into [`Error::NoSpace`].
     pub(crate) fn io(syscall: &'static str, source: io::Error) -> Error {
         Error::io_at(syscall, None, source)
     }
 
     /// Like [`Error::io`] with the path involved.
     pub(crate) fn io_at(syscall: &'static str, path: Option<PathBuf>, source: io::Error) -> Error {
-        #[cfg(unix)]
-        if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) {
+        // ENOSPC/EDQUOT on Unix, ERROR_DISK_FULL/ERROR_HANDLE_DISK_FULL/quota on Windows.
+        if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) {
             return Error::NoSpace(format!("scratch disk is full ({syscall}: {source})"));
         }
         Error::Io { syscall, path, source }
@@ -137,8 +138,8 @@ mod tests {
             (Error::out_of_range(1, 2, 0), "ERR_OUT_OF_RANGE"),
             (Error::Disposed(3), "ERR_COLDPAGE_DISPOSED"),
             (Error::Corrupt { handle: 1, block: 12, arena: 3 }, "ERR_COLDPAGE_CORRUPT"),
-            (Error::io("pwritev", io::Error::from_raw_os_error(libc::ENOSPC)), "ERR_COLDPAGE_NO_SPACE"),
-            (Error::io("pread", io::Error::from_raw_os_error(libc::EIO)), "ERR_COLDPAGE_IO"),
+            (Error::io("pwritev", io::Error::from_raw_os_error(crate::os::errno::ENOSPC)), "ERR_COLDPAGE_NO_SPACE"),
+            (Error::io("pread", io::Error::from_raw_os_error(crate::os::errno::EIO)), "ERR_COLDPAGE_IO"),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code, "{err}");
@@ -147,8 +148,8 @@ mod tests {
 
     #[test]
     fn io_errors_carry_errno_and_syscall() {
-        let err = Error::io("pread", io::Error::from_raw_os_error(libc::EIO));
-        assert_eq!(err.errno(), Some(libc::EIO));
+        let err = Error::io("pread", io::Error::from_raw_os_error(crate::os::errno::EIO));
+        assert_eq!(err.errno(), Some(crate::os::errno::EIO));
         assert_eq!(err.syscall(), Some("pread"));
         assert!(err.to_string().starts_with("pread failed"));
         let corrupt = Error::Corrupt { handle: 40, block: 12, arena: 3 };

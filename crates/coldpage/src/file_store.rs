@@ -69,8 +69,8 @@ impl FileStore {
     }
 
     fn pread(&self, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
-        fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(libc::EIO))));
-        os::preadv_exact(&self.extent.arena.file, self.extent.offset + at, bufs)
+        fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
+        os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
             .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.clone()), e))
     }
 
@@ -249,7 +249,7 @@ impl FileStore {
         } else {
             (offset, offset + len)
         };
-        fail::fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(libc::ENOMEM))));
+        fail::fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(os::errno::ENOMEM))));
         let file = &self.extent.arena.file;
         let options = {
             let mut o = MmapOptions::new();
@@ -274,12 +274,12 @@ impl FileStore {
 
     /// Hints the kernel to read `[offset, offset + len)` ahead.
     pub(crate) fn prefetch(&self, offset: u64, len: u64) {
-        os::fadvise_willneed(&self.extent.arena.file, self.extent.offset + offset, len);
+        os::read_ahead(&self.extent.arena.file, self.extent.offset + offset, len);
     }
 }
 
 fn write_chunks(arena: &Arena, offset: u64, chunks: &[&[u8]]) -> std::io::Result<()> {
-    fail::fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(libc::EIO)));
-    fail::fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(libc::ENOSPC)));
-    os::pwritev_all(&arena.file, offset, chunks)
+    fail::fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
+    fail::fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
+    os::write_all_at(&arena.file, offset, chunks)
 }

@@ -9,8 +9,8 @@ use memmap2::MmapMut;
 
 use crate::error::{Error, Result};
 use crate::file_store::FileStore;
-use crate::os::AnonRegion;
 use crate::pager::{slot, Shared};
+use crate::region::Region;
 use crate::selector::Backend;
 
 /// Paged-out bytes. `Send + Sync`; reads take `&self` and may run from many threads.
@@ -30,36 +30,38 @@ pub(crate) struct Stored {
 
 pub(crate) enum Data {
     Empty,
-    Swap(AnonRegion),
+    Swap(Region),
     File(FileStore),
 }
 
-/// Swap residency of a handle's pages, from `/proc/self/pagemap`.
+/// Swap residency of a handle's pages, as the OS reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Residency {
     /// Pages the handle's region spans.
     pub pages: u64,
-    /// Pages in RAM (including the swap cache).
+    /// Pages in RAM (Linux: including the swap cache; Windows: in the working set).
     pub resident: u64,
     /// Pages swapped out.
     pub swapped: u64,
 }
 
-/// Copies `chunks` into a fresh anonymous region advised `MADV_COLD`.
-pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<AnonRegion> {
+/// Copies `chunks` into a fresh anonymous region and asks the OS to page it out first.
+pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<Region> {
     let len = usize::try_from(total).map_err(|_| Error::OutOfRange(format!("{total} bytes do not fit in memory")))?;
-    fail::fail_point!("swap-alloc", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(libc::ENOMEM))));
-    let mut region = AnonRegion::new(len).map_err(|e| Error::io("mmap", e))?;
+    fail::fail_point!("swap-alloc", |_| Err(Error::io(
+        "mmap",
+        std::io::Error::from_raw_os_error(crate::os::errno::ENOMEM)
+    )));
+    let mut region = Region::new(len).map_err(|e| Error::io("mmap", e))?;
     let mut at = 0;
     let dst = region.as_mut_slice();
     for chunk in chunks {
         dst[at..at + chunk.len()].copy_from_slice(chunk);
         at += chunk.len();
     }
-    #[cfg(target_os = "linux")]
     // A hint: a kernel without MADV_COLD keeps the pages on the normal LRU, which only
     // makes them slower to reclaim, so an error is not worth failing the pageout.
-    let _ = region.advise(0, len, libc::MADV_COLD);
+    let _ = region.page_out();
     Ok(region)
 }
 
@@ -286,36 +288,35 @@ impl Handle {
     }
 
     /// Hints that `[offset, offset + len)` (clamped to the handle) will be read soon:
-    /// `MADV_WILLNEED` for swap, `posix_fadvise(WILLNEED)` for file. Never fails.
+    /// `MADV_WILLNEED` for swap, `posix_fadvise(WILLNEED)` for file (where the OS has
+    /// them). Never fails.
     pub fn prefetch(&self, offset: u64, len: u64) {
         let offset = offset.min(self.stored.len);
         let len = len.min(self.stored.len - offset);
         match &self.stored.data {
             Data::Empty => {}
-            #[cfg(target_os = "linux")]
-            Data::Swap(region) => {
-                let _ = region.advise(offset as usize, len as usize, libc::MADV_WILLNEED);
-            }
-            #[cfg(not(target_os = "linux"))]
-            Data::Swap(_) => {}
+            Data::Swap(region) => region.will_need(offset as usize, len as usize),
             Data::File(file) => file.prefetch(offset, len),
         }
     }
 
-    /// How many of a swap handle's pages are resident and how many are swapped out.
+    /// How many of a swap handle's pages are resident and how many are swapped out, as
+    /// the OS reports them (`/proc/self/pagemap` on Linux, `QueryWorkingSetEx` on
+    /// Windows, where "resident" means in the working set and paged-out pages count as
+    /// swapped).
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for file-backed handles and off Linux; [`Error::Io`] if
-    /// `/proc/self/pagemap` cannot be read.
+    /// [`Error::Unsupported`] for file-backed handles and where the OS reports no
+    /// residency; [`Error::Io`] if the OS query fails.
     pub fn residency(&self) -> Result<Residency> {
         match &self.stored.data {
-            #[cfg(target_os = "linux")]
-            Data::Swap(region) => {
-                let (pages, resident, swapped) = region.residency().map_err(|e| Error::io("pread", e))?;
-                Ok(Residency { pages, resident, swapped })
-            }
+            Data::Swap(region) => match region.residency() {
+                Ok((pages, resident, swapped)) => Ok(Residency { pages, resident, swapped }),
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Err(Error::Unsupported(e.to_string())),
+                Err(e) => Err(Error::io("residency", e)),
+            },
             Data::Empty => Ok(Residency { pages: 0, resident: 0, swapped: 0 }),
-            _ => Err(Error::Unsupported("residency is measured for swap-backed handles on Linux".into())),
+            Data::File(_) => Err(Error::Unsupported("residency is measured for swap-backed handles".into())),
         }
     }
 
@@ -368,7 +369,7 @@ impl std::fmt::Debug for Lease {
 }
 
 enum Owned {
-    Region(AnonRegion),
+    Region(Region),
     Vec(Vec<u8>),
 }
 

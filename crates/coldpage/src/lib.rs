@@ -52,37 +52,31 @@
 //! [open(2)]: https://man7.org/linux/man-pages/man2/open.2.html
 //! [pwritev(2)]: https://man7.org/linux/man-pages/man2/pwritev.2.html
 //! [fallocate(2)]: https://man7.org/linux/man-pages/man2/fallocate.2.html
-#![cfg_attr(not(unix), allow(unused))]
-
-#[cfg(unix)]
 mod arena;
-#[cfg(unix)]
 mod config;
-#[cfg(unix)]
 mod doctor;
 mod error;
-#[cfg(unix)]
 mod file_store;
-#[cfg(unix)]
 mod handle;
 mod integrity;
+/// The platform layer: every system call of the crate, behind one internal interface
+/// that each platform file implements in full (the names and signatures of
+/// `os/stub.rs`, which is also what targets without a pager compile against; there
+/// every operation reports `Unsupported`). The rest of the crate is platform-free.
 #[cfg_attr(unix, path = "os/unix.rs")]
-#[cfg_attr(not(unix), path = "os/unsupported.rs")]
+#[cfg_attr(windows, path = "os/windows.rs")]
+#[cfg_attr(not(any(unix, windows)), path = "os/stub.rs")]
 mod os;
-#[cfg(unix)]
 mod pager;
+mod region;
 mod selector;
 
-#[cfg(unix)]
 pub use config::{default_scratch_dir, Config};
-#[cfg(unix)]
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
-#[cfg(unix)]
 pub use handle::{Handle, Lease, Residency, Taken};
-#[cfg(unix)]
 pub use pager::{BackendStats, Pager, Stats};
-pub use selector::{madv_cold_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
+pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
 
 /// Bytes per checksummed block of file-backed data.
 pub const CHECKSUM_BLOCK: u64 = integrity::BLOCK;

@@ -200,10 +200,8 @@ impl Pager {
         let total = total.ok_or_else(|| Error::OutOfRange("total pageout size overflows".into()))?;
         let data = match backend {
             Backend::Swap if !swap_backend_supported() => {
-                return Err(Error::Unsupported(format!(
-                    "the swap backend needs Linux; this is {}",
-                    std::env::consts::OS
-                )))
+                let why = crate::os::page_out_primitive().err().unwrap_or_default();
+                return Err(Error::Unsupported(why));
             }
             _ if total == 0 => Data::Empty,
             Backend::Swap => Data::Swap(crate::handle::swap_pageout(chunks, total)?),

@@ -10,7 +10,8 @@ use crate::error::Error;
 /// Where a handle's bytes live. Fixed into the handle at pageout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
-    /// Page-aligned anonymous memory advised `MADV_COLD`, reclaimed to swap first (Linux).
+    /// Page-aligned anonymous memory the OS is asked to page out first (Linux:
+    /// `MADV_COLD`; Windows: a working-set trim).
     Swap,
     /// Extents of a per-process scratch arena file, read back with `pread`.
     File,
@@ -19,7 +20,7 @@ pub enum Backend {
 /// The value of the pager's atomic backend selector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Selector {
-    /// Swap where the system has active swap and `MADV_COLD` works, else file.
+    /// Swap where the system has swap and can page a region out, else file.
     #[default]
     Auto,
     /// Always the swap backend.
@@ -116,65 +117,55 @@ pub struct AutoChoice {
     pub reason: String,
 }
 
-/// Whether this platform can provide the swap backend at all.
+/// Whether this platform can provide the swap backend at all (it has a documented way
+/// to page a range of memory out: `MADV_COLD` on Linux, a working-set trim on Windows).
 pub fn swap_backend_supported() -> bool {
-    cfg!(target_os = "linux")
+    crate::os::page_out_primitive().is_ok()
 }
 
-/// Whether `madvise(MADV_COLD)` works here (probed once per process).
-pub fn madv_cold_supported() -> bool {
-    static COLD: OnceLock<bool> = OnceLock::new();
-    *COLD.get_or_init(|| {
-        #[cfg(target_os = "linux")]
-        return crate::os::madv_cold_works();
-        #[cfg(not(target_os = "linux"))]
-        false
-    })
+/// Whether the platform's page-out primitive works here (probed once per process):
+/// `madvise(MADV_COLD)` on Linux (>= 5.4), `VirtualUnlock` on Windows.
+pub fn page_out_supported() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(crate::os::page_out_works)
 }
 
-/// Bytes of active swap (`/proc/swaps`), re-read at most once a second so that a
+/// Bytes of swap the OS can page anonymous memory out to (Linux: active swap areas in
+/// `/proc/swaps`; Windows: the paging files), re-read at most once a second so that a
 /// `swapon` while the process runs is noticed without a syscall per pageout.
 pub fn swap_total_bytes() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        static CACHE: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
-        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        match *cache {
-            Some((at, bytes)) if at.elapsed() < Duration::from_secs(1) => bytes,
-            _ => {
-                let bytes = crate::os::swap_total_bytes();
-                *cache = Some((Instant::now(), bytes));
-                bytes
-            }
+    static CACHE: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    match *cache {
+        Some((at, bytes)) if at.elapsed() < Duration::from_secs(1) => bytes,
+        _ => {
+            let bytes = crate::os::swap_total_bytes();
+            *cache = Some((Instant::now(), bytes));
+            bytes
         }
     }
-    #[cfg(not(target_os = "linux"))]
-    0
 }
 
-/// Resolves `auto`: swap only where the platform has it, swap is active and
-/// `MADV_COLD` works (without active swap, cold pages are never reclaimed).
+/// Resolves `auto`: swap only where the platform has a page-out primitive that works
+/// and there is swap to page out to (without it, cold pages are never reclaimed).
 pub fn resolve_auto() -> AutoChoice {
-    if !swap_backend_supported() {
-        return AutoChoice {
-            backend: Backend::File,
-            reason: format!("the swap backend needs Linux; this is {}", std::env::consts::OS),
-        };
-    }
+    let primitive = match crate::os::page_out_primitive() {
+        Ok(primitive) => primitive,
+        Err(why) => return AutoChoice { backend: Backend::File, reason: why },
+    };
     let swap = swap_total_bytes();
     if swap == 0 {
-        return AutoChoice {
-            backend: Backend::File,
-            reason: "no active swap in /proc/swaps: MADV_COLD pages would stay resident".into(),
+        let reason = if cfg!(windows) {
+            "no paging file: trimmed pages would stay in RAM".to_string()
+        } else {
+            "no active swap in /proc/swaps: MADV_COLD pages would stay resident".to_string()
         };
+        return AutoChoice { backend: Backend::File, reason };
     }
-    if !madv_cold_supported() {
-        return AutoChoice {
-            backend: Backend::File,
-            reason: "madvise(MADV_COLD) is not supported by this kernel (needs Linux >= 5.4)".into(),
-        };
+    if !page_out_supported() {
+        return AutoChoice { backend: Backend::File, reason: format!("{primitive} does not work on this system") };
     }
-    AutoChoice { backend: Backend::Swap, reason: format!("{} MiB of active swap and MADV_COLD works", swap >> 20) }
+    AutoChoice { backend: Backend::Swap, reason: format!("{} MiB of swap and {primitive} works", swap >> 20) }
 }
 
 #[cfg(test)]
@@ -198,7 +189,7 @@ mod tests {
     #[test]
     fn auto_follows_proc_swaps() {
         let choice = resolve_auto();
-        let swap_on = swap_backend_supported() && swap_total_bytes() > 0 && madv_cold_supported();
+        let swap_on = swap_backend_supported() && swap_total_bytes() > 0 && page_out_supported();
         assert_eq!(choice.backend == Backend::Swap, swap_on, "{}", choice.reason);
         assert!(!choice.reason.is_empty());
     }

@@ -1,4 +1,8 @@
 //! A byte flipped in a live extent is reported as `Corrupt`, never returned.
+//!
+//! Linux only: the flips go through `/proc/self/fd`. (On Windows the arena is opened
+//! without sharing, so no one, this test included, can open it a second time.)
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! A process killed with SIGKILL leaves no scratch data behind.
+//! A process killed with SIGKILL (Windows: TerminateProcess) leaves no scratch data behind.
 
 mod common;
 
@@ -52,6 +52,7 @@ fn sigkill_leaves_nothing_behind() {
 }
 
 #[test]
+#[cfg(unix)]
 fn leftovers_of_the_named_fallback_are_reaped() {
     // Where O_TMPFILE is unsupported the arena is a 0600 file unlinked right after
     // creation; one left by a kill in between is removed by the next pager.
@@ -69,6 +70,7 @@ fn leftovers_of_the_named_fallback_are_reaped() {
 }
 
 #[test]
+#[cfg(unix)]
 fn the_arena_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,8 @@
 //! live handle are intact, a failed write leaves no pages behind, and pageouts work
 //! again once space frees.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::path::Path;

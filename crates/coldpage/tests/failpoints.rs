@@ -45,7 +45,7 @@ fn injected_faults_surface_as_spec_errors() {
     };
     fail::remove("file-write");
     injected += 1;
-    assert_eq!((io.errno(), io.syscall()), (Some(libc::EIO), Some("pwritev")));
+    assert_eq!((io.errno(), io.syscall()), (Some(common::errno::EIO), Some("pwritev")));
 
     fail::cfg("file-read", "return").unwrap();
     for (name, result) in [
@@ -93,7 +93,10 @@ fn faults_in_views_arena_open_swap_and_partial_reads() {
     let err = pager.pageout_to(Backend::File, &[&data]).unwrap_err();
     injected += 1;
     fail::remove("arena-open");
-    assert_eq!((err.code(), err.errno(), err.syscall()), ("ERR_COLDPAGE_IO", Some(libc::EMFILE), Some("openat")));
+    assert_eq!(
+        (err.code(), err.errno(), err.syscall()),
+        ("ERR_COLDPAGE_IO", Some(common::errno::EMFILE), Some("openat"))
+    );
     assert!(common::files_below(dir.path()).is_empty(), "a failed open leaves no file");
     assert_eq!(pager.stats().scratch_bytes_allocated, 0);
     let live = pager.pageout_to(Backend::File, &[&data]).unwrap();
@@ -141,7 +144,7 @@ fn faults_in_views_arena_open_swap_and_partial_reads() {
         let err = pager.pageout_to(Backend::Swap, &[&data]).unwrap_err();
         injected += 1;
         fail::remove("swap-alloc");
-        assert_eq!((err.code(), err.errno()), ("ERR_COLDPAGE_IO", Some(libc::ENOMEM)));
+        assert_eq!((err.code(), err.errno()), ("ERR_COLDPAGE_IO", Some(common::errno::ENOMEM)));
         assert_eq!(pager.stats().swap.handles, 0);
         let swapped = pager.pageout_to(Backend::Swap, &[&data]).unwrap();
         assert_eq!(swapped.read_at(0, 1 << 20).unwrap(), data);

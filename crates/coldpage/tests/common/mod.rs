@@ -41,13 +41,34 @@ pub fn rng(mut seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// OS error codes the pager's fault-injection points report (as `os::errno` in the crate).
+pub mod errno {
+    #![allow(unused_imports)]
+    #[cfg(unix)]
+    pub use libc::{EIO, EMFILE, ENOMEM, ENOSPC};
+    /// ERROR_IO_DEVICE.
+    #[cfg(windows)]
+    pub const EIO: i32 = 1117;
+    /// ERROR_NOT_ENOUGH_MEMORY.
+    #[cfg(windows)]
+    pub const ENOMEM: i32 = 8;
+    /// ERROR_TOO_MANY_OPEN_FILES.
+    #[cfg(windows)]
+    pub const EMFILE: i32 = 4;
+    /// ERROR_DISK_FULL.
+    #[cfg(windows)]
+    pub const ENOSPC: i32 = 112;
+}
+
 /// The pager's own subdirectory of a scratch dir.
+#[cfg(unix)]
 pub fn arena_dir(scratch: &Path) -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
     scratch.join(format!("coldpage-{}", unsafe { libc::geteuid() }))
 }
 
 /// The `/proc/self/fd/N` path of this process's arena file in `scratch`.
+#[cfg(unix)]
 pub fn arena_fd_path(scratch: &Path) -> PathBuf {
     let dir = arena_dir(scratch);
     std::fs::read_dir("/proc/self/fd")
@@ -60,6 +81,7 @@ pub fn arena_fd_path(scratch: &Path) -> PathBuf {
 
 /// Every regular file below `dir` with the bytes it holds on disk.
 pub fn files_below(dir: &Path) -> Vec<(PathBuf, u64)> {
+    #[cfg(unix)]
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -69,7 +91,11 @@ pub fn files_below(dir: &Path) -> Vec<(PathBuf, u64)> {
             if meta.is_dir() {
                 stack.push(entry.path());
             } else {
-                out.push((entry.path(), meta.blocks() * 512));
+                #[cfg(unix)]
+                let on_disk = meta.blocks() * 512;
+                #[cfg(not(unix))]
+                let on_disk = meta.len();
+                out.push((entry.path(), on_disk));
             }
         }
     }

@@ -1,0 +1,192 @@
+//! The platform interface, for targets without a pager implementation: every item
+//! every platform file (`unix.rs`, `windows.rs`) must provide, with the same names and
+//! signatures. Here each operation reports `Unsupported` (an uninhabited [`AnonMap`],
+//! errors from every call that would need the OS), so dependants compile everywhere
+//! and learn at run time; nothing pretends to work.
+//!
+//! Conventions of the interface: I/O failures are `io::Error`s carrying the OS error
+//! code (`raw_os_error`); policy decisions (is a scratch directory safe?) are
+//! [`crate::Error::Config`]. Offsets and lengths are bytes; extents are page-aligned.
+
+use std::fs::File;
+use std::io::{self, IoSliceMut};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// OS error codes the crate's fault-injection points and tests use.
+pub mod errno {
+    #![allow(dead_code)] // used by the failpoints feature and by tests only
+    /// An I/O error.
+    pub const EIO: i32 = 5;
+    /// Out of memory.
+    pub const ENOMEM: i32 = 12;
+    /// Too many open files.
+    pub const EMFILE: i32 = 24;
+    /// No space left on the device.
+    pub const ENOSPC: i32 = 28;
+}
+
+fn unsupported(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, format!("{what} is not implemented on {}", std::env::consts::OS))
+}
+
+/// The size of a memory page, in bytes.
+pub fn page_size() -> usize {
+    4096
+}
+
+/// The name of the primitive that pages a region out (`"madvise(MADV_COLD)"`,
+/// `"VirtualUnlock"`), or why this platform has none.
+pub fn page_out_primitive() -> std::result::Result<&'static str, String> {
+    Err(format!("coldpage has no swap backend for {}", std::env::consts::OS))
+}
+
+/// Whether the page-out primitive works here (a one-time probe; cached by the caller).
+pub fn page_out_works() -> bool {
+    false
+}
+
+/// Bytes of swap (Linux: active swap areas; Windows: the paging files) the OS can page
+/// anonymous memory out to right now.
+pub fn swap_total_bytes() -> u64 {
+    0
+}
+
+enum Void {}
+
+/// A private, zeroed, page-aligned anonymous mapping of whole pages owned by one
+/// swap-backed handle; unmapped on drop.
+pub struct AnonMap(Void);
+
+impl AnonMap {
+    /// Maps `len > 0` zeroed bytes (rounded up to whole pages).
+    pub fn new(len: usize) -> io::Result<AnonMap> {
+        let _ = len;
+        Err(unsupported("anonymous memory for the swap backend"))
+    }
+
+    /// The bytes in use.
+    pub fn as_slice(&self) -> &[u8] {
+        match self.0 {}
+    }
+
+    /// The bytes in use, mutably.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self.0 {}
+    }
+
+    /// Bytes of address space held (whole pages).
+    pub fn mapped_len(&self) -> usize {
+        match self.0 {}
+    }
+
+    /// Asks the OS to page the whole region out first when memory is needed.
+    pub fn page_out(&self) -> io::Result<()> {
+        match self.0 {}
+    }
+
+    /// Hints that `[offset, offset + len)` will be read soon.
+    pub fn will_need(&self, offset: usize, len: usize) {
+        let _ = (offset, len);
+        match self.0 {}
+    }
+}
+
+/// Of the pages spanned by `bytes` (any memory of this process): how many, how many
+/// are resident, and how many are swapped out, as the OS reports them.
+pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
+    let _ = bytes;
+    Err(unsupported("residency"))
+}
+
+/// Checks (creating it, 0700, if missing) that `dir` is safe to hold scratch files:
+/// a real directory, not a link, that no other user can tamper with.
+///
+/// # Errors
+/// [`Error::Config`] naming the reason; [`Error::Io`] when it cannot be examined.
+pub fn check_scratch_dir(dir: &Path) -> Result<()> {
+    let _ = dir;
+    Err(Error::Unsupported(format!("scratch directories are not supported on {}", std::env::consts::OS)))
+}
+
+/// The pager's own private subdirectory of a scratch directory, held open.
+pub struct PrivateDir {
+    /// Where it is (for messages, `doctor` and `path` of errors).
+    pub path: PathBuf,
+    _void: Void,
+}
+
+/// Opens (creating it if needed) this user's private subdirectory of `scratch_dir`.
+///
+/// # Errors
+/// [`Error::Config`] when it is unsafe (a link, not a directory, another user's);
+/// [`Error::Io`] otherwise.
+pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
+    let _ = scratch_dir;
+    Err(Error::Unsupported(format!("the file backend is not supported on {}", std::env::consts::OS)))
+}
+
+/// Opens a fresh arena file in `dir` that has no name other processes can open and
+/// leaves nothing on disk once this process exits, however it exits.
+pub fn open_arena_file(dir: &PrivateDir, unique: u64) -> io::Result<File> {
+    let _ = unique;
+    match dir._void {}
+}
+
+/// Writes all of `bufs`, concatenated, at `offset`, without moving a shared file pointer.
+pub fn write_all_at(file: &File, offset: u64, bufs: &[&[u8]]) -> io::Result<()> {
+    let _ = (file, offset, bufs);
+    Err(unsupported("positioned writes"))
+}
+
+/// Fills all of `bufs` from `offset` on, without moving a shared file pointer. Reading
+/// past the end of the file is an `UnexpectedEof` error.
+pub fn read_exact_at(file: &File, offset: u64, bufs: &mut [IoSliceMut<'_>]) -> io::Result<()> {
+    let _ = (file, offset, bufs);
+    Err(unsupported("positioned reads"))
+}
+
+/// Returns `[offset, offset + len)` of `file` to the filesystem. `Ok(false)` where the
+/// filesystem cannot (the extent stays allocated until reuse overwrites it).
+pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    let _ = (file, offset, len);
+    Ok(false)
+}
+
+/// Hints that `[offset, offset + len)` of `file` will be read soon (may do nothing).
+pub fn read_ahead(file: &File, offset: u64, len: u64) {
+    let _ = (file, offset, len);
+}
+
+/// Bytes `file` occupies on disk.
+pub fn bytes_on_disk(file: &File) -> u64 {
+    let _ = file;
+    0
+}
+
+/// What the filesystem under a path is.
+pub struct FsInfo {
+    /// A short name: "ext4", "tmpfs", "apfs", "NTFS", ... or a hex magic.
+    pub name: String,
+    /// Whether the filesystem lives in RAM (paging to it saves nothing).
+    pub is_ram: bool,
+    /// Bytes available to this user.
+    pub free_bytes: u64,
+}
+
+/// Describes the filesystem holding `path`.
+pub fn fs_info(path: &Path) -> io::Result<FsInfo> {
+    let _ = path;
+    Err(unsupported("filesystem information"))
+}
+
+/// A disk-backed directory to use when the temporary directory lives in RAM.
+pub fn disk_temp_dir() -> Option<PathBuf> {
+    None
+}
+
+/// The OS name and release.
+pub fn kernel() -> String {
+    std::env::consts::OS.to_string()
+}
