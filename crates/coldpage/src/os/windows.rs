@@ -1,168 +1,408 @@
-//! Windows system calls of the pager (placeholder: the Windows port replaces this
-//! copy of the stub interface with the real implementation).
+//! Windows system calls of the pager: anonymous regions and their working-set trim,
+//! the paging file, the scratch directory and arena files, positioned I/O and
+//! deallocation of freed extents.
+//!
+//! Implements the platform interface of `stub.rs`:
+//! - the arena is a `FILE_FLAG_DELETE_ON_CLOSE | FILE_ATTRIBUTE_TEMPORARY` file opened
+//!   without sharing (no other process can open it while we hold it; the kernel
+//!   deletes it when the last handle closes, also when the process is killed), made
+//!   sparse (`FSCTL_SET_SPARSE`); freed extents are deallocated with
+//!   `FSCTL_SET_ZERO_DATA`. Where that fails (Wine: `ERROR_NOT_SUPPORTED`) the extent
+//!   stays allocated and is reused: a working state, reported by `doctor`, never a
+//!   failed dispose;
+//! - positioned I/O is `seek_read`/`seek_write` (an explicit offset per call);
+//! - swap regions are `VirtualAlloc` memory; paging out is `VirtualUnlock` on the
+//!   unlocked region, which Windows documents as removing its pages from the working
+//!   set, so the memory manager writes them to the paging file first; residency is
+//!   `QueryWorkingSetEx`.
 
-use std::fs::File;
+use std::ffi::c_void;
+use std::fs::{File, OpenOptions};
 use std::io::{self, IoSliceMut};
+use std::os::windows::ffi::OsStrExt;
+use std::os::windows::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::windows::io::AsRawHandle;
 use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+
+use windows_sys::Win32::Foundation::{ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED, HANDLE};
+use windows_sys::Win32::Storage::FileSystem::{
+    FileStandardInfo, GetDiskFreeSpaceExW, GetFileInformationByHandleEx, GetVolumeInformationByHandleW,
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TEMPORARY, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_DELETE_ON_CLOSE,
+    FILE_FLAG_OPEN_REPARSE_POINT, FILE_STANDARD_INFO,
+};
+use windows_sys::Win32::System::Ioctl::{FILE_ZERO_DATA_INFORMATION, FSCTL_SET_SPARSE, FSCTL_SET_ZERO_DATA};
+use windows_sys::Win32::System::Memory::{
+    VirtualAlloc, VirtualFree, VirtualUnlock, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
+};
+use windows_sys::Win32::System::ProcessStatus::{K32QueryWorkingSetEx, PSAPI_WORKING_SET_EX_INFORMATION};
+use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, GlobalMemoryStatusEx, MEMORYSTATUSEX, SYSTEM_INFO};
+use windows_sys::Win32::System::Threading::GetCurrentProcess;
+use windows_sys::Win32::System::IO::DeviceIoControl;
 
 use crate::error::{Error, Result};
 
-/// OS error codes the crate's fault-injection points and tests use.
+/// OS error codes the crate's fault-injection points and tests use (Win32 codes).
 pub mod errno {
     #![allow(dead_code)] // used by the failpoints feature and by tests only
-    /// An I/O error.
-    pub const EIO: i32 = 5;
-    /// Out of memory.
-    pub const ENOMEM: i32 = 12;
-    /// Too many open files.
-    pub const EMFILE: i32 = 24;
-    /// No space left on the device.
-    pub const ENOSPC: i32 = 28;
-}
-
-fn unsupported(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::Unsupported, format!("{what} is not implemented on {}", std::env::consts::OS))
+    /// ERROR_IO_DEVICE.
+    pub const EIO: i32 = 1117;
+    /// ERROR_NOT_ENOUGH_MEMORY.
+    pub const ENOMEM: i32 = 8;
+    /// ERROR_TOO_MANY_OPEN_FILES.
+    pub const EMFILE: i32 = 4;
+    /// ERROR_DISK_FULL.
+    pub const ENOSPC: i32 = 112;
 }
 
 /// The size of a memory page, in bytes.
 pub fn page_size() -> usize {
-    4096
+    let mut info = std::mem::MaybeUninit::<SYSTEM_INFO>::zeroed();
+    // SAFETY: GetSystemInfo fills the SYSTEM_INFO it is given and cannot fail.
+    unsafe { GetSystemInfo(info.as_mut_ptr()) };
+    // SAFETY: zero-initialised, then filled by GetSystemInfo above.
+    let size = unsafe { info.assume_init() }.dwPageSize as usize;
+    if size.is_power_of_two() {
+        size
+    } else {
+        4096
+    }
 }
 
-/// The name of the primitive that pages a region out (`"madvise(MADV_COLD)"`,
-/// `"VirtualUnlock"`), or why this platform has none.
+/// The primitive that pages a region out.
 pub fn page_out_primitive() -> std::result::Result<&'static str, String> {
-    Err(format!("coldpage has no swap backend for {}", std::env::consts::OS))
+    Ok("VirtualUnlock")
 }
 
-/// Whether the page-out primitive works here (a one-time probe; cached by the caller).
+/// Whether `VirtualUnlock` accepts an unlocked region here. Windows reports
+/// `ERROR_NOT_LOCKED` while still trimming the pages (documented), so only other
+/// failures count; Wine returns success without modelling working sets.
 pub fn page_out_works() -> bool {
-    false
+    AnonMap::new(page_size()).is_ok_and(|map| map.page_out().is_ok())
 }
 
-/// Bytes of swap (Linux: active swap areas; Windows: the paging files) the OS can page
-/// anonymous memory out to right now.
+/// Bytes of paging file: the commit limit beyond physical memory.
 pub fn swap_total_bytes() -> u64 {
-    0
+    let mut status = MEMORYSTATUSEX { dwLength: std::mem::size_of::<MEMORYSTATUSEX>() as u32, ..Default::default() };
+    // SAFETY: `status` is a MEMORYSTATUSEX with dwLength set, as the call requires.
+    if unsafe { GlobalMemoryStatusEx(&mut status) } == 0 {
+        return 0;
+    }
+    status.ullTotalPageFile.saturating_sub(status.ullTotalPhys)
 }
 
-enum Void {}
+/// A private `VirtualAlloc` region of whole pages owned by one swap-backed handle.
+///
+/// Invariant: `ptr` starts a live, committed read-write allocation of `mapped` bytes
+/// (a non-zero multiple of the page size) that nothing else references, and
+/// `len <= mapped`; it is released exactly once, on drop.
+pub struct AnonMap {
+    ptr: NonNull<u8>,
+    len: usize,
+    mapped: usize,
+}
 
-/// A private, zeroed, page-aligned anonymous mapping of whole pages owned by one
-/// swap-backed handle; unmapped on drop.
-pub struct AnonMap(Void);
+// SAFETY: the region is plain memory owned exclusively by this value; shared access
+// only hands out `&[u8]`, mutation needs `&mut self`.
+unsafe impl Send for AnonMap {}
+// SAFETY: as above; `&AnonMap` only allows reads and working-set hints.
+unsafe impl Sync for AnonMap {}
 
 impl AnonMap {
-    /// Maps `len > 0` zeroed bytes (rounded up to whole pages).
+    /// `len > 0` zeroed bytes (rounded up to whole pages), committed.
     pub fn new(len: usize) -> io::Result<AnonMap> {
-        let _ = len;
-        Err(unsupported("anonymous memory for the swap backend"))
+        let mapped = len
+            .max(1)
+            .checked_next_multiple_of(page_size())
+            .ok_or_else(|| io::Error::from_raw_os_error(errno::ENOMEM))?;
+        // SAFETY: a fresh allocation with no address hint aliases nothing; the result
+        // is checked for null below. VirtualAlloc memory is zeroed.
+        let ptr = unsafe { VirtualAlloc(std::ptr::null(), mapped, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
+        Ok(AnonMap { ptr, len, mapped })
     }
 
     /// The bytes in use.
     pub fn as_slice(&self) -> &[u8] {
-        match self.0 {}
+        // SAFETY: `ptr` points at `mapped >= len` readable bytes owned by `self` (type
+        // invariant) and they live as long as the borrow of `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// The bytes in use, mutably.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        match self.0 {}
+        // SAFETY: as in `as_slice`, and `&mut self` guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
     /// Bytes of address space held (whole pages).
     pub fn mapped_len(&self) -> usize {
-        match self.0 {}
+        self.mapped
     }
 
-    /// Asks the OS to page the whole region out first when memory is needed.
+    /// `VirtualUnlock` of the whole (unlocked) region: Windows removes its pages from
+    /// the working set, so they go to the paging file first when memory is needed.
     pub fn page_out(&self) -> io::Result<()> {
-        match self.0 {}
+        // ERROR_NOT_LOCKED: the documented result for unlocked memory, pages trimmed.
+        const ERROR_NOT_LOCKED: i32 = 158;
+        // SAFETY: the range is our own committed allocation (type invariant);
+        // VirtualUnlock changes no contents.
+        if unsafe { VirtualUnlock(self.ptr.as_ptr().cast::<c_void>(), self.mapped) } != 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(ERROR_NOT_LOCKED) {
+            Ok(())
+        } else {
+            Err(err)
+        }
     }
 
-    /// Hints that `[offset, offset + len)` will be read soon.
+    /// A hint only; Windows reads the pages back on first touch.
     pub fn will_need(&self, offset: usize, len: usize) {
         let _ = (offset, len);
-        match self.0 {}
     }
 }
 
-/// Of the pages spanned by `bytes` (any memory of this process): how many, how many
-/// are resident, and how many are swapped out, as the OS reports them.
+impl Drop for AnonMap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is the base of an allocation we own and release exactly once;
+        // no borrow of the bytes can outlive `self`. A failure would only leak it.
+        unsafe { VirtualFree(self.ptr.as_ptr().cast::<c_void>(), 0, MEM_RELEASE) };
+    }
+}
+
+/// Of the pages spanned by `bytes`: how many, how many are in the working set
+/// (`QueryWorkingSetEx`, bit 0 "valid"), and how many are not (paged out or never
+/// touched: Windows does not tell the paging file apart here).
 pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
-    let _ = bytes;
-    Err(unsupported("residency"))
+    if bytes.is_empty() {
+        return Ok((0, 0, 0));
+    }
+    let page = page_size();
+    let first = bytes.as_ptr() as usize / page;
+    let last = (bytes.as_ptr() as usize + bytes.len() - 1) / page;
+    let mut entries: Vec<PSAPI_WORKING_SET_EX_INFORMATION> = (first..=last)
+        .map(|p| PSAPI_WORKING_SET_EX_INFORMATION { VirtualAddress: (p * page) as *mut c_void, ..Default::default() })
+        .collect();
+    let size = u32::try_from(entries.len() * std::mem::size_of::<PSAPI_WORKING_SET_EX_INFORMATION>())
+        .map_err(|_| io::Error::from_raw_os_error(errno::ENOMEM))?;
+    // SAFETY: GetCurrentProcess returns a pseudo-handle and has no preconditions.
+    let process = unsafe { GetCurrentProcess() };
+    // SAFETY: `entries` is a writable array of `size` bytes of the struct the call fills.
+    if unsafe { K32QueryWorkingSetEx(process, entries.as_mut_ptr().cast(), size) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let pages = entries.len() as u64;
+    // SAFETY: every bit pattern of the union is a valid `usize` `Flags`.
+    let resident = entries.iter().filter(|e| unsafe { e.VirtualAttributes.Flags } & 1 == 1).count() as u64;
+    Ok((pages, resident, pages - resident))
 }
 
-/// Checks (creating it, 0700, if missing) that `dir` is safe to hold scratch files:
-/// a real directory, not a link, that no other user can tamper with.
-///
-/// # Errors
-/// [`Error::Config`] naming the reason; [`Error::Io`] when it cannot be examined.
+fn is_reparse_point(meta: &std::fs::Metadata) -> bool {
+    meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
+}
+
+/// Refuses a scratch directory that is a reparse point (a junction or a symlink) or
+/// not a directory; creates a missing one.
 pub fn check_scratch_dir(dir: &Path) -> Result<()> {
-    let _ = dir;
-    Err(Error::Unsupported(format!("scratch directories are not supported on {}", std::env::consts::OS)))
+    let shown = dir.display();
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io_at("CreateDirectoryW", Some(dir.to_path_buf()), e))?;
+            std::fs::symlink_metadata(dir)
+                .map_err(|e| Error::io_at("GetFileAttributesExW", Some(dir.to_path_buf()), e))?
+        }
+        Err(e) => return Err(Error::io_at("GetFileAttributesExW", Some(dir.to_path_buf()), e)),
+    };
+    if is_reparse_point(&meta) {
+        return Err(Error::Config(format!(
+            "scratch dir {shown} is a reparse point (a junction or symlink); give the real directory"
+        )));
+    }
+    if !meta.is_dir() {
+        return Err(Error::Config(format!("scratch dir {shown} is not a directory")));
+    }
+    Ok(())
 }
 
-/// The pager's own private subdirectory of a scratch directory, held open.
+/// The pager's own subdirectory (`coldpage-<user>`) of a scratch directory, held open
+/// (without `FILE_SHARE_DELETE`) so that it cannot be renamed or swapped for a
+/// junction while arenas are created in it.
 pub struct PrivateDir {
-    /// Where it is (for messages, `doctor` and `path` of errors).
+    /// Where it is (for messages, `doctor` and the `path` of errors).
     pub path: PathBuf,
-    _void: Void,
+    _held: File,
 }
 
-/// Opens (creating it if needed) this user's private subdirectory of `scratch_dir`.
+/// Opens (creating it if needed) this user's subdirectory of `scratch_dir`.
 ///
 /// # Errors
-/// [`Error::Config`] when it is unsafe (a link, not a directory, another user's);
-/// [`Error::Io`] otherwise.
+/// [`Error::Config`] when it is a reparse point or not a directory; [`Error::Io`]
+/// otherwise.
 pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
-    let _ = scratch_dir;
-    Err(Error::Unsupported(format!("the file backend is not supported on {}", std::env::consts::OS)))
+    check_scratch_dir(scratch_dir)?;
+    let user: String = std::env::var("USERNAME")
+        .unwrap_or_else(|_| "user".into())
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let path = scratch_dir.join(format!("coldpage-{user}"));
+    match std::fs::create_dir(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io_at("CreateDirectoryW", Some(path.clone()), e)),
+    }
+    // FILE_FLAG_OPEN_REPARSE_POINT opens a junction itself, not its target, so the
+    // check below sees what is really there.
+    let held = OpenOptions::new()
+        .read(true)
+        .share_mode(1 | 2) // FILE_SHARE_READ | FILE_SHARE_WRITE: no delete, no rename
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(&path)
+        .map_err(|e| Error::io_at("CreateFileW", Some(path.clone()), e))?;
+    let meta = held.metadata().map_err(|e| Error::io_at("GetFileInformationByHandle", Some(path.clone()), e))?;
+    if is_reparse_point(&meta) || !meta.is_dir() {
+        return Err(Error::Config(format!("{} is a reparse point or not a directory", path.display())));
+    }
+    Ok(PrivateDir { path, _held: held })
 }
 
-/// Opens a fresh arena file in `dir` that has no name other processes can open and
-/// leaves nothing on disk once this process exits, however it exits.
+/// Opens a fresh arena file in `dir`: delete-on-close, temporary, not shared, sparse.
 pub fn open_arena_file(dir: &PrivateDir, unique: u64) -> io::Result<File> {
-    let _ = unique;
-    match dir._void {}
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let name = format!(".coldpage-arena-{}-{unique}-{nonce:x}", std::process::id());
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .share_mode(0)
+        .attributes(FILE_ATTRIBUTE_TEMPORARY)
+        .custom_flags(FILE_FLAG_DELETE_ON_CLOSE)
+        .open(dir.path.join(name))?;
+    let mut returned = 0u32;
+    // SAFETY: FSCTL_SET_SPARSE on our own file handle with no buffers; `returned` is a
+    // valid out pointer. A failure (a filesystem without sparse files) only means
+    // freed extents cannot be deallocated, which `punch_hole` reports.
+    unsafe {
+        DeviceIoControl(
+            file.as_raw_handle() as HANDLE,
+            FSCTL_SET_SPARSE,
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+            0,
+            &mut returned,
+            std::ptr::null_mut(),
+        )
+    };
+    Ok(file)
 }
 
-/// Writes all of `bufs`, concatenated, at `offset`, without moving a shared file pointer.
-pub fn write_all_at(file: &File, offset: u64, bufs: &[&[u8]]) -> io::Result<()> {
-    let _ = (file, offset, bufs);
-    Err(unsupported("positioned writes"))
+/// Writes all of `bufs`, concatenated, at `offset` (`seek_write`, explicit offsets).
+pub fn write_all_at(file: &File, mut offset: u64, bufs: &[&[u8]]) -> io::Result<()> {
+    for buf in bufs {
+        let mut rest: &[u8] = buf;
+        while !rest.is_empty() {
+            match file.seek_write(rest, offset) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    rest = &rest[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Fills all of `bufs` from `offset` on, without moving a shared file pointer. Reading
-/// past the end of the file is an `UnexpectedEof` error.
-pub fn read_exact_at(file: &File, offset: u64, bufs: &mut [IoSliceMut<'_>]) -> io::Result<()> {
-    let _ = (file, offset, bufs);
-    Err(unsupported("positioned reads"))
+/// Fills all of `bufs` from `offset` on (`seek_read`, explicit offsets). Reading past
+/// the end of the file is an `UnexpectedEof` error.
+pub fn read_exact_at(file: &File, mut offset: u64, bufs: &mut [IoSliceMut<'_>]) -> io::Result<()> {
+    for buf in bufs.iter_mut() {
+        let mut rest: &mut [u8] = buf;
+        while !rest.is_empty() {
+            match file.seek_read(rest, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    rest = &mut rest[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Returns `[offset, offset + len)` of `file` to the filesystem. `Ok(false)` where the
-/// filesystem cannot (the extent stays allocated until reuse overwrites it).
+/// Deallocates `[offset, offset + len)` of the sparse arena (`FSCTL_SET_ZERO_DATA`).
+/// `Ok(false)` where the filesystem cannot (FAT, Wine).
 pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
-    let _ = (file, offset, len);
-    Ok(false)
+    let (Ok(start), Some(Ok(end))) = (i64::try_from(offset), offset.checked_add(len).map(i64::try_from)) else {
+        return Err(io::Error::from_raw_os_error(errno::EIO));
+    };
+    let zero = FILE_ZERO_DATA_INFORMATION { FileOffset: start, BeyondFinalZero: end };
+    let mut returned = 0u32;
+    // SAFETY: FSCTL_SET_ZERO_DATA on our own handle reads the FILE_ZERO_DATA_INFORMATION
+    // passed by pointer (valid for the call, its exact size); it writes no memory of ours
+    // except `returned`.
+    let ok = unsafe {
+        DeviceIoControl(
+            file.as_raw_handle() as HANDLE,
+            FSCTL_SET_ZERO_DATA,
+            (&zero as *const FILE_ZERO_DATA_INFORMATION).cast(),
+            std::mem::size_of::<FILE_ZERO_DATA_INFORMATION>() as u32,
+            std::ptr::null_mut(),
+            0,
+            &mut returned,
+            std::ptr::null_mut(),
+        )
+    };
+    if ok != 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if matches!(err.raw_os_error(), Some(code) if code == ERROR_NOT_SUPPORTED as i32 || code == ERROR_INVALID_FUNCTION as i32)
+    {
+        Ok(false)
+    } else {
+        Err(err)
+    }
 }
 
-/// Hints that `[offset, offset + len)` of `file` will be read soon (may do nothing).
+/// A hint only: Windows has no per-range read-ahead call for a handle.
 pub fn read_ahead(file: &File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-/// Bytes `file` occupies on disk.
+/// Bytes `file` occupies on disk (its allocation size).
 pub fn bytes_on_disk(file: &File) -> u64 {
-    let _ = file;
-    0
+    let mut info = FILE_STANDARD_INFO::default();
+    // SAFETY: `info` is a writable FILE_STANDARD_INFO of the size passed.
+    let ok = unsafe {
+        GetFileInformationByHandleEx(
+            file.as_raw_handle() as HANDLE,
+            FileStandardInfo,
+            (&mut info as *mut FILE_STANDARD_INFO).cast(),
+            std::mem::size_of::<FILE_STANDARD_INFO>() as u32,
+        )
+    };
+    if ok == 0 {
+        0
+    } else {
+        u64::try_from(info.AllocationSize).unwrap_or(0)
+    }
 }
 
 /// What the filesystem under a path is.
 pub struct FsInfo {
-    /// A short name: "ext4", "tmpfs", "apfs", "NTFS", ... or a hex magic.
+    /// "NTFS", "ReFS", "FAT32", ...
     pub name: String,
-    /// Whether the filesystem lives in RAM (paging to it saves nothing).
+    /// Whether the filesystem lives in RAM (not detected on Windows: false).
     pub is_ram: bool,
     /// Bytes available to this user.
     pub free_bytes: u64,
@@ -170,16 +410,41 @@ pub struct FsInfo {
 
 /// Describes the filesystem holding `path`.
 pub fn fs_info(path: &Path) -> io::Result<FsInfo> {
-    let _ = path;
-    Err(unsupported("filesystem information"))
+    let wide: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
+    let mut free = 0u64;
+    // SAFETY: `wide` is NUL-terminated; `free` a valid out pointer; the others may be null.
+    if unsafe { GetDiskFreeSpaceExW(wide.as_ptr(), &mut free, std::ptr::null_mut(), std::ptr::null_mut()) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let dir = OpenOptions::new().read(true).custom_flags(FILE_FLAG_BACKUP_SEMANTICS).open(path)?;
+    let mut name = [0u16; 64];
+    // SAFETY: `name` is a writable buffer of the length passed; other outputs may be null.
+    let ok = unsafe {
+        GetVolumeInformationByHandleW(
+            dir.as_raw_handle() as HANDLE,
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            name.as_mut_ptr(),
+            name.len() as u32,
+        )
+    };
+    let name = if ok == 0 {
+        "unknown".to_string()
+    } else {
+        String::from_utf16_lossy(&name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())])
+    };
+    Ok(FsInfo { name, is_ram: false, free_bytes: free })
 }
 
-/// A disk-backed directory to use when the temporary directory lives in RAM.
+/// Windows has no RAM temporary directory by default.
 pub fn disk_temp_dir() -> Option<PathBuf> {
     None
 }
 
-/// The OS name and release.
+/// The OS name.
 pub fn kernel() -> String {
-    std::env::consts::OS.to_string()
+    "Windows".to_string()
 }
