@@ -21,8 +21,9 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const ROOT = new URL('..', import.meta.url).pathname
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HERE = join(ROOT, 'runtimes')
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const SUITE_TIMEOUT_MS = 5 * 60_000

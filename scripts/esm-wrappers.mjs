@@ -4,8 +4,9 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const dist = new URL('../dist/', import.meta.url).pathname
+const dist = fileURLToPath(new URL('../dist/', import.meta.url))
 const require = createRequire(dist)
 const ENTRIES = ['index', 'arrow']
 // apache-arrow's ESM and CommonJS builds have distinct classes, so the ESM view

@@ -12,8 +12,9 @@
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const ROOT = new URL('../..', import.meta.url).pathname
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const [work, addon] = process.argv.slice(2)
 if (!work || !addon) {
   console.error('usage: node scripts/windows/project.mjs <work dir> <addon file name>')

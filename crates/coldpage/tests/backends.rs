@@ -139,8 +139,12 @@ fn dropping_handles_frees_stats_and_disk_blocks() {
     let s = pager.stats();
     assert_eq!((s.file.handles, s.file.bytes, s.swap.handles, s.swap.bytes), (0, 0, 0, 0));
     assert_eq!(s.scratch_bytes_allocated, 0);
-    assert!(pager.hole_punching(), "ext4 and tmpfs punch holes");
-    assert!(s.scratch_bytes_on_disk < 64 << 10, "punched holes return the blocks: {s:?}");
+    // ext4 and tmpfs punch holes; Windows deallocates with FSCTL_SET_ZERO_DATA, which
+    // Wine (and FAT) refuse: there the extents stay allocated for reuse, a working state.
+    assert!(pager.hole_punching() || cfg!(windows), "ext4 and tmpfs punch holes");
+    if pager.hole_punching() {
+        assert!(s.scratch_bytes_on_disk < 64 << 10, "punched holes return the blocks: {s:?}");
+    }
 }
 
 #[test]
@@ -272,5 +276,7 @@ fn freed_extents_are_recycled_while_others_live_and_punched_when_none_do() {
     drop((big, keep));
     let s = pager.stats();
     assert_eq!((s.scratch_bytes_allocated, s.file.handles), (0, 0));
-    assert!(s.scratch_bytes_on_disk < 64 << 10, "nothing live: every extent punched: {s:?}");
+    if pager.hole_punching() || !cfg!(windows) {
+        assert!(s.scratch_bytes_on_disk < 64 << 10, "nothing live: every extent punched: {s:?}");
+    }
 }
