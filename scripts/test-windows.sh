@@ -28,13 +28,14 @@
 # Usage: scripts/test-windows.sh [--skip-core] [--skip-runtimes] [--nodes 20,22,24,26] [--keep] [--refresh]
 #   --keep     keep the temp project and the root coldpage.win32-x64-msvc.node
 #   --refresh  download the Windows Node builds again
-# Env: COLDPAGE_WINDOWS_CACHE (default ~/.cache/coldpage-windows), CARGO_BUILD_JOBS.
+# Env: COLDPAGE_WINDOWS_CACHE (default ~/.cache/coldpage-windows), COLDPAGE_WINDOWS_TARGET_DIR
+# (default target/windows-gnu), CARGO_BUILD_JOBS.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HERE="$ROOT/scripts/windows"
 TARGET=x86_64-pc-windows-gnu
-TARGET_DIR="$ROOT/target/windows-gnu"
+TARGET_DIR=${COLDPAGE_WINDOWS_TARGET_DIR:-$ROOT/target/windows-gnu}
 CACHE=${COLDPAGE_WINDOWS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/coldpage-windows}
 ADDON=coldpage.win32-x64-msvc.node
 GATING_NODES=" 20 22 "
@@ -160,6 +161,13 @@ unset RUSTUP_TOOLCHAIN __CARGO_TESTS_ONLY_SRC_ROOT
 # ---------------------------------------------------------------- 2. wine
 phase "wine prefix and shim DLLs"
 mkdir -p "$CACHE/shims" "$CACHE/libnode" || die "cannot create $CACHE"
+# One run per cache at a time: runs from two checkouts would share the prefix,
+# and one's `wineserver -k` kills the other's Wine processes.
+exec 9>"$CACHE/lock"
+if ! flock -n 9; then
+  echo "waiting for another test:windows run that uses $CACHE"
+  flock 9 || die "cannot lock $CACHE/lock"
+fi
 export WINEPREFIX="$CACHE/wineprefix" WINEDEBUG=-all WINEARCH=win64 WINEDLLOVERRIDES="mscoree,mshtml="
 export NODE_SKIP_PLATFORM_CHECK=1
 # Builds $2 from the newer of its sources ($3...) with command $1 (rebuilt only when a source changed).
