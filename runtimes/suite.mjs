@@ -100,8 +100,11 @@ const report = doctor()
 console.log(`${runtime} ${version} (node-api ${process.versions.napi ?? '?'}), zero-copy ${zeroCopy ? 'on' : 'off'}`)
 if (!zeroCopy) degrade('zero-copy views and take (copies instead)', report.zeroCopyReason ?? 'no reason given')
 
-const BACKENDS = process.platform === 'linux' ? ['swap', 'file'] : ['file']
-if (process.platform !== 'linux') note(`the swap backend is Linux-only; ${process.platform} tests the file backend`)
+// The swap backend exists on Linux (MADV_COLD/MADV_PAGEOUT) and Windows (VirtualUnlock);
+// macOS has no public range page-out, so it has the file backend only.
+const SWAP_PLATFORMS = ['linux', 'win32']
+const BACKENDS = SWAP_PLATFORMS.includes(process.platform) ? ['swap', 'file'] : ['file']
+if (!SWAP_PLATFORMS.includes(process.platform)) note(`the swap backend is Linux and Windows only; ${process.platform} tests the file backend`)
 
 test('require and import load one module instance, coldpage/arrow too', () => {
   for (const name of ['pageout', 'pageoutAsync', 'configure', 'getConfig', 'watchConfig', 'stats', 'doctor', 'zeroCopySupported', 'Handle', 'ColdpageError']) {
