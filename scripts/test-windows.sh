@@ -132,17 +132,19 @@ missing=()
 [ -d /usr/lib/rustlib/src/rust/library/std ] || missing+=(rust-web-src)
 command -v x86_64-w64-mingw32-gcc >/dev/null && command -v x86_64-w64-mingw32-dlltool >/dev/null || missing+=(gcc-mingw-w64-x86-64)
 command -v wine >/dev/null && command -v wineserver >/dev/null && command -v wineboot >/dev/null || missing+=(wine wine64)
+# COLDPAGE_WINDOWS_FORCE_APT=1 runs the install even when all is present (to test this path).
+[ "${COLDPAGE_WINDOWS_FORCE_APT:-0}" = 1 ] && missing=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine wine64)
 command -v node >/dev/null && command -v npm >/dev/null || die "needs node and npm on PATH (the Linux ones run npm pack/install)"
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
+  APT=(env DEBIAN_FRONTEND=noninteractive apt-get)
   if [ "$(id -u)" != 0 ]; then
     command -v sudo >/dev/null || die "missing ${missing[*]} and not root (no sudo)"
-    SUDO="sudo -n"
+    APT=(sudo -n "${APT[@]}")
   fi
   echo "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$WORK/apt.log" 2>&1 ||
+  "${APT[@]}" update -qq >"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; die "apt-get update failed"; }
+  # With recommends: libwine's (gnutls, fonts, ...) are part of the Wine this was measured with.
+  "${APT[@]}" install -y -qq "${missing[@]}" >>"$WORK/apt.log" 2>&1 ||
     { tail -20 "$WORK/apt.log"; die "apt-get install ${missing[*]} failed"; }
 else
   echo "all present"
@@ -156,7 +158,7 @@ export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
 # A Linux rust-src from rustup would not match /usr/bin/rustc.
-unset RUSTUP_TOOLCHAIN __CARGO_TESTS_ONLY_SRC_ROOT
+unset RUSTUP_TOOLCHAIN
 
 # ---------------------------------------------------------------- 2. wine
 phase "wine prefix and shim DLLs"
