@@ -115,8 +115,11 @@ cleanup() {
   if [ "$KEEP" = 1 ]; then
     echo "kept $WORK"
   else
+    if [ "$CREATED_ADDON" = 1 ]; then
+      rm -f "$ROOT/$ADDON"
+      [ -f "$WORK/$ADDON.before" ] && mv -f "$WORK/$ADDON.before" "$ROOT/$ADDON"
+    fi
     rm -rf "$WORK"
-    [ "$CREATED_ADDON" = 1 ] && rm -f "$ROOT/$ADDON"
   fi
   [ "$FAILED" = 0 ] && [ "$status" = 0 ] || exit 1
 }
@@ -263,7 +266,9 @@ if [ "$SKIP_RUNTIMES" = 0 ]; then
   phase "addon: build coldpage-node (release, -Zbuild-std)"
   if cargo_win build --release -p coldpage-node -Zbuild-std=std,panic_abort >"$WORK/addon.log" 2>&1; then
     dll="$TARGET_DIR/$TARGET/release/coldpage_node.dll"
-    [ -f "$ROOT/$ADDON" ] || CREATED_ADDON=1
+    # A .node already there (someone's artifact) is put back afterwards.
+    [ -f "$ROOT/$ADDON" ] && cp -p "$ROOT/$ADDON" "$WORK/$ADDON.before"
+    CREATED_ADDON=1
     cp "$dll" "$ROOT/$ADDON" || die "cannot copy $dll"
     echo "built $(du -h "$dll" | cut -f1) $dll -> $ADDON; imports: $(x86_64-w64-mingw32-objdump -p "$dll" | sed -n 's/^\tDLL Name: //p' | sort -fu | paste -sd' ')"
     addon_ok=1
