@@ -106,6 +106,10 @@ export interface NativeDoctorReport {
   swapTotalBytes: number
   /** Whether `madvise(MADV_COLD)` is accepted. */
   madvCold: boolean
+  /** The primitive the swap backend pages out with, or why this platform has none. */
+  pageOut: string
+  /** Whether that primitive works here. */
+  pageOutWorks: boolean
   /** The scratch dir examined. */
   scratchDir: string
   /** Its file system type. */
@@ -116,6 +120,8 @@ export interface NativeDoctorReport {
   scratchFreeBytes: number
   /** Why the scratch dir is unusable, if it is. */
   scratchError?: string
+  /** Why the usual private subdirectory is not used (a fresh unpredictable one is). */
+  scratchFallback?: string
   /** Whether freed extents can be given back with `fallocate(PUNCH_HOLE)`. */
   holePunching: boolean
   /** What `auto` picks and why. */

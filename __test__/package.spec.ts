@@ -61,11 +61,11 @@ test('ESM and CommonJS share one module instance', async (t) => {
 test('coldpage doctor prints a readable report and --json', async (t) => {
   const text = await node([path.join(ROOT, 'dist', 'cli.js'), 'doctor'])
   t.is(text.code, 0, text.stderr)
-  for (const key of ['platform', 'swap', 'MADV_COLD', 'scratch dir', 'hole punching', 'zero-copy', "'auto' picks"]) {
+  for (const key of ['platform', 'swap', 'page out', 'scratch dir', 'hole punching', 'zero-copy', "'auto' picks"]) {
     t.true(text.stdout.includes(key), key)
   }
   const json = JSON.parse((await node([path.join(ROOT, 'dist', 'cli.js'), 'doctor', '--json'])).stdout)
-  for (const key of ['platform', 'kernel', 'swapActive', 'madvCold', 'scratchDir', 'scratchFs', 'scratchFreeBytes', 'holePunching', 'zeroCopy', 'auto']) {
+  for (const key of ['platform', 'kernel', 'swapActive', 'madvCold', 'pageOut', 'pageOutWorks', 'scratchFallback', 'scratchDir', 'scratchFs', 'scratchFreeBytes', 'holePunching', 'zeroCopy', 'auto']) {
     t.true(key in json, key)
   }
   const forced = JSON.parse(

@@ -1,15 +1,18 @@
-// Scratch-dir attacks: a symlink, a symlink swapped in after start (for the dir
-// and for the pager's own coldpage-<uid> subdir), a dir owned by another user
-// (root only), a world-writable dir without the sticky bit, a file instead of a
-// dir, a read-only dir (as an unprivileged user when root, since root bypasses
-// permission bits). Each gives a clear ERR_COLDPAGE_CONFIG / ERR_COLDPAGE_IO, the
-// pager never writes outside the intended dir, and its files are never readable
-// by other users.
+// Scratch-dir attacks: a symlink, a symlink swapped in after start, a dir owned by
+// another user (root only), a world-writable dir without the sticky bit, a file
+// instead of a dir, a read-only dir (as an unprivileged user when root, since root
+// bypasses permission bits). Each gives a clear ERR_COLDPAGE_CONFIG /
+// ERR_COLDPAGE_IO, the pager never writes outside the intended dir, and its files
+// are never readable by other users. A squatted `coldpage-<uid>` subdir (a symlink,
+// a file, another user's dir) must not turn the file backend off: the pager uses a
+// fresh 0700 dir with an unpredictable name instead and doctor() says why.
 import {
   chmodSync,
   chownSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -20,7 +23,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 
 import test, { type ExecutionContext } from 'ava'
-import { type Config, configure, getConfig, pageout, stats } from 'coldpage'
+import { type Config, configure, doctor, getConfig, pageout, stats } from 'coldpage'
 
 import { arenaDir, arenaFdPath, codeOf, filesBelow, isRoot, runNode, tree } from './fixtures/reliability.js'
 import { ROOT, bytes } from './helpers.js'
@@ -54,6 +57,25 @@ function refuses(t: ExecutionContext, fn: () => unknown, code: string, re: RegEx
   t.deepEqual(watched.map(tree), before, 'nothing was written outside the intended dir')
 }
 
+/**
+ * Asserts that with `dir`'s `coldpage-<uid>` squatted, pageouts work from a fresh
+ * private dir, doctor() names the reason (`why`), and `watched` dirs stay untouched.
+ */
+function fallsBack(t: ExecutionContext, dir: string, why: RegExp, watched: string[]): void {
+  const before = watched.map(tree)
+  configure({ scratchDir: dir })
+  const h = pageout(bytes(10_000), { backend: 'file' })
+  t.deepEqual(h.readAt(0, 10_000), bytes(10_000))
+  const prefix = `${path.basename(arenaDir(dir))}-`
+  const fallbacks = readdirSync(dir).filter((name) => name.startsWith(prefix))
+  t.is(fallbacks.length, 1, String(fallbacks))
+  t.regex(fallbacks[0] ?? '', /-[0-9a-f]{16}$/, 'an unpredictable name')
+  t.is(statSync(path.join(dir, fallbacks[0] ?? '')).mode & 0o7777, 0o700)
+  t.regex(doctor().scratchFallback ?? '', why)
+  h.dispose()
+  t.deepEqual(watched.map(tree), before, "nothing was written into the squatter's dir")
+}
+
 const file = (c?: Partial<Config>) => {
   if (c !== undefined) configure(c)
   return pageout(bytes(10_000), { backend: 'file' })
@@ -84,12 +106,11 @@ test.serial('a symlink swapped in for the scratch dir after configure is refused
   t.is(stats().file.handles, 0)
 })
 
-test.serial("a symlink swapped in for the pager's own coldpage-<uid> subdir is refused", (t) => {
+test.serial("a symlink in place of the pager's own coldpage-<uid> subdir is not followed: a fresh private dir is used", (t) => {
   const dir = fresh()
   const elsewhere = fresh()
   symlinkSync(elsewhere, arenaDir(dir))
-  configure({ scratchDir: dir })
-  refuses(t, () => file(), 'ERR_COLDPAGE_CONFIG', /symlink or not a directory/, [elsewhere])
+  fallsBack(t, dir, /symlink or not a directory/, [elsewhere])
 })
 
 test.serial('a swap after the arena is open changes nothing for live handles; re-configuring the dir is refused', (t) => {
@@ -120,12 +141,12 @@ test.serial('a scratch dir owned by another user is refused (root only)', (t) =>
   const theirs = fresh(0o755)
   chownSync(theirs, OTHER, OTHER)
   refuses(t, () => configure({ scratchDir: theirs }), 'ERR_COLDPAGE_CONFIG', new RegExp(`owned by uid ${OTHER}`), [theirs])
-  // Another user pre-creating our coldpage-<uid> subdir in a shared dir (a squatter).
+  // Another user pre-creating our coldpage-<uid> subdir in a shared dir (a squatter)
+  // does not turn the file backend off.
   const shared = fresh(0o1777)
   mkdirSync(arenaDir(shared), { mode: 0o777 })
   chownSync(arenaDir(shared), OTHER, OTHER)
-  configure({ scratchDir: shared })
-  refuses(t, () => file(), 'ERR_COLDPAGE_CONFIG', /someone else created it/, [shared])
+  fallsBack(t, shared, /someone else created it/, [arenaDir(shared)])
 })
 
 test.serial('a world-writable dir without the sticky bit is refused; with it, the subdir is still private', (t) => {
@@ -137,14 +158,14 @@ test.serial('a world-writable dir without the sticky bit is refused; with it, th
   t.is(statSync(arenaDir(sticky)).mode & 0o7777, 0o700)
 })
 
-test.serial('a file instead of a dir (the dir or the subdir) is refused', (t) => {
+test.serial('a file instead of the scratch dir is refused; a file instead of the subdir gives a fresh private dir', (t) => {
   const f = path.join(base, `file${++n}`)
   writeFileSync(f, 'not a dir')
   refuses(t, () => configure({ scratchDir: f }), 'ERR_COLDPAGE_CONFIG', /not a directory/)
   const dir = fresh()
   writeFileSync(arenaDir(dir), 'squatter')
-  configure({ scratchDir: dir })
-  refuses(t, () => file(), 'ERR_COLDPAGE_CONFIG', /symlink or not a directory/, [dir])
+  fallsBack(t, dir, /symlink or not a directory/, [])
+  t.is(readFileSync(arenaDir(dir), 'utf8'), 'squatter')
 })
 
 test.serial('a read-only scratch dir gives ERR_COLDPAGE_IO with errno and syscall', async (t) => {

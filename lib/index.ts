@@ -114,8 +114,12 @@ export interface DoctorReport {
   swapActive: boolean
   /** Total swap in bytes. */
   swapTotalBytes: number
-  /** Whether `madvise(MADV_COLD)` works. */
+  /** Whether `madvise(MADV_COLD)` works (Linux; false elsewhere). */
   madvCold: boolean
+  /** The primitive the swap backend pages out with (`madvise(MADV_COLD)`, `VirtualUnlock`), or why there is none. */
+  pageOut: string
+  /** Whether that primitive works here. */
+  pageOutWorks: boolean
   /** The scratch dir in force. */
   scratchDir: string
   /** Its file system type. */
@@ -126,6 +130,8 @@ export interface DoctorReport {
   scratchFreeBytes: number
   /** Why the scratch dir is unusable (permissions, ownership), or null. */
   scratchError: string | null
+  /** Why the usual private subdirectory (`coldpage-<user>`) is not used, or null; a fresh one with an unpredictable name is used instead. */
+  scratchFallback: string | null
   /** Whether freed scratch space is returned with hole punching. */
   holePunching: boolean
   /** Whether `view`/`take` can be zero-copy here (external buffers). */
@@ -153,11 +159,14 @@ export function doctor(): DoctorReport {
     swapActive: r.swapActive,
     swapTotalBytes: r.swapTotalBytes,
     madvCold: r.madvCold,
+    pageOut: r.pageOut,
+    pageOutWorks: r.pageOutWorks,
     scratchDir: r.scratchDir,
     scratchFs: r.scratchFs,
     scratchIsRam: r.scratchIsRam,
     scratchFreeBytes: r.scratchFreeBytes,
     scratchError: r.scratchError ?? null,
+    scratchFallback: r.scratchFallback ?? null,
     holePunching: r.holePunching,
     zeroCopy,
     zeroCopyReason: reason,

@@ -22,6 +22,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { checkFacts } from '../scripts/platform-table.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HERE = join(ROOT, 'runtimes')
@@ -217,13 +218,19 @@ function runOne(id, project, work, refresh) {
     const why = r.error?.code === 'ETIMEDOUT' ? 'timed out' : r.signal ? `crashed (${r.signal})` : r.error ? r.error.message : `exit ${r.status}, no report`
     return { id, label: p.label, version, result: `FAIL: ${why}`, ok: false, zeroCopy: '?', degraded: [], notes: [] }
   }
-  const ok = report.failed === 0 && r.status === 0
+  const tableProblems = checkFacts(report.platform, report)
+  for (const problem of tableProblems) console.log(`README Platforms table: ${problem}`)
+  const ok = report.failed === 0 && r.status === 0 && tableProblems.length === 0
   const total = report.passed + report.failed
   return {
     id,
     label: p.label,
     version: report.runtime === 'bun' ? `${report.version} (node-api ${report.napi})` : `v${report.version}`,
-    result: ok ? `pass (${report.passed}/${total}, ${seconds} s)` : `FAIL (${report.failed} of ${total} failed)`,
+    result: ok
+      ? `pass (${report.passed}/${total}, ${seconds} s)`
+      : tableProblems.length > 0 && report.failed === 0
+        ? `FAIL (contradicts the README's Platforms table: ${tableProblems.join('; ')})`
+        : `FAIL (${report.failed} of ${total} failed)`,
     ok,
     zeroCopy: report.zeroCopy ? 'on' : `off: ${report.zeroCopyReason}`,
     degraded: report.degraded,

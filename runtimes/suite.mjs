@@ -97,6 +97,18 @@ const { pageout, pageoutAsync, stats, configure, getConfig, doctor, zeroCopySupp
 
 const zeroCopy = zeroCopySupported()
 const report = doctor()
+// What scripts/platform-table.mjs checks against the README's Platforms table.
+const platform = {
+  os: process.platform,
+  auto: report.auto,
+  swapTotalBytes: report.swapTotalBytes,
+  pageOut: report.pageOut,
+  pageOutWorks: report.pageOutWorks,
+  holePunching: report.holePunching,
+  zeroCopy,
+  zeroCopyReason: report.zeroCopyReason,
+  warnings: report.warnings,
+}
 console.log(`${runtime} ${version} (node-api ${process.versions.napi ?? '?'}), zero-copy ${zeroCopy ? 'on' : 'off'}`)
 if (!zeroCopy) degrade('zero-copy views and take (copies instead)', report.zeroCopyReason ?? 'no reason given')
 
@@ -416,7 +428,7 @@ console.log(`${passed} passed, ${failed} failed`)
 if (reportPath !== undefined) {
   writeFileSync(
     reportPath,
-    JSON.stringify({ runtime, version, napi: process.versions.napi ?? null, zeroCopy, zeroCopyReason: report.zeroCopyReason, degraded, notes, passed, failed, results }, null, 2),
+    JSON.stringify({ runtime, version, napi: process.versions.napi ?? null, zeroCopy, zeroCopyReason: report.zeroCopyReason, platform, degraded, notes, passed, failed, results }, null, 2),
   )
 }
 process.exitCode = failed === 0 ? 0 : 1

@@ -19,3 +19,4 @@ if (hasArrow) {
   console.log('publint: clean (./arrow skipped until lib/arrow.ts exists)')
 }
 run('npx', ['attw', '--pack', '.', '--profile', 'node16', ...(hasArrow ? [] : ['--exclude-entrypoints', './arrow'])])
+run('node', ['scripts/platform-table.mjs', '--check'])

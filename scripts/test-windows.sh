@@ -331,6 +331,29 @@ if [ "$SKIP_RUNTIMES" = 0 ]; then
       fi
       wineserver -k >/dev/null 2>&1 || true
     done
+
+    # Sanity figures, the same script in the same run under Linux and Windows Node
+    # (Wine is not a benchmark; this only catches a Windows path that is far off).
+    last=$(echo $GATING_NODES | awk "{print \$NF}")
+    win_exe="$CACHE/node/$last/package/bin/node.exe"
+    if [ -f "$win_exe" ] && ls "$ROOT"/coldpage.linux-*.node >/dev/null 2>&1; then
+      phase "sanity figures: file backend, Linux vs Windows Node $last under wine"
+      linux_json=$(cd "$ROOT" && node benches/sanity.mjs "$ROOT" 2>"$WORK/sanity-linux.err" | tail -1)
+      (
+        cd "$PROJECT" || exit 1
+        for v in $(compgen -e | grep '^COLDPAGE_'); do unset "$v"; done
+        timeout "$SUITE_TIMEOUT" wine "$win_exe" sanity.mjs >"$WORK/sanity-win.out" 2>"$WORK/sanity-win.err" </dev/null
+      )
+      win_json=$(tail -1 "$WORK/sanity-win.out")
+      if ! node -e '
+        const [l, w] = process.argv.slice(1).map((s) => JSON.parse(s))
+        for (const [k, what] of [["pageout64MiBMs", "pageout 64 MiB (ms)"], ["readAt64MiBMs", "readAt 64 MiB (ms)"], ["readAt4KiBUs", "readAt 4 KiB (us)"]])
+          console.log(`  ${what.padEnd(22)} linux ${String(l[k]).padStart(8)}  windows/wine ${String(w[k]).padStart(8)}  ratio ${(w[k] / l[k]).toFixed(2)}`)
+      ' "$linux_json" "$win_json"; then
+        echo "  (no figures: linux: $linux_json $(tail -2 "$WORK/sanity-linux.err"); windows: $win_json $(tail -2 "$WORK/sanity-win.err"))"
+      fi
+      wineserver -k >/dev/null 2>&1 || true
+    fi
   fi
 fi
 phase_end

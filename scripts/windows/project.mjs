@@ -49,5 +49,6 @@ try {
 }
 npmRun(['install', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline', join(work, filename), `apache-arrow@${arrow}`], project)
 copyFileSync(join(ROOT, 'runtimes', 'suite.mjs'), join(project, 'suite.mjs'))
+copyFileSync(join(ROOT, 'benches', 'sanity.mjs'), join(project, 'sanity.mjs'))
 console.log(`installed into ${project} with apache-arrow@${arrow}`)
 console.log(project)

@@ -7,6 +7,7 @@
 // Usage: node scripts/windows/report.mjs <label> <report.json> <stdout file> <stderr file> <exit status> <seconds>
 // Exit status: 0 pass, 1 fail, 3 the runtime could not start under this Wine.
 import { existsSync, readFileSync } from 'node:fs'
+import { checkFacts } from '../platform-table.mjs'
 
 const [label, reportFile, stdoutFile, stderrFile, status, seconds] = process.argv.slice(2)
 const read = (f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')
@@ -35,7 +36,9 @@ if (report === undefined) {
 }
 
 const total = report.passed + report.failed
-const ok = report.failed === 0 && status === '0'
+const tableProblems = checkFacts(report.platform, report)
+for (const p of tableProblems) console.log(`  FAIL README Platforms table: ${p}`)
+const ok = report.failed === 0 && status === '0' && tableProblems.length === 0
 for (const r of report.results) {
   if (!r.ok) console.log(`  FAIL ${r.name}\n    ${String(r.error).split('\n').slice(0, 12).join('\n    ')}`)
 }
@@ -45,6 +48,6 @@ for (const d of report.degraded) console.log(`  degraded: ${d.capability}: ${d.r
 for (const n of report.notes) console.log(`  note: ${n}`)
 const degraded = report.degraded.length ? `, ${report.degraded.length} degraded` : ''
 console.log(
-  `RESULT\t${label}\t${ok ? `pass (${report.passed}/${total}, ${seconds} s${degraded})` : `FAIL (${report.failed} of ${total} failed${status !== '0' && report.failed === 0 ? `, exit ${status}` : ''})`}`,
+  `RESULT\t${label}\t${ok ? `pass (${report.passed}/${total}, ${seconds} s${degraded})` : `FAIL (${report.failed} of ${total} failed${status !== '0' && report.failed === 0 ? `, exit ${status}` : ''}${tableProblems.length ? `, ${tableProblems.length} contradiction(s) of the README's Platforms table` : ''})`}`,
 )
 process.exit(ok ? 0 : 1)

@@ -132,6 +132,10 @@ pub struct NativeDoctorReport {
     pub swap_total_bytes: f64,
     /// Whether `madvise(MADV_COLD)` is accepted.
     pub madv_cold: bool,
+    /// The primitive the swap backend pages out with, or why this platform has none.
+    pub page_out: String,
+    /// Whether that primitive works here.
+    pub page_out_works: bool,
     /// The scratch dir examined.
     pub scratch_dir: String,
     /// Its file system type.
@@ -142,6 +146,8 @@ pub struct NativeDoctorReport {
     pub scratch_free_bytes: f64,
     /// Why the scratch dir is unusable, if it is.
     pub scratch_error: Option<String>,
+    /// Why the usual private subdirectory is not used (a fresh unpredictable one is).
+    pub scratch_fallback: Option<String>,
     /// Whether freed extents can be given back with `fallocate(PUNCH_HOLE)`.
     pub hole_punching: bool,
     /// What `auto` picks and why.
@@ -161,11 +167,14 @@ pub fn doctor() -> NativeDoctorReport {
         swap_active: r.swap_active,
         swap_total_bytes: r.swap_total_bytes as f64,
         madv_cold: r.madv_cold,
+        page_out: r.page_out,
+        page_out_works: r.page_out_works,
         scratch_dir: r.scratch_dir.to_string_lossy().into_owned(),
         scratch_fs: r.scratch_fs,
         scratch_is_ram: r.scratch_is_ram,
         scratch_free_bytes: r.scratch_free_bytes as f64,
         scratch_error: r.scratch_error,
+        scratch_fallback: r.scratch_fallback,
         hole_punching: r.hole_punching,
         auto: NativeAutoChoice { backend: r.auto.backend.as_str().to_owned(), reason: r.auto.reason },
         warnings: r.warnings,

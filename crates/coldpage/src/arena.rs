@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -29,8 +29,9 @@ static NEXT_ARENA: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct Arena {
     pub(crate) id: u64,
     pub(crate) file: File,
-    /// The pager's own 0700 subdirectory holding the arena.
-    pub(crate) dir: PathBuf,
+    /// The pager's own 0700 subdirectory holding the arena (after `file`: a fallback
+    /// directory is removed when it drops, once the arena file is closed).
+    pub(crate) dir: os::PrivateDir,
     alloc: Mutex<Allocator>,
     punch_works: AtomicBool,
     /// Bytes allocated to live extents, shared by every arena of a pager (the quota).
@@ -145,7 +146,7 @@ impl Arena {
         Ok(Arena {
             id,
             file,
-            dir: private.path,
+            dir: private,
             alloc: Mutex::default(),
             punch_works: AtomicBool::new(true),
             quota,

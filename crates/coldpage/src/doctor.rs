@@ -36,6 +36,9 @@ pub struct DoctorReport {
     pub scratch_free_bytes: u64,
     /// Why the scratch dir cannot be used, if it cannot.
     pub scratch_error: Option<String>,
+    /// Why the pager's usual subdirectory (`coldpage-<user>`) cannot be used, when it
+    /// cannot and arenas go to a fresh directory with an unpredictable name instead.
+    pub scratch_fallback: Option<String>,
     /// Whether `fallocate(PUNCH_HOLE)` returns freed extents to the filesystem there.
     pub hole_punching: bool,
     /// What `auto` picks and why.
@@ -51,9 +54,11 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
     let mut warnings = Vec::new();
     let fs = os::fs_info(scratch_dir).ok();
     let checked = Config { scratch_dir: scratch_dir.to_path_buf(), ..Config::default() }.validate();
+    let mut scratch_fallback = None;
     let (scratch_error, hole_punching) = match checked.and_then(|c| {
         let arena =
             Arc::new(Arena::open(&c.scratch_dir, Arc::new(Quota { max: u64::MAX.into(), ..Quota::default() }))?);
+        scratch_fallback.clone_from(&arena.dir.fallback);
         let extent = arena.allocate(1)?;
         os::write_all_at(&arena.file, extent.offset, &[&[1u8; 4096]]).map_err(|e| crate::Error::io("pwritev", e))?;
         drop(extent);
@@ -64,6 +69,12 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
     };
     if let Some(err) = &scratch_error {
         warnings.push(format!("the file backend cannot use {}: {err}", scratch_dir.display()));
+    }
+    if let Some(why) = &scratch_fallback {
+        warnings.push(format!(
+            "{why}: each pager uses a fresh private directory with an unpredictable name instead (removed when it \
+             closes); remove the squatted directory to silence this"
+        ));
     }
     if fs.as_ref().is_some_and(|f| f.is_ram) {
         warnings.push(format!(
@@ -91,6 +102,7 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
         scratch_is_ram: fs.as_ref().is_some_and(|f| f.is_ram),
         scratch_free_bytes: fs.map(|f| f.free_bytes).unwrap_or(0),
         scratch_error,
+        scratch_fallback,
         hole_punching,
         auto,
         warnings,

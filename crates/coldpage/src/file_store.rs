@@ -46,7 +46,7 @@ impl FileStore {
             // The part-written extent is punched at once (not recycled) when it drops.
             extent.recycle = false;
             drop(extent);
-            let err = Error::io_at("pwritev", Some(arena.dir.clone()), e);
+            let err = Error::io_at("pwritev", Some(arena.dir.path.clone()), e);
             // A full disk may be only the recycled extents' doing: give them back, retry once.
             if !matches!(err, Error::NoSpace(_)) || arena.flush_recycled() == 0 {
                 return Err(err);
@@ -54,7 +54,7 @@ impl FileStore {
             extent = arena.allocate(total)?;
             if let Err(e) = write_chunks(arena, extent.offset, chunks) {
                 extent.recycle = false;
-                return Err(Error::io_at("pwritev", Some(arena.dir.clone()), e));
+                return Err(Error::io_at("pwritev", Some(arena.dir.path.clone()), e));
             }
         }
         Ok(FileStore { extent, len: total, sums })
@@ -70,8 +70,17 @@ impl FileStore {
 
     fn pread(&self, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
         fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
+        // Bit rot on the medium, on every platform: the read succeeds with one byte flipped.
+        fail::fail_point!("file-read-flip", |_| {
+            let read = os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
+                .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e));
+            if let Some(buf) = bufs.iter_mut().find(|b| !b.is_empty()) {
+                buf[0] ^= 0x5A;
+            }
+            read
+        });
         os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
-            .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.clone()), e))
+            .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e))
     }
 
     fn corrupt(&self, handle: u64, block: u64, counters: &Counters) -> Error {
@@ -263,7 +272,7 @@ impl FileStore {
         // after every lease holding the map has dropped it. The map is private
         // (copy-on-write), so writes through it never reach the file.
         let map = unsafe { options.map_copy(file) }
-            .map_err(|e| Error::io_at("mmap", Some(self.extent.arena.dir.clone()), e))?;
+            .map_err(|e| Error::io_at("mmap", Some(self.extent.arena.dir.path.clone()), e))?;
         if verify {
             if let Some(block) = first_mismatch(&map, start / BLOCK, &self.sums) {
                 return Err(self.corrupt(handle, block, counters));

@@ -69,6 +69,17 @@ mod integrity;
 mod os;
 mod pager;
 mod region;
+
+/// 64 bits the caller cannot predict, for names of fresh private directories and
+/// files (std's `RandomState` keys come from the OS's random number generator, as
+/// tempfile's names do from fastrand's seed).
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
 mod selector;
 
 pub use config::{default_scratch_dir, Config};

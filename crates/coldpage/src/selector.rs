@@ -146,8 +146,13 @@ pub fn swap_total_bytes() -> u64 {
     }
 }
 
+/// Below this much swap (or paging file), `auto` picks file: a token swap area (Wine
+/// reports an 8 KiB "paging file") cannot take a pager's worth of cold pages.
+pub const MIN_AUTO_SWAP_BYTES: u64 = 64 << 20;
+
 /// Resolves `auto`: swap only where the platform has a page-out primitive that works
-/// and there is swap to page out to (without it, cold pages are never reclaimed).
+/// and there is swap to page out to (without it, cold pages are never reclaimed), at
+/// least [`MIN_AUTO_SWAP_BYTES`] of it.
 pub fn resolve_auto() -> AutoChoice {
     let primitive = match crate::os::page_out_primitive() {
         Ok(primitive) => primitive,
@@ -161,6 +166,16 @@ pub fn resolve_auto() -> AutoChoice {
             "no active swap in /proc/swaps: MADV_COLD pages would stay resident".to_string()
         };
         return AutoChoice { backend: Backend::File, reason };
+    }
+    if swap < MIN_AUTO_SWAP_BYTES {
+        return AutoChoice {
+            backend: Backend::File,
+            reason: format!(
+                "only {swap} bytes of {}: too little to page out to (auto needs {} MiB)",
+                if cfg!(windows) { "paging file" } else { "swap" },
+                MIN_AUTO_SWAP_BYTES >> 20
+            ),
+        };
     }
     if !page_out_supported() {
         return AutoChoice { backend: Backend::File, reason: format!("{primitive} does not work on this system") };
@@ -189,7 +204,7 @@ mod tests {
     #[test]
     fn auto_follows_proc_swaps() {
         let choice = resolve_auto();
-        let swap_on = swap_backend_supported() && swap_total_bytes() > 0 && page_out_supported();
+        let swap_on = swap_backend_supported() && swap_total_bytes() >= MIN_AUTO_SWAP_BYTES && page_out_supported();
         assert_eq!(choice.backend == Backend::Swap, swap_on, "{}", choice.reason);
         assert!(!choice.reason.is_empty());
     }

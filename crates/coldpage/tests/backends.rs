@@ -2,7 +2,7 @@
 
 mod common;
 
-use coldpage::{Backend, Selector, CHECKSUM_BLOCK};
+use coldpage::{Backend, Config, Pager, Selector, CHECKSUM_BLOCK};
 use common::{pager, pager_with, pattern};
 
 const BACKENDS: [Backend; 2] = [Backend::Swap, Backend::File];
@@ -225,6 +225,69 @@ fn a_bad_config_is_refused_whole() {
         .unwrap_err();
     assert_eq!(err.code(), "ERR_COLDPAGE_CONFIG");
     assert_eq!(pager.config(), before, "nothing applied");
+}
+
+/// The fresh fallback directories (`coldpage-<user>-<16 hex digits>`) in `scratch`.
+fn fallback_dirs(scratch: &std::path::Path) -> Vec<String> {
+    let prefix = format!("{}-", common::private_dir_name());
+    std::fs::read_dir(scratch)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.strip_prefix(&prefix).is_some_and(|r| r.len() == 16 && r.bytes().all(|b| b.is_ascii_hexdigit())))
+        .collect()
+}
+
+/// Another local user can pre-create our `coldpage-<user>` name in a shared scratch dir
+/// (here: a plain file squats it, which needs no second user). That must not turn the
+/// file backend off: the pager uses a fresh private directory with an unpredictable
+/// name, `doctor` says so, and the directory goes when the arena does.
+#[test]
+fn a_squatted_private_dir_falls_back_to_a_fresh_unpredictable_one() {
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join(common::private_dir_name()), b"squatter").unwrap();
+    let report = coldpage::doctor(scratch.path());
+    assert_eq!(report.scratch_error, None);
+    let why = report.scratch_fallback.expect("doctor names the fallback");
+    assert!(why.contains("not a directory"), "{why}");
+    assert!(report.warnings.iter().any(|w| w.contains("unpredictable name")), "{:?}", report.warnings);
+    assert!(fallback_dirs(scratch.path()).is_empty(), "doctor's trial arena leaves nothing behind");
+
+    let pager = Pager::new(Config { scratch_dir: scratch.path().to_path_buf(), ..Config::default() }).unwrap();
+    let data = pattern(50_000, 3);
+    let a = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    let dirs = fallback_dirs(scratch.path());
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert_eq!(a.read_at(0, data.len() as u64).unwrap(), data);
+    let second = Pager::new(Config { scratch_dir: scratch.path().to_path_buf(), ..Config::default() }).unwrap();
+    let b = second.pageout_to(Backend::File, &[&data]).unwrap();
+    let both = fallback_dirs(scratch.path());
+    assert_eq!(both.len(), 2, "each pager gets its own unpredictable name: {both:?}");
+    drop((a, b, pager, second));
+    assert!(fallback_dirs(scratch.path()).is_empty(), "removed with their arenas");
+    assert_eq!(std::fs::read(scratch.path().join(common::private_dir_name())).unwrap(), b"squatter");
+}
+
+/// As root: the same when another user owns `coldpage-<uid>` (a real squatter).
+#[test]
+#[cfg(unix)]
+fn another_users_private_dir_is_not_used() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: making a directory owned by another user needs root");
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let theirs = scratch.path().join(common::private_dir_name());
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(12345), Some(12345)).unwrap();
+    let pager = Pager::new(Config { scratch_dir: scratch.path().to_path_buf(), ..Config::default() }).unwrap();
+    let h = pager.pageout_to(Backend::File, &[b"cold bytes"]).unwrap();
+    assert_eq!(h.read_at(0, 10).unwrap(), b"cold bytes");
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0, "nothing of ours in their directory");
+    assert_eq!(fallback_dirs(scratch.path()).len(), 1);
+    let why = coldpage::doctor(scratch.path()).scratch_fallback.unwrap();
+    assert!(why.contains("owned by uid 12345"), "{why}");
 }
 
 #[test]

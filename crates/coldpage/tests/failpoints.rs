@@ -289,3 +289,31 @@ impl Tally {
         }
     }
 }
+
+/// A byte that rots on the medium (a read that succeeds with one byte flipped) is
+/// `ERR_COLDPAGE_CORRUPT` for every read form, never returned, on every platform
+/// (tests/corruption.rs flips real arena bytes, through `/proc/self/fd`, on Linux).
+#[test]
+fn a_byte_flipped_on_the_medium_is_corrupt_never_returned() {
+    let scenario = fail::FailScenario::setup();
+    let (pager, _dir) = pager();
+    let data = pattern(5 * coldpage::CHECKSUM_BLOCK as usize + 100, 9);
+    let h = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    fail::cfg("file-read-flip", "return").unwrap();
+    for (off, len) in [
+        (0u64, 1u64),
+        (100, 3 * coldpage::CHECKSUM_BLOCK),
+        (0, data.len() as u64),
+        (coldpage::CHECKSUM_BLOCK * 2 + 7, 9),
+    ] {
+        assert_eq!(h.read_at(off, len).unwrap_err().code(), "ERR_COLDPAGE_CORRUPT", "read_at [{off}, +{len})");
+        let mut buf = vec![0xEE; len as usize];
+        assert_eq!(h.read_into(off, &mut buf).unwrap_err().code(), "ERR_COLDPAGE_CORRUPT");
+        assert!(buf.iter().all(|&b| b == 0), "a failed read_into leaves no rotten bytes behind");
+        assert_eq!(h.read_at_many(&[(off, len), (0, 1)]).unwrap_err().code(), "ERR_COLDPAGE_CORRUPT");
+    }
+    assert!(pager.stats().checksum_failures >= 12);
+    fail::remove("file-read-flip");
+    assert_eq!(h.read_at(0, data.len() as u64).unwrap(), data, "good bytes again once the medium is");
+    scenario.teardown();
+}

@@ -114,6 +114,10 @@ pub fn check_scratch_dir(dir: &Path) -> Result<()> {
 pub struct PrivateDir {
     /// Where it is (for messages, `doctor` and `path` of errors).
     pub path: PathBuf,
+    /// Why the usual `coldpage-<user>` subdirectory could not be used (another user
+    /// made it, or it is a link), when a fresh one with an unpredictable name is used
+    /// instead; `None` normally.
+    pub fallback: Option<String>,
     _void: Void,
 }
 

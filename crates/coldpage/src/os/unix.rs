@@ -254,53 +254,103 @@ fn check_dir_owner(shown: &str, uid: u32, mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// The pager's own 0700 subdirectory (`coldpage-<uid>`) of a scratch directory, held
-/// open so that arena files are created relative to it (`openat`), never by path.
+/// The pager's own 0700 subdirectory (`coldpage-<uid>`, or a fresh one with an
+/// unpredictable name when that is not ours) of a scratch directory, held open so that
+/// arena files are created relative to it (`openat`), never by path.
 pub struct PrivateDir {
     /// Where it is (for messages, `doctor` and the `path` of errors).
     pub path: PathBuf,
+    /// Why the usual `coldpage-<uid>` could not be used, when it could not.
+    pub fallback: Option<String>,
     fd: File,
+    /// The scratch dir and our name in it, to remove a fallback directory at drop.
+    parent: File,
+    name: String,
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        if self.fallback.is_some() {
+            // The arena inside is unnamed (O_TMPFILE or unlinked at once), so the
+            // directory is empty; a failure only leaves an empty directory behind.
+            if let Ok(c) = CString::new(self.name.as_str()) {
+                // SAFETY: `parent` is an open directory and `c` a valid NUL-terminated name.
+                unsafe { libc::unlinkat(self.parent.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) };
+            }
+        }
+    }
 }
 
 /// Opens (creating it if needed) this user's `coldpage-<uid>` subdirectory of
-/// `scratch_dir` and removes arena files that killed processes left in it.
+/// `scratch_dir` and removes arena files that killed processes left in it. When that
+/// name is taken by someone else (another local user can pre-create it in a sticky
+/// `/tmp`) or is a symlink, a new 0700 directory with a random name is made instead
+/// and [`PrivateDir::fallback`] says why.
 ///
 /// # Errors
-/// [`Error::Config`] when the scratch dir or the subdirectory is a symlink, not a
-/// directory, or another user's; [`Error::Io`] otherwise.
+/// [`Error::Config`] when the scratch dir is a symlink, not a directory, or another
+/// user's; [`Error::Io`] otherwise.
 pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
     fn io<'a>(syscall: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
         move |e| Error::io_at(syscall, Some(path.to_path_buf()), e)
     }
-    /// `O_NOFOLLOW|O_DIRECTORY` refusals (a symlink or a non-directory) are config errors.
-    fn dir_error<'a>(syscall: &'static str, path: &'a Path, what: &'a str) -> impl FnOnce(io::Error) -> Error + 'a {
-        move |e| match e.raw_os_error() {
-            Some(libc::ELOOP | libc::ENOTDIR) => {
-                Error::Config(format!("{what}{} is a symlink or not a directory", path.display()))
-            }
-            _ => Error::io_at(syscall, Some(path.to_path_buf()), e),
+    let parent = open_dir_nofollow(scratch_dir).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP | libc::ENOTDIR) => {
+            Error::Config(format!("scratch dir {} is a symlink or not a directory", scratch_dir.display()))
         }
-    }
-    let parent = open_dir_nofollow(scratch_dir).map_err(dir_error("open", scratch_dir, "scratch dir "))?;
+        _ => Error::io_at("open", Some(scratch_dir.to_path_buf()), e),
+    })?;
     let (uid, mode) = owner_and_mode(&parent).map_err(io("fstat", scratch_dir))?;
     check_dir_owner(&scratch_dir.display().to_string(), uid, mode)?;
 
     let name = format!("coldpage-{}", euid());
     let path = scratch_dir.join(&name);
     mkdir_at(&parent, &name).map_err(io("mkdirat", &path))?;
-    let fd = open_dir_at(&parent, &name).map_err(dir_error("openat", &path, ""))?;
-    let (uid, mode) = owner_and_mode(&fd).map_err(io("fstat", &path))?;
+    let why = match open_own_dir(&parent, &name, &path)? {
+        Ok(fd) => {
+            reap_leftovers(&path, &fd);
+            return Ok(PrivateDir { path, fallback: None, fd, parent, name });
+        }
+        Err(why) => why,
+    };
+    for _ in 0..16 {
+        let name = format!("{name}-{:016x}", crate::random_u64());
+        let path = scratch_dir.join(&name);
+        let c = CString::new(name.as_str()).map_err(|_| Error::Config("bad directory name".into()))?;
+        // SAFETY: `parent` is an open directory and `c` a valid NUL-terminated name.
+        if unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o700) } != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EEXIST) {
+                continue;
+            }
+            return Err(Error::io_at("mkdirat", Some(path), err));
+        }
+        return match open_own_dir(&parent, &name, &path)? {
+            Ok(fd) => Ok(PrivateDir { path, fallback: Some(why), fd, parent, name }),
+            Err(theirs) => Err(Error::Config(theirs)),
+        };
+    }
+    Err(Error::Config(format!("{why}, and no fresh private directory could be made in {}", scratch_dir.display())))
+}
+
+/// Opens directory `name` of `parent` as ours, mode 0700: `Ok(Err(why))` when it is a
+/// symlink, not a directory, or another user's.
+fn open_own_dir(parent: &File, name: &str, path: &Path) -> Result<std::result::Result<File, String>> {
+    let fd = match open_dir_at(parent, name) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+            return Ok(Err(format!("{} is a symlink or not a directory", path.display())));
+        }
+        Err(e) => return Err(Error::io_at("openat", Some(path.to_path_buf()), e)),
+    };
+    let (uid, mode) = owner_and_mode(&fd).map_err(|e| Error::io_at("fstat", Some(path.to_path_buf()), e))?;
     if uid != euid() {
-        return Err(Error::Config(format!(
-            "{} is owned by uid {uid}, not this user: someone else created it",
-            path.display()
-        )));
+        return Ok(Err(format!("{} is owned by uid {uid}, not this user: someone else created it", path.display())));
     }
     if mode & 0o077 != 0 {
-        fchmod(&fd, 0o700).map_err(io("fchmod", &path))?;
+        fchmod(&fd, 0o700).map_err(|e| Error::io_at("fchmod", Some(path.to_path_buf()), e))?;
     }
-    reap_leftovers(&path, &fd);
-    Ok(PrivateDir { path, fd })
+    Ok(Ok(fd))
 }
 
 /// Opens a directory without following a symlink in its last component.

@@ -10,7 +10,13 @@
 //!   `FSCTL_SET_ZERO_DATA`. Where that fails (Wine: `ERROR_NOT_SUPPORTED`) the extent
 //!   stays allocated and is reused: a working state, reported by `doctor`, never a
 //!   failed dispose;
-//! - positioned I/O is `seek_read`/`seek_write` (an explicit offset per call);
+//! - the arena is opened for overlapped I/O and every read and write is positioned
+//!   (`ReadFile`/`WriteFile` with an `OVERLAPPED` offset, waited for on a per-thread
+//!   event): no shared file pointer, and no per-file-object lock, so the thread pool's
+//!   reads run in parallel (a synchronous handle serialises them);
+//! - the pager's subdirectory must be owned by this user (its owner SID is the token's
+//!   user or default owner) and not a reparse point; else a fresh directory with an
+//!   unpredictable name is used instead, and removed when its arena closes;
 //! - swap regions are `VirtualAlloc` memory; paging out is `VirtualUnlock` on the
 //!   unlocked region, which Windows documents as removing its pages from the working
 //!   set, so the memory manager writes them to the paging file first; residency is
@@ -20,16 +26,24 @@ use std::ffi::c_void;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSliceMut};
 use std::os::windows::ffi::OsStrExt;
-use std::os::windows::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
 use std::os::windows::io::AsRawHandle;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
-use windows_sys::Win32::Foundation::{ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED, HANDLE};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, GetLastError, LocalFree, ERROR_HANDLE_EOF, ERROR_INVALID_FUNCTION, ERROR_IO_PENDING,
+    ERROR_NOT_SUPPORTED, HANDLE,
+};
+use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SE_FILE_OBJECT};
+use windows_sys::Win32::Security::{
+    EqualSid, GetTokenInformation, TokenOwner, TokenUser, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
+    TOKEN_INFORMATION_CLASS, TOKEN_OWNER, TOKEN_QUERY, TOKEN_USER,
+};
 use windows_sys::Win32::Storage::FileSystem::{
-    FileStandardInfo, GetDiskFreeSpaceExW, GetFileInformationByHandleEx, GetVolumeInformationByHandleW,
-    FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TEMPORARY, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_DELETE_ON_CLOSE,
-    FILE_FLAG_OPEN_REPARSE_POINT, FILE_STANDARD_INFO,
+    FileStandardInfo, GetDiskFreeSpaceExW, GetFileInformationByHandleEx, GetVolumeInformationByHandleW, ReadFile,
+    WriteFile, FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TEMPORARY, FILE_FLAG_BACKUP_SEMANTICS,
+    FILE_FLAG_DELETE_ON_CLOSE, FILE_FLAG_OPEN_REPARSE_POINT, FILE_FLAG_OVERLAPPED, FILE_STANDARD_INFO,
 };
 use windows_sys::Win32::System::Ioctl::{FILE_ZERO_DATA_INFORMATION, FSCTL_SET_SPARSE, FSCTL_SET_ZERO_DATA};
 use windows_sys::Win32::System::Memory::{
@@ -37,8 +51,8 @@ use windows_sys::Win32::System::Memory::{
 };
 use windows_sys::Win32::System::ProcessStatus::{K32QueryWorkingSetEx, PSAPI_WORKING_SET_EX_INFORMATION};
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, GlobalMemoryStatusEx, MEMORYSTATUSEX, SYSTEM_INFO};
-use windows_sys::Win32::System::Threading::GetCurrentProcess;
-use windows_sys::Win32::System::IO::DeviceIoControl;
+use windows_sys::Win32::System::Threading::{CreateEventW, GetCurrentProcess, OpenProcessToken};
+use windows_sys::Win32::System::IO::{DeviceIoControl, GetOverlappedResult, OVERLAPPED};
 
 use crate::error::{Error, Result};
 
@@ -227,20 +241,35 @@ pub fn check_scratch_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The pager's own subdirectory (`coldpage-<user>`) of a scratch directory, held open
-/// (without `FILE_SHARE_DELETE`) so that it cannot be renamed or swapped for a
-/// junction while arenas are created in it.
+/// The pager's own subdirectory (`coldpage-<user>`, or a fresh unpredictable one when
+/// that is not ours) of a scratch directory, held open (without `FILE_SHARE_DELETE`) so
+/// that it cannot be renamed or swapped for a junction while arenas live in it.
 pub struct PrivateDir {
     /// Where it is (for messages, `doctor` and the `path` of errors).
     pub path: PathBuf,
-    _held: File,
+    /// Why the usual `coldpage-<user>` could not be used, when it could not.
+    pub fallback: Option<String>,
+    held: Option<File>,
 }
 
-/// Opens (creating it if needed) this user's subdirectory of `scratch_dir`.
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        if self.fallback.is_some() {
+            drop(self.held.take());
+            // Empty once its arena (delete-on-close) is closed; best effort.
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+}
+
+/// Opens (creating it if needed) this user's subdirectory of `scratch_dir`. When
+/// `coldpage-<user>` is a reparse point, not a directory or not owned by this user (an
+/// attacker may pre-create it in a shared directory), a new directory with a random
+/// name is created instead and [`PrivateDir::fallback`] says why.
 ///
 /// # Errors
-/// [`Error::Config`] when it is a reparse point or not a directory; [`Error::Io`]
-/// otherwise.
+/// [`Error::Config`] when the scratch dir is a reparse point or not a directory;
+/// [`Error::Io`] otherwise.
 pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
     check_scratch_dir(scratch_dir)?;
     let user: String = std::env::var("USERNAME")
@@ -248,64 +277,247 @@ pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
         .chars()
         .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
-    let path = scratch_dir.join(format!("coldpage-{user}"));
+    let name = format!("coldpage-{user}");
+    let path = scratch_dir.join(&name);
     match std::fs::create_dir(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(Error::io_at("CreateDirectoryW", Some(path.clone()), e)),
     }
+    let why = match open_own_dir(&path)? {
+        Ok(held) => return Ok(PrivateDir { path, fallback: None, held: Some(held) }),
+        Err(why) => why,
+    };
+    for _ in 0..16 {
+        let path = scratch_dir.join(format!("{name}-{:016x}", crate::random_u64()));
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io_at("CreateDirectoryW", Some(path), e)),
+        }
+        return match open_own_dir(&path)? {
+            Ok(held) => Ok(PrivateDir { path, fallback: Some(why), held: Some(held) }),
+            Err(theirs) => Err(Error::Config(theirs)),
+        };
+    }
+    Err(Error::Config(format!("{why}, and no fresh private directory could be created in {}", scratch_dir.display())))
+}
+
+/// Opens `path` as a directory of ours: `Ok(Err(why))` when it is a reparse point, not
+/// a directory, or owned by someone else.
+fn open_own_dir(path: &Path) -> Result<std::result::Result<File, String>> {
     // FILE_FLAG_OPEN_REPARSE_POINT opens a junction itself, not its target, so the
-    // check below sees what is really there.
+    // checks below see what is really there.
     let held = OpenOptions::new()
         .read(true)
         .share_mode(1 | 2) // FILE_SHARE_READ | FILE_SHARE_WRITE: no delete, no rename
         .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT)
-        .open(&path)
-        .map_err(|e| Error::io_at("CreateFileW", Some(path.clone()), e))?;
-    let meta = held.metadata().map_err(|e| Error::io_at("GetFileInformationByHandle", Some(path.clone()), e))?;
+        .open(path)
+        .map_err(|e| Error::io_at("CreateFileW", Some(path.to_path_buf()), e))?;
+    let meta = held.metadata().map_err(|e| Error::io_at("GetFileInformationByHandle", Some(path.to_path_buf()), e))?;
     if is_reparse_point(&meta) || !meta.is_dir() {
-        return Err(Error::Config(format!("{} is a reparse point or not a directory", path.display())));
+        return Ok(Err(format!("{} is a reparse point or not a directory", path.display())));
     }
-    Ok(PrivateDir { path, _held: held })
+    match owned_by_me(&held) {
+        Ok(true) => Ok(Ok(held)),
+        Ok(false) => Ok(Err(format!("{} is owned by another user: someone else created it", path.display()))),
+        Err(e) => Err(Error::io_at("GetSecurityInfo", Some(path.to_path_buf()), e)),
+    }
 }
 
-/// Opens a fresh arena file in `dir`: delete-on-close, temporary, not shared, sparse.
+/// Whether the owner SID of `file` is this process's user or its default owner for new
+/// objects (an elevated process owns what it creates as Administrators).
+fn owned_by_me(file: &File) -> io::Result<bool> {
+    let mut owner: PSID = std::ptr::null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: a handle we own; `owner` and `descriptor` are valid out pointers, the other
+    // outputs are not asked for. `owner` points into `descriptor`, freed below.
+    let rc = unsafe {
+        GetSecurityInfo(
+            file.as_raw_handle() as HANDLE,
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            &mut owner,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut descriptor,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc as i32));
+    }
+    let result = token_sids_match(owner);
+    // SAFETY: `descriptor` was allocated by GetSecurityInfo for us to LocalFree, once;
+    // `owner` (inside it) is not used after this.
+    unsafe { LocalFree(descriptor) };
+    result
+}
+
+/// Whether `sid` is the process token's user or owner SID.
+fn token_sids_match(sid: PSID) -> io::Result<bool> {
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: GetCurrentProcess returns a pseudo-handle and has no preconditions.
+    let process = unsafe { GetCurrentProcess() };
+    // SAFETY: `process` is the current-process pseudo-handle; `token` a valid out pointer.
+    if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let read = |class: TOKEN_INFORMATION_CLASS| -> io::Result<Vec<u64>> {
+        let mut len = 0u32;
+        // SAFETY: a size query: no buffer, `len` a valid out pointer.
+        unsafe { GetTokenInformation(token, class, std::ptr::null_mut(), 0, &mut len) };
+        // u64 storage keeps the pointer-bearing structs aligned.
+        let mut buf = vec![0u64; (len as usize).div_ceil(8).max(1)];
+        // SAFETY: `buf` is writable for `buf.len() * 8 >= len` bytes.
+        if unsafe { GetTokenInformation(token, class, buf.as_mut_ptr().cast(), (buf.len() * 8) as u32, &mut len) } == 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(buf)
+    };
+    let result = (|| {
+        let user = read(TokenUser)?;
+        // SAFETY: GetTokenInformation(TokenUser) filled `user` with a TOKEN_USER (aligned,
+        // as u64 storage); the SID it points to lives in the same buffer.
+        let user_sid = unsafe { (*user.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+        // SAFETY: both SIDs are valid for the duration of the call.
+        if unsafe { EqualSid(sid, user_sid) } != 0 {
+            return Ok(true);
+        }
+        let owner = read(TokenOwner)?;
+        // SAFETY: as above, for TOKEN_OWNER.
+        let owner_sid = unsafe { (*owner.as_ptr().cast::<TOKEN_OWNER>()).Owner };
+        // SAFETY: both SIDs are valid for the duration of the call.
+        Ok(unsafe { EqualSid(sid, owner_sid) } != 0)
+    })();
+    // SAFETY: `token` was opened above and is closed once.
+    unsafe { CloseHandle(token) };
+    result
+}
+
+/// Opens a fresh arena file in `dir`: delete-on-close, temporary, not shared, sparse,
+/// for overlapped (positioned, parallel) I/O.
 pub fn open_arena_file(dir: &PrivateDir, unique: u64) -> io::Result<File> {
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let name = format!(".coldpage-arena-{}-{unique}-{nonce:x}", std::process::id());
+    let name = format!(".coldpage-arena-{}-{unique}-{:016x}", std::process::id(), crate::random_u64());
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .share_mode(0)
         .attributes(FILE_ATTRIBUTE_TEMPORARY)
-        .custom_flags(FILE_FLAG_DELETE_ON_CLOSE)
+        .custom_flags(FILE_FLAG_DELETE_ON_CLOSE | FILE_FLAG_OVERLAPPED)
         .open(dir.path.join(name))?;
-    let mut returned = 0u32;
-    // SAFETY: FSCTL_SET_SPARSE on our own file handle with no buffers; `returned` is a
-    // valid out pointer. A failure (a filesystem without sparse files) only means
-    // freed extents cannot be deallocated, which `punch_hole` reports.
-    unsafe {
-        DeviceIoControl(
-            file.as_raw_handle() as HANDLE,
-            FSCTL_SET_SPARSE,
-            std::ptr::null(),
-            0,
-            std::ptr::null_mut(),
-            0,
-            &mut returned,
-            std::ptr::null_mut(),
-        )
-    };
+    // A failure (a filesystem without sparse files) only means freed extents cannot be
+    // deallocated, which `punch_hole` reports.
+    let _ = control(&file, FSCTL_SET_SPARSE, &[]);
     Ok(file)
 }
 
-/// Writes all of `bufs`, concatenated, at `offset` (`seek_write`, explicit offsets).
+/// A manual-reset event for this thread's overlapped calls (one at a time per thread).
+fn thread_event() -> io::Result<HANDLE> {
+    struct Event(HANDLE);
+    impl Drop for Event {
+        fn drop(&mut self) {
+            // SAFETY: an event this thread created and closes once, at thread exit.
+            unsafe { CloseHandle(self.0) };
+        }
+    }
+    thread_local! {
+        static EVENT: std::cell::OnceCell<Event> = const { std::cell::OnceCell::new() };
+    }
+    EVENT.with(|cell| {
+        if let Some(event) = cell.get() {
+            return Ok(event.0);
+        }
+        // SAFETY: an unnamed manual-reset event with default security; checked below.
+        let handle = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+        if handle.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(cell.get_or_init(|| Event(handle)).0)
+    })
+}
+
+fn overlapped_at(offset: u64) -> io::Result<OVERLAPPED> {
+    let mut ov = OVERLAPPED { hEvent: thread_event()?, ..Default::default() };
+    ov.Anonymous.Anonymous.Offset = offset as u32;
+    ov.Anonymous.Anonymous.OffsetHigh = (offset >> 32) as u32;
+    Ok(ov)
+}
+
+/// Waits for the overlapped call on `ov` that returned `ok` and gives its byte count;
+/// end of file is `Ok(0)`.
+fn finish(file: &File, ok: i32, ov: &OVERLAPPED) -> io::Result<usize> {
+    if ok == 0 {
+        // SAFETY: reads this thread's last-error value; no preconditions.
+        let code = unsafe { GetLastError() };
+        if code == ERROR_HANDLE_EOF {
+            return Ok(0);
+        }
+        if code != ERROR_IO_PENDING {
+            return Err(io::Error::from_raw_os_error(code as i32));
+        }
+    }
+    let mut done = 0u32;
+    // SAFETY: `ov` is the OVERLAPPED of a call issued on `file`; bWait = TRUE returns
+    // only once the I/O has completed, so neither it nor the buffer is used afterwards.
+    if unsafe { GetOverlappedResult(file.as_raw_handle() as HANDLE, ov, &mut done, 1) } == 0 {
+        let err = io::Error::last_os_error();
+        return if err.raw_os_error() == Some(ERROR_HANDLE_EOF as i32) { Ok(0) } else { Err(err) };
+    }
+    Ok(done as usize)
+}
+
+/// At most this much per ReadFile/WriteFile call (their counts are 32-bit).
+const MAX_IO: usize = 1 << 30;
+
+fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
+    let mut ov = overlapped_at(offset)?;
+    let len = buf.len().min(MAX_IO) as u32;
+    // SAFETY: `buf` is readable for `len` bytes and `ov` valid; both outlive the I/O,
+    // which `finish` waits for before returning.
+    let ok = unsafe { WriteFile(file.as_raw_handle() as HANDLE, buf.as_ptr(), len, std::ptr::null_mut(), &mut ov) };
+    finish(file, ok, &ov)
+}
+
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut ov = overlapped_at(offset)?;
+    let len = buf.len().min(MAX_IO) as u32;
+    // SAFETY: `buf` is writable for `len` bytes and `ov` valid; both outlive the I/O,
+    // which `finish` waits for before returning.
+    let ok = unsafe { ReadFile(file.as_raw_handle() as HANDLE, buf.as_mut_ptr(), len, std::ptr::null_mut(), &mut ov) };
+    finish(file, ok, &ov)
+}
+
+/// A `DeviceIoControl` with input `input` and no output, overlapped (as the handle
+/// requires), waited for.
+fn control(file: &File, code: u32, input: &[u8]) -> io::Result<()> {
+    let mut ov = overlapped_at(0)?;
+    let mut returned = 0u32;
+    // SAFETY: `input` is readable for its length, there is no output buffer, `ov` and
+    // `returned` are valid; `finish` waits for completion before they go away.
+    let ok = unsafe {
+        DeviceIoControl(
+            file.as_raw_handle() as HANDLE,
+            code,
+            input.as_ptr().cast(),
+            input.len() as u32,
+            std::ptr::null_mut(),
+            0,
+            &mut returned,
+            &mut ov,
+        )
+    };
+    finish(file, ok, &ov).map(|_| ())
+}
+
+/// Writes all of `bufs`, concatenated, at `offset` (positioned, overlapped writes).
 pub fn write_all_at(file: &File, mut offset: u64, bufs: &[&[u8]]) -> io::Result<()> {
     for buf in bufs {
         let mut rest: &[u8] = buf;
         while !rest.is_empty() {
-            match file.seek_write(rest, offset) {
+            match write_at(file, rest, offset) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     rest = &rest[n..];
@@ -319,13 +531,13 @@ pub fn write_all_at(file: &File, mut offset: u64, bufs: &[&[u8]]) -> io::Result<
     Ok(())
 }
 
-/// Fills all of `bufs` from `offset` on (`seek_read`, explicit offsets). Reading past
-/// the end of the file is an `UnexpectedEof` error.
+/// Fills all of `bufs` from `offset` on (positioned, overlapped reads: threads read in
+/// parallel). Reading past the end of the file is an `UnexpectedEof` error.
 pub fn read_exact_at(file: &File, mut offset: u64, bufs: &mut [IoSliceMut<'_>]) -> io::Result<()> {
     for buf in bufs.iter_mut() {
         let mut rest: &mut [u8] = buf;
         while !rest.is_empty() {
-            match file.seek_read(rest, offset) {
+            match read_at(file, rest, offset) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
                     rest = &mut rest[n..];
@@ -346,31 +558,20 @@ pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
         return Err(io::Error::from_raw_os_error(errno::EIO));
     };
     let zero = FILE_ZERO_DATA_INFORMATION { FileOffset: start, BeyondFinalZero: end };
-    let mut returned = 0u32;
-    // SAFETY: FSCTL_SET_ZERO_DATA on our own handle reads the FILE_ZERO_DATA_INFORMATION
-    // passed by pointer (valid for the call, its exact size); it writes no memory of ours
-    // except `returned`.
-    let ok = unsafe {
-        DeviceIoControl(
-            file.as_raw_handle() as HANDLE,
-            FSCTL_SET_ZERO_DATA,
-            (&zero as *const FILE_ZERO_DATA_INFORMATION).cast(),
-            std::mem::size_of::<FILE_ZERO_DATA_INFORMATION>() as u32,
-            std::ptr::null_mut(),
-            0,
-            &mut returned,
-            std::ptr::null_mut(),
+    // SAFETY: FILE_ZERO_DATA_INFORMATION is plain data (two i64s, no padding): viewing
+    // it as bytes for the length of the borrow is sound.
+    let input = unsafe {
+        std::slice::from_raw_parts(
+            (&zero as *const FILE_ZERO_DATA_INFORMATION).cast::<u8>(),
+            std::mem::size_of::<FILE_ZERO_DATA_INFORMATION>(),
         )
     };
-    if ok != 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if matches!(err.raw_os_error(), Some(code) if code == ERROR_NOT_SUPPORTED as i32 || code == ERROR_INVALID_FUNCTION as i32)
-    {
-        Ok(false)
-    } else {
-        Err(err)
+    match control(file, FSCTL_SET_ZERO_DATA, input) {
+        Ok(()) => Ok(true),
+        Err(err) if matches!(err.raw_os_error(), Some(code) if code == ERROR_NOT_SUPPORTED as i32 || code == ERROR_INVALID_FUNCTION as i32) => {
+            Ok(false)
+        }
+        Err(err) => Err(err),
     }
 }
 

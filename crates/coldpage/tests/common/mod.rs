@@ -60,6 +60,21 @@ pub mod errno {
     pub const ENOSPC: i32 = 112;
 }
 
+/// The name of the pager's own subdirectory of a scratch dir (`coldpage-<uid>` on
+/// Unix, `coldpage-<USERNAME>` on Windows).
+pub fn private_dir_name() -> String {
+    #[cfg(unix)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let user = unsafe { libc::geteuid() }.to_string();
+    #[cfg(windows)]
+    let user: String = std::env::var("USERNAME")
+        .unwrap_or_else(|_| "user".into())
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    format!("coldpage-{user}")
+}
+
 /// The pager's own subdirectory of a scratch dir.
 #[cfg(unix)]
 pub fn arena_dir(scratch: &Path) -> PathBuf {
@@ -75,7 +90,7 @@ pub fn arena_fd_path(scratch: &Path) -> PathBuf {
         .expect("/proc/self/fd")
         .flatten()
         .map(|e| e.path())
-        .find(|p| std::fs::read_link(p).is_ok_and(|t| t.starts_with(&dir)))
+        .find(|p| std::fs::read_link(p).is_ok_and(|t| t.starts_with(&dir) && t != dir))
         .unwrap_or_else(|| panic!("no open arena file under {}", dir.display()))
 }
 
