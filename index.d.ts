@@ -37,14 +37,18 @@ export declare class NativeHandle {
   /** Reads flat `[offset, length]` pairs on the libuv pool. */
   readAtManyAsync(ranges: Array<number>, zeroCopy: boolean, signal?: AbortSignal | undefined | null): Promise<Buffer[]>
   /**
-   * A lease on `length` bytes at `offset`: zero-copy where allowed, detached
-   * when the handle is disposed or taken; else a copy.
+   * A lease on `length` bytes at `offset`: zero-copy where allowed and where a
+   * write into the view cannot reach the handle's bytes (file handles: a private
+   * copy-on-write map), detached when the handle is disposed or taken; else a
+   * copy (swap handles, whose storage is plain memory that a writable view would
+   * alias).
    */
   view(offset: number, length: number, zeroCopy: boolean): Buffer
-  /** All bytes; the handle is disposed afterwards. Zero-copy where allowed. */
+  /**
+   * All bytes; the handle is disposed on success and stays live and readable on
+   * failure. Zero-copy where allowed (a swap handle hands its region over).
+   */
   take(zeroCopy: boolean): Buffer
-  /** `take` with the work on the libuv pool; the handle is disposed at once. */
-  takeAsync(zeroCopy: boolean): Promise<Buffer>
   /**
    * Hints that `length` bytes at `offset` will be read soon (clamped to the
    * handle by the core, which never fails a hint).
@@ -55,10 +59,19 @@ export declare class NativeHandle {
 }
 
 /**
- * Validates the whole config, then applies it: the core config first (it can
- * still fail on the scratch dir), then the selector, which cannot fail.
+ * Whether this call is the first of the process: the façade applies the
+ * `COLDPAGE_*` environment exactly once per process, whichever thread loads it
+ * first (a Worker loading coldpage later must not undo `configure()` calls).
  */
-export declare function configure(config: NativeConfig): void
+export declare function claimEnvironment(): boolean
+
+/**
+ * Changes the fields given, atomically: everything is validated before anything
+ * applies, and concurrent calls from other threads (workers) never undo each
+ * other's fields. The selector is set after the core config, which can still fail
+ * on the scratch dir; the selector itself cannot.
+ */
+export declare function configure(patch: NativeConfigPatch): void
 
 /** Examines the platform and the configured scratch dir. */
 export declare function doctor(): NativeDoctorReport
@@ -92,6 +105,18 @@ export interface NativeConfig {
   maxScratchBytes?: number
   /** Whether reads from the file backend verify checksums. */
   verify: boolean
+}
+
+/** The fields of a `configure` call; absent ones stay as they are. */
+export interface NativeConfigPatch {
+  /** `"auto"`, `"swap"` or `"file"`. */
+  backend?: string
+  /** Where the file backend keeps its scratch space. */
+  scratchDir?: string
+  /** Disk quota in bytes; `Infinity` for none. */
+  maxScratchBytes?: number
+  /** Whether reads from the file backend verify checksums. */
+  verify?: boolean
 }
 
 /** The platform facts the pager depends on. */
@@ -156,8 +181,16 @@ export interface NativeStats {
  */
 export declare function pageout(chunks: Array<Buffer>, backend?: string | undefined | null): NativeHandle
 
-/** Like [`pageout`], with the copy and the write on the libuv thread pool. */
-export declare function pageoutAsync(chunks: Array<Uint8Array>, backend?: string | undefined | null): Promise<NativeHandle>
+/**
+ * Like [`pageout`], with the write to the file backend on the libuv thread pool.
+ *
+ * The caller's bytes are copied here, on the JS thread: JS can transfer or detach
+ * an ArrayBuffer while a task runs (which frees or moves its memory), and Node-API
+ * has no way to pin it, so the pool never reads JS memory. For the swap backend
+ * that copy is the whole pageout (into the region, then the page-out advice), done
+ * at once; for the file backend the copy is staged and the pool writes it.
+ */
+export declare function pageoutAsync(chunks: Array<Buffer>, backend?: string | undefined | null): Promise<NativeHandle>
 
 /** The pager's counters now. */
 export declare function stats(): NativeStats

@@ -91,10 +91,12 @@ for (const backend of BACKENDS) {
     const before = await settled()
     // Disposed: every view and subarray is detached.
     let h = pageout(data, { backend })
-    const views = [h.view(), h.view(4096, 8192), h.view(100, 1)]
+    const spans: [number, number][] = [[0, data.length], [4096, 8192], [100, 1]]
+    const views = spans.map(([o, l]) => h.view(o, l))
     const subs = views.map((v) => v.subarray(0, 1))
     h.dispose()
-    t.true([...views, ...subs].every((v) => v.length === 0 || v.equals(data.subarray(0, v.length))))
+    t.true(views.every((v, i) => v.length === 0 || v.equals(data.subarray(spans[i]![0], spans[i]![0] + spans[i]![1]))))
+    t.true(subs.every((v, i) => v.length === 0 || v[0] === data[spans[i]![0]]))
     // Taken: the same.
     h = pageout(data, { backend })
     const v2 = h.view(0, 65_536)
@@ -103,7 +105,8 @@ for (const backend of BACKENDS) {
     // Transferred before dispose: the copy that moved keeps valid bytes through dispose and GC.
     h = pageout(data, { backend })
     const v3 = h.view(8192, 100_000)
-    const moved = new Uint8Array(structuredClone(v3.buffer, { transfer: [v3.buffer as ArrayBuffer] }), v3.byteOffset, v3.length)
+    const [at, len] = [v3.byteOffset, v3.length] // read before the transfer detaches v3
+    const moved = new Uint8Array(structuredClone(v3.buffer, { transfer: [v3.buffer as ArrayBuffer] }), at, len)
     h.dispose()
     t.true(await collectUntil(() => live() === before))
     t.true(Buffer.from(moved).equals(data.subarray(8192, 108_192)), 'a transferred view keeps its bytes')

@@ -3,7 +3,7 @@
  * environment (read once at load) and a watched JSON file (`watchConfig` or
  * `COLDPAGE_CONFIG`). Every source is validated whole before anything applies.
  */
-import { readFileSync, watch } from 'node:fs'
+import { type FSWatcher, readFileSync, realpathSync, unwatchFile, watch, watchFile } from 'node:fs'
 import * as path from 'node:path'
 
 import { ColdpageError, fromNative, invalidArgType, invalidArgValue, outOfRange } from './errors.js'
@@ -70,14 +70,17 @@ function checkPartial(value: unknown, where: string, json = false): Partial<Conf
   return out
 }
 
+/**
+ * Applies the fields given, atomically in the pager (process-wide: workers
+ * configuring at the same time never undo each other's fields).
+ */
 function apply(partial: Partial<Config>): Config {
-  const next = { ...getConfig(), ...partial }
   try {
     native.configure({
-      backend: next.backend,
-      scratchDir: next.scratchDir,
-      ...(next.maxScratchBytes === Infinity ? {} : { maxScratchBytes: next.maxScratchBytes }),
-      verify: next.verify,
+      ...(partial.backend === undefined ? {} : { backend: partial.backend }),
+      ...(partial.scratchDir === undefined ? {} : { scratchDir: partial.scratchDir }),
+      ...(partial.maxScratchBytes === undefined ? {} : { maxScratchBytes: partial.maxScratchBytes }),
+      ...(partial.verify === undefined ? {} : { verify: partial.verify }),
     })
   } catch (err) {
     throw fromNative(err)
@@ -119,14 +122,17 @@ function configError(message: string, cause: unknown): ColdpageError {
   return new ColdpageError('ERR_COLDPAGE_CONFIG', `${message}${detail}`, { cause })
 }
 
-/** Reads, parses and applies a JSON config file; any failure is ERR_COLDPAGE_CONFIG. */
-function applyFile(file: string): Config {
-  let text: string
+/** Reads a config file; a failure is ERR_COLDPAGE_CONFIG. */
+function readConfigFile(file: string): string {
   try {
-    text = readFileSync(file, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch (err) {
     throw configError(`cannot read config file ${file}`, err)
   }
+}
+
+/** Parses and applies the text of a JSON config file; any failure is ERR_COLDPAGE_CONFIG. */
+function applyText(file: string, text: string): Config {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -166,42 +172,83 @@ export function watchConfig(file: string, onError?: (err: Error) => void): Confi
   if (onError !== undefined && typeof onError !== 'function') throw invalidArgType('onError', 'a function', onError)
   const report = onError ?? ((err: Error) => process.emitWarning(err))
   const absolute = path.resolve(file)
-  applyFile(absolute)
-  let last = readFileSync(absolute, 'utf8')
+  // What was applied last (a change is applied exactly when its text differs), and
+  // what was last reported as invalid (so one bad save is reported once).
+  let applied = readConfigFile(absolute)
+  applyText(absolute, applied)
+  let rejected: string | undefined
 
-  // Watch the directory, not the file: editors and config tools replace files by
-  // rename, which would silently end a watch on the old inode.
   let timer: NodeJS.Timeout | undefined
+  let closed = false
   const reload = () => {
     timer = undefined
+    if (closed) return
     let text: string
     try {
       text = readFileSync(absolute, 'utf8')
     } catch (err) {
-      report(configError(`cannot read config file ${absolute}`, err))
+      // Mid-swap (a symlink briefly dangling) or removed: the next event retries.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') report(configError(`cannot read config file ${absolute}`, err))
       return
     }
-    if (text === last) return
-    last = text
+    watchRealDir()
+    if (text === applied || text === rejected) return
     try {
-      applyFile(absolute)
+      // The text just read is what is applied (never a second read of the file).
+      applyText(absolute, text)
+      applied = text
+      rejected = undefined
     } catch (err) {
+      rejected = text
       report(err as Error)
     }
   }
-  const watcher = watch(path.dirname(absolute), { persistent: false }, (_event, name) => {
-    if (name !== null && name !== path.basename(absolute)) return
+  const schedule = () => {
     // Coalesce the burst of events one save produces.
-    if (timer === undefined) timer = setTimeout(reload, 25).unref()
-  })
-  watcher.on('error', (err) => report(configError(`watching ${absolute} failed`, err)))
-  let closed = false
+    if (timer === undefined && !closed) timer = setTimeout(reload, 25).unref()
+  }
+  // Watch the directory, not the file: editors and config tools replace files by
+  // rename (which would silently end a watch on the old inode), and Kubernetes
+  // swaps a `..data` symlink beside the file; any event there re-reads the file.
+  // Where the path is a symlink, the directory it resolves to is watched too, and
+  // a stat poll backs both up (fs.watch can miss events on network filesystems).
+  const watchers = new Map<string, FSWatcher>()
+  const watchDir = (dir: string) => {
+    if (watchers.has(dir)) return
+    try {
+      const w = watch(dir, { persistent: false }, schedule)
+      w.on('error', (err) => report(configError(`watching ${dir} for ${absolute} failed`, err)))
+      watchers.set(dir, w)
+    } catch (err) {
+      report(configError(`watching ${dir} for ${absolute} failed`, err))
+    }
+  }
+  const watchRealDir = () => {
+    let real: string
+    try {
+      real = path.dirname(realpathSync(absolute))
+    } catch {
+      return
+    }
+    for (const [dir, w] of watchers) {
+      if (dir !== path.dirname(absolute) && dir !== real) {
+        w.close()
+        watchers.delete(dir)
+      }
+    }
+    watchDir(real)
+  }
+  watchDir(path.dirname(absolute))
+  watchRealDir()
+  watchFile(absolute, { persistent: false, interval: 1000 }, schedule)
   return {
     close() {
       if (closed) return
       closed = true
       if (timer !== undefined) clearTimeout(timer)
-      watcher.close()
+      for (const w of watchers.values()) w.close()
+      watchers.clear()
+      unwatchFile(absolute, schedule)
     },
   }
 }
@@ -217,11 +264,14 @@ function envError(name: string, value: string, expected: string): ColdpageError 
 }
 
 /**
- * Applies `COLDPAGE_*` variables; called once when the package loads.
+ * Checks the `COLDPAGE_*` variables (in every thread that loads the package) and,
+ * when `apply` is set, applies them and starts watching `COLDPAGE_CONFIG`: the
+ * package does that once per process, in the first thread that loads it, so a
+ * Worker loading coldpage later never undoes `configure()`.
  * @returns a watcher when `COLDPAGE_CONFIG` names a file to watch
  * @throws `ERR_COLDPAGE_CONFIG` naming the variable whose value is invalid
  */
-export function loadEnv(watchFile: boolean): ConfigWatcher | undefined {
+export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
   const partial: Partial<Config> = {}
   const backend = envVar('COLDPAGE_BACKEND')
   if (backend !== undefined) {
@@ -252,6 +302,7 @@ export function loadEnv(watchFile: boolean): ConfigWatcher | undefined {
   if (noExternal !== undefined && noExternal !== '0' && noExternal !== '1') {
     throw envError('COLDPAGE_NO_EXTERNAL_BUFFERS', noExternal, '0 or 1')
   }
+  if (!apply_) return undefined
   if (Object.keys(partial).length > 0) {
     try {
       apply(partial)
@@ -264,10 +315,6 @@ export function loadEnv(watchFile: boolean): ConfigWatcher | undefined {
   const file = envVar('COLDPAGE_CONFIG')
   if (file === undefined) return undefined
   try {
-    if (!watchFile) {
-      applyFile(path.resolve(file))
-      return undefined
-    }
     return watchConfig(file)
   } catch (err) {
     throw new ColdpageError('ERR_COLDPAGE_CONFIG', `COLDPAGE_CONFIG=${JSON.stringify(file)}: ${(err as Error).message}`, {

@@ -1,7 +1,8 @@
 /**
  * The errors coldpage throws: Node's own argument errors (`TypeError` /
- * `RangeError` with a `code`) and {@link ColdpageError} for the pager's codes,
- * plus the decoding of errors that come out of the native binding.
+ * `RangeError` with a `code`) and {@link ColdpageError} for the pager's codes.
+ * The native binding makes its errors itself, with `code`, `errno`, `syscall`
+ * and `path` as properties; here they only get the `ColdpageError` prototype.
  */
 
 /** Every `code` a coldpage error can carry. */
@@ -15,6 +16,7 @@ export type ErrorCode =
   | 'ERR_COLDPAGE_IO'
   | 'ERR_COLDPAGE_CONFIG'
   | 'ERR_COLDPAGE_UNSUPPORTED'
+  | 'ERR_COLDPAGE_NO_MEMORY'
 
 /**
  * An error of the pager itself (disposed handle, corruption, no space, I/O,
@@ -34,17 +36,20 @@ export class ColdpageError extends Error {
   readonly errno?: number
   /** The failing system call, on `ERR_COLDPAGE_IO`. */
   readonly syscall?: string
+  /** The path involved, on `ERR_COLDPAGE_IO` where there is one. */
+  readonly path?: string
 
   /**
    * @param code - the stable code
    * @param message - a lowercase, specific message
    * @param extra - errno/syscall for I/O errors, and a cause
    */
-  constructor(code: ErrorCode, message: string, extra: { errno?: number; syscall?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, extra: { errno?: number; syscall?: string; path?: string; cause?: unknown } = {}) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause })
     this.code = code
     if (extra.errno !== undefined) this.errno = extra.errno
     if (extra.syscall !== undefined) this.syscall = extra.syscall
+    if (extra.path !== undefined) this.path = extra.path
   }
 
   override get name(): string {
@@ -128,25 +133,23 @@ export function abortError(reason: unknown): Error {
   return err
 }
 
-const ENCODED = /^(ERR_[A-Z_]+)\|(-?\d*)\|([A-Za-z0-9_]*)\|([\s\S]*)$/
-
 /**
- * Turns an error thrown by the native binding into the error users see.
- * The binding encodes `CODE|errno|syscall|message` (see
- * `crates/coldpage-node/src/error.rs`); anything else passes through.
+ * Gives an error made by the native binding (an `Error` whose `code` is one of
+ * the pager's) the {@link ColdpageError} prototype, so that `instanceof` works;
+ * its properties and stack are the binding's. Argument errors are already
+ * `TypeError`/`RangeError`; anything else passes through.
  */
 export function fromNative(err: unknown): unknown {
-  if (!(err instanceof Error)) return err
-  const m = ENCODED.exec(err.message)
-  if (m === null) return err
-  const [, code, errno, syscall, message] = m as unknown as [string, ErrorCode, string, string, string]
-  if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_OUT_OF_RANGE') {
-    return argError(code, message)
+  if (err instanceof Error && !(err instanceof ColdpageError)) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('ERR_COLDPAGE_')) Object.setPrototypeOf(err, ColdpageError.prototype)
   }
-  return new ColdpageError(code, message, {
-    ...(errno === '' ? {} : { errno: Number(errno) }),
-    ...(syscall === '' ? {} : { syscall }),
-  })
+  return err
+}
+
+/** `ERR_COLDPAGE_NO_MEMORY` for a result of `bytes` bytes that could not be allocated. */
+export function noMemory(bytes: number, cause?: unknown): ColdpageError {
+  return new ColdpageError('ERR_COLDPAGE_NO_MEMORY', `${bytes} bytes could not be allocated for the result`, { cause })
 }
 
 /** Whether `err` is an `Error` with the given `code`. */

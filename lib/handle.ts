@@ -2,7 +2,9 @@
  * `Handle`: the JS face of one paged-out byte sequence. Owns the disposal
  * state, checks arguments, and forwards to the native handle.
  */
-import { abortError, disposedError, fromNative, illegalConstructor, rangeOutside } from './errors.js'
+import { constants as bufferConstants } from 'node:buffer'
+
+import { abortError, disposedError, fromNative, illegalConstructor, noMemory, outOfRange, rangeOutside } from './errors.js'
 import type { NativeHandle } from './native.js'
 import { zeroCopyAllowed } from './native.js'
 import { type BackendName, type Ranges, byteCount, options, ranges, signalOption, target } from './validate.js'
@@ -11,6 +13,32 @@ import { type BackendName, type Ranges, byteCount, options, ranges, signalOption
 export interface ReadOptions {
   /** Aborts the read: the promise rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
   signal?: AbortSignal
+}
+
+/** The largest Buffer this runtime can make (4 GiB on Node 20, 2^53 - 1 from Node 22). */
+const MAX_BUFFER = bufferConstants.MAX_LENGTH
+
+/** `ERR_OUT_OF_RANGE` before any work when a result would pass the runtime's Buffer limit. */
+function fitsBuffer(length: number, what = 'length'): void {
+  if (length > MAX_BUFFER) throw outOfRange(what, `at most ${MAX_BUFFER} (buffer.constants.MAX_LENGTH)`, length)
+}
+
+/** A Buffer of `length` bytes for a result, or `ERR_COLDPAGE_NO_MEMORY`. */
+function allocResult(length: number): Buffer {
+  try {
+    return Buffer.allocUnsafe(length)
+  } catch (err) {
+    throw noMemory(length, err)
+  }
+}
+
+/** Runs a native call, giving its errors their class. */
+function call<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw fromNative(err)
+  }
 }
 
 /** Marks constructor calls made by this package (users get handles from `pageout`). */
@@ -60,6 +88,8 @@ export class Handle implements Disposable {
   readonly #native: NativeHandle
   readonly #id: number
   #disposed = false
+  /** A `takeAsync` is reading the bytes: the handle is unusable, and live again if it fails. */
+  #taking = false
 
   /** The number of bytes paged out. */
   readonly byteLength: number
@@ -82,11 +112,11 @@ export class Handle implements Disposable {
 
   /** Whether the handle was disposed or taken. */
   get disposed(): boolean {
-    return this.#disposed
+    return this.#disposed || this.#taking
   }
 
   #live(): NativeHandle {
-    if (this.#disposed) throw disposedError(this.#id)
+    if (this.#disposed || this.#taking) throw disposedError(this.#id)
     return this.#native
   }
 
@@ -113,12 +143,9 @@ export class Handle implements Disposable {
   readAt(offset: number, length: number): Buffer {
     const native = this.#live()
     const [o, l] = this.#range(offset, length)
-    const out = Buffer.allocUnsafe(l)
-    try {
-      native.readInto(o, out)
-    } catch (err) {
-      throw fromNative(err)
-    }
+    fitsBuffer(l)
+    const out = allocResult(l)
+    call(() => native.readInto(o, out))
     return out
   }
 
@@ -129,6 +156,7 @@ export class Handle implements Disposable {
   async readAtAsync(offset: number, length: number, opts?: ReadOptions): Promise<Buffer> {
     const native = this.#live()
     const [o, l] = this.#range(offset, length)
+    fitsBuffer(l)
     const signal = signalOption(options<ReadOptions>(opts).signal)
     return withSignal(signal, (s) => native.readAtAsync(o, l, zeroCopyAllowed(), s))
   }
@@ -144,16 +172,11 @@ export class Handle implements Disposable {
     const flat = this.#ranges(ranges)
     let total = 0
     for (let i = 1; i < flat.length; i += 2) total += flat[i]!
-    // One Buffer that V8 owns holds every range: the GC frees it at once, whereas the
-    // finalizer of an external Buffer waits for Node's next turn of the event loop,
-    // which a synchronous loop of reads never gives it.
-    const all = Buffer.allocUnsafe(total)
-    try {
-      native.readAtManyInto(flat, all)
-    } catch (err) {
-      throw fromNative(err)
-    }
+    // The results are views of one Buffer: together they must fit in one.
+    fitsBuffer(total, 'the sum of the ranges\' lengths')
     const parts: Buffer[] = new Array(flat.length / 2)
+    const all = allocResult(total)
+    call(() => native.readAtManyInto(flat, all))
     for (let i = 0, at = 0; i < parts.length; i++) {
       parts[i] = all.subarray(at, at + flat[2 * i + 1]!)
       at += flat[2 * i + 1]!
@@ -165,6 +188,7 @@ export class Handle implements Disposable {
   async readAtManyAsync(ranges: Ranges, opts?: ReadOptions): Promise<Buffer[]> {
     const native = this.#live()
     const flat = this.#ranges(ranges)
+    for (let i = 1; i < flat.length; i += 2) fitsBuffer(flat[i]!, `ranges[${(i - 1) / 2}][1]`)
     const signal = signalOption(options<ReadOptions>(opts).signal)
     return withSignal(signal, (s) => native.readAtManyAsync(flat, zeroCopyAllowed(), s))
   }
@@ -181,11 +205,7 @@ export class Handle implements Disposable {
     const native = this.#live()
     const t = target(target_)
     const [o] = this.#range(offset, t.byteLength)
-    try {
-      native.readInto(o, t as Buffer)
-    } catch (err) {
-      throw fromNative(err)
-    }
+    call(() => native.readInto(o, t as Buffer))
   }
 
   /**
@@ -193,7 +213,9 @@ export class Handle implements Disposable {
    * (see `zeroCopySupported()`), else returns a copy.
    *
    * Note: the view is detached (`byteLength` 0) once the handle is disposed or
-   * taken, so it can never point at freed memory. Treat it as read-only.
+   * taken, so it can never point at freed memory. A write into it never reaches
+   * the handle's bytes: file handles map the extent copy-on-write; swap handles
+   * give a copy (their storage is plain memory that a zero-copy view would alias).
    * @param offset - defaults to 0
    * @param length - defaults to the rest of the handle
    */
@@ -201,46 +223,50 @@ export class Handle implements Disposable {
     const native = this.#live()
     const [o, l] = this.#span(offset, length)
     if (o + l > this.byteLength) throw rangeOutside(o, l, this.byteLength)
-    try {
-      return native.view(o, l, zeroCopyAllowed())
-    } catch (err) {
-      throw fromNative(err)
-    }
+    fitsBuffer(l)
+    return call(() => native.view(o, l, zeroCopyAllowed()))
   }
 
   /**
    * Returns all bytes and disposes the handle; zero-copy where possible (a swap
-   * handle hands over its own pages).
+   * handle hands over its own pages, in O(1)). On failure it throws and the
+   * handle stays live and readable.
    */
   take(): Buffer {
     const native = this.#live()
+    fitsBuffer(this.byteLength, 'byteLength')
     if (this.backend === 'file' || !zeroCopyAllowed()) {
-      // Nothing to hand over without a copy: read into a Buffer V8 owns (freed by
-      // the GC at once, unlike an external Buffer's deferred finalizer). Disposed
-      // whatever the read gives, as `takeAsync` and a zero-copy take are.
-      try {
-        return this.readAt(0, this.byteLength)
-      } finally {
-        this.dispose()
-      }
+      // A copy into a Buffer V8 allocates (and so counts and collects promptly),
+      // made before the handle is released: a failure leaves it live.
+      const out = this.readAt(0, this.byteLength)
+      this.dispose()
+      return out
     }
+    const out = call(() => native.take(true))
     this.#disposed = true
-    try {
-      return native.take(zeroCopyAllowed())
-    } catch (err) {
-      throw fromNative(err)
-    }
+    return out
   }
 
-  /** `take` with the work on the libuv pool; the handle is disposed at once. */
+  /**
+   * `take` with the read on the libuv pool (a zero-copy swap take needs none and
+   * completes at once). While it runs the handle is unusable (`disposed` is true);
+   * if it fails, the handle is live and readable again.
+   */
   async takeAsync(): Promise<Buffer> {
     const native = this.#live()
-    this.#disposed = true
+    fitsBuffer(this.byteLength, 'byteLength')
+    if (this.backend === 'swap' && zeroCopyAllowed()) return this.take()
+    this.#taking = true
+    let out: Buffer
     try {
-      return await native.takeAsync(zeroCopyAllowed())
+      out = await native.readAtAsync(0, this.byteLength, zeroCopyAllowed())
     } catch (err) {
       throw fromNative(err)
+    } finally {
+      this.#taking = false
     }
+    this.dispose()
+    return out
   }
 
   /**
@@ -250,7 +276,7 @@ export class Handle implements Disposable {
   prefetch(offset?: number, length?: number): void {
     const native = this.#live()
     const [o, l] = this.#span(offset, length)
-    native.prefetch(o, l)
+    call(() => native.prefetch(o, l))
   }
 
   /** Frees the memory or scratch space now and detaches every view. Idempotent. */

@@ -3,8 +3,6 @@
  * bytes asked for. This module is the package's entry point; it applies the
  * `COLDPAGE_*` environment once, when first loaded.
  */
-import { isMainThread } from 'node:worker_threads'
-
 import { loadEnv } from './config.js'
 import { fromNative } from './errors.js'
 import { Handle } from './handle.js'
@@ -52,15 +50,17 @@ export function pageout(data: Data | readonly Data[], opts?: PageoutOptions): Ha
 }
 
 /**
- * `pageout` with the copy and the write on the libuv thread pool.
+ * `pageout` with the write to the file backend on the libuv thread pool.
  *
- * Note: do not transfer or detach the input buffers until the promise settles.
+ * Note: the input is copied before this returns (into the swap region, or into a
+ * staging buffer that the pool writes to disk), so the input buffers may be
+ * changed, transferred or detached at once.
  */
 export async function pageoutAsync(data: Data | readonly Data[], opts?: PageoutOptions): Promise<Handle> {
   const parts = chunks(data)
   const backend = backendOption(options<PageoutOptions>(opts).backend)
   try {
-    return Handle.wrap(await native.pageoutAsync(parts, backend))
+    return Handle.wrap(await native.pageoutAsync(parts as Buffer[], backend))
   } catch (err) {
     throw fromNative(err)
   }
@@ -180,6 +180,7 @@ export function doctor(): DoctorReport {
   }
 }
 
-// The environment is read once per process for the watcher (the pager is
-// process-wide) and applied in each thread that loads the package.
-loadEnv(isMainThread)
+// The environment is checked in every thread that loads the package, and applied
+// (with the COLDPAGE_CONFIG watch) once per process, by the first: the pager and
+// its config are process-wide.
+loadEnv(native.claimEnvironment())

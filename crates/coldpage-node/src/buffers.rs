@@ -13,6 +13,8 @@ use std::ptr;
 use napi::bindgen_prelude::{ToNapiValue, TypeName};
 use napi::{check_status, sys, Env, Result, ValueType};
 
+use crate::error::{Failure, Outcome};
+
 /// A JS `Buffer` created by this module, valid for the current handle scope.
 pub struct JsBuffer(sys::napi_value);
 
@@ -33,14 +35,17 @@ impl ToNapiValue for JsBuffer {
 }
 
 /// Copies `bytes` into a new Buffer owned by the JS heap.
-pub fn copy(env: &Env, bytes: &[u8]) -> Result<JsBuffer> {
+pub fn copy(env: &Env, bytes: &[u8]) -> Outcome<JsBuffer> {
     let mut value = ptr::null_mut();
     // SAFETY: `bytes` is a live slice of `bytes.len()` readable bytes (its
     // pointer is non-null even when empty); napi copies them before returning.
     let status = unsafe {
         sys::napi_create_buffer_copy(env.raw(), bytes.len(), bytes.as_ptr().cast(), ptr::null_mut(), &mut value)
     };
-    check_status!(status, "napi_create_buffer_copy failed")?;
+    if status != sys::Status::napi_ok {
+        // The only way a copy fails with valid arguments: V8 cannot allocate it.
+        return Err(Failure::no_memory(bytes.len(), "a Buffer"));
+    }
     Ok(JsBuffer(value))
 }
 
@@ -254,7 +259,7 @@ impl WeakRef {
 /// handle held it are given back as soon as a Buffer owns it (else V8 would count
 /// them twice and start GC work on every large take). Returns whether the Buffer
 /// took the memory over (`false` for a copy: the caller settles the report).
-pub fn owned_to_js<O>(env: &Env, mut owner: O, zero_copy: bool, already_reported: i64) -> Result<(JsBuffer, bool)>
+pub fn owned_to_js<O>(env: &Env, mut owner: O, zero_copy: bool, already_reported: i64) -> Outcome<(JsBuffer, bool)>
 where
     O: std::ops::DerefMut<Target = [u8]> + 'static,
 {

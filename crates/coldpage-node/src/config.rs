@@ -1,14 +1,17 @@
 //! Conversions of the pager's config, stats and doctor report to JS objects.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use napi_derive::napi;
 
-use crate::error::{invalid_value, to_u64, CoreResultExt};
+use napi::Env;
+
+use crate::error::{to_u64, Failure, Outcome, Throw};
 
 /// Parses an optional backend name (`"swap"` / `"file"`).
-pub fn backend_arg(name: Option<&str>) -> napi::Result<Option<coldpage::Backend>> {
-    name.map(|n| n.parse::<coldpage::Backend>().js()).transpose()
+pub fn backend_arg(name: Option<&str>) -> Outcome<Option<coldpage::Backend>> {
+    Ok(name.map(|n| n.parse::<coldpage::Backend>()).transpose()?)
 }
 
 /// The pager's configuration as JS sees it.
@@ -24,25 +27,67 @@ pub struct NativeConfig {
     pub verify: bool,
 }
 
-/// Validates the whole config, then applies it: the core config first (it can
-/// still fail on the scratch dir), then the selector, which cannot fail.
+/// The fields of a `configure` call; absent ones stay as they are.
+#[napi(object)]
+pub struct NativeConfigPatch {
+    /// `"auto"`, `"swap"` or `"file"`.
+    pub backend: Option<String>,
+    /// Where the file backend keeps its scratch space.
+    pub scratch_dir: Option<String>,
+    /// Disk quota in bytes; `Infinity` for none.
+    pub max_scratch_bytes: Option<f64>,
+    /// Whether reads from the file backend verify checksums.
+    pub verify: Option<bool>,
+}
+
+/// Changes the fields given, atomically: everything is validated before anything
+/// applies, and concurrent calls from other threads (workers) never undo each
+/// other's fields. The selector is set after the core config, which can still fail
+/// on the scratch dir; the selector itself cannot.
 #[napi]
-pub fn configure(config: NativeConfig) -> napi::Result<()> {
-    let selector: coldpage::Selector = config
-        .backend
-        .parse()
-        .map_err(|_| invalid_value("backend", format!("{:?} is not 'auto', 'swap' or 'file'", config.backend)))?;
-    let max_scratch_bytes = config.max_scratch_bytes.map(|m| to_u64("maxScratchBytes", m)).transpose()?;
-    let pager = coldpage::Pager::global();
-    pager
-        .configure(coldpage::Config {
-            scratch_dir: PathBuf::from(config.scratch_dir),
-            max_scratch_bytes,
-            verify: config.verify,
-        })
-        .js()?;
-    pager.set_backend(selector);
-    Ok(())
+pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
+    (|| -> Outcome<()> {
+        let selector: Option<coldpage::Selector> = patch
+            .backend
+            .map(|b| {
+                b.parse()
+                    .map_err(|_| Failure::invalid_value("backend", format!("{b:?} is not 'auto', 'swap' or 'file'")))
+            })
+            .transpose()?;
+        let max_scratch_bytes = match patch.max_scratch_bytes {
+            None => None,
+            Some(m) if m == f64::INFINITY => Some(None),
+            Some(m) => Some(Some(to_u64("maxScratchBytes", m)?)),
+        };
+        let pager = coldpage::Pager::global();
+        if patch.scratch_dir.is_some() || max_scratch_bytes.is_some() || patch.verify.is_some() {
+            pager.update(|c| {
+                if let Some(dir) = patch.scratch_dir {
+                    c.scratch_dir = PathBuf::from(dir);
+                }
+                if let Some(max) = max_scratch_bytes {
+                    c.max_scratch_bytes = max;
+                }
+                if let Some(verify) = patch.verify {
+                    c.verify = verify;
+                }
+            })?;
+        }
+        if let Some(selector) = selector {
+            pager.set_backend(selector);
+        }
+        Ok(())
+    })()
+    .throw(&env)
+}
+
+/// Whether this call is the first of the process: the façade applies the
+/// `COLDPAGE_*` environment exactly once per process, whichever thread loads it
+/// first (a Worker loading coldpage later must not undo `configure()` calls).
+#[napi]
+pub fn claim_environment() -> bool {
+    static CLAIMED: AtomicBool = AtomicBool::new(false);
+    !CLAIMED.swap(true, Ordering::AcqRel)
 }
 
 /// The config in force.

@@ -1,69 +1,209 @@
-//! Maps pager errors to napi errors whose message carries SPEC's code.
+//! Errors thrown to JS, made here as real JS errors: a `TypeError` or `RangeError`
+//! for argument errors and an `Error` otherwise, with `code` and, for I/O failures,
+//! `errno`, `syscall` and `path` set as properties, as Node's own errors carry them.
+//! Nothing is encoded in the message. (The façade gives `ERR_COLDPAGE_*` errors the
+//! `ColdpageError` prototype; it reads only `code` to do so.)
 //!
-//! napi-rs throws a plain `Error` whose `code` is a napi status, so the reason
-//! is encoded as `CODE|errno|syscall|message`; the TypeScript façade
-//! (`lib/errors.ts`) decodes it into the right class (TypeError, RangeError or
-//! ColdpageError) with `code`, `errno` and `syscall`. Keep both sides in step.
+//! Code that has no `Env` returns a [`Failure`]; the `#[napi]` entry points and the
+//! tasks' `reject` turn it into the JS error with [`Throw::throw`] / [`Failure::into_js`].
 
-use napi::{Error, Status};
+use std::ffi::CString;
+use std::ptr;
 
-/// Separates the encoded fields; never part of a code, errno or syscall name.
-const SEP: char = '|';
+use napi::bindgen_prelude::Unknown;
+use napi::{sys, Env, Status};
 
-/// Encodes an error with SPEC's `code` and an optional errno/syscall.
-pub fn encoded(code: &str, errno: Option<i32>, syscall: Option<&str>, message: &str) -> Error {
-    let errno = errno.map(|e| e.to_string()).unwrap_or_default();
-    let syscall = syscall.unwrap_or_default();
-    Error::new(Status::GenericFailure, format!("{code}{SEP}{errno}{SEP}{syscall}{SEP}{message}"))
+/// The class of the JS error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Type,
+    Range,
+    Error,
 }
 
-/// Converts a pager error, keeping its code, errno and syscall.
-pub fn from_core(err: coldpage::Error) -> Error {
-    encoded(err.code(), err.errno(), err.syscall(), &err.to_string())
+/// An error on its way to JS.
+#[derive(Debug)]
+pub enum Failure {
+    /// One of SPEC's codes, with the I/O details where there are some.
+    Coded {
+        /// SPEC's code.
+        code: &'static str,
+        /// Lowercase and specific.
+        message: String,
+        /// The OS error number of an I/O failure.
+        errno: Option<i32>,
+        /// The failing system call.
+        syscall: Option<&'static str>,
+        /// The path involved.
+        path: Option<String>,
+    },
+    /// An error napi-rs already made (a JS exception pending or caught): passed on.
+    Js(napi::Error),
 }
 
-/// `ERR_OUT_OF_RANGE` naming the argument.
-pub fn out_of_range(name: &str, detail: impl std::fmt::Display) -> Error {
-    encoded(
-        "ERR_OUT_OF_RANGE",
-        None,
-        None,
-        &format!("expected `{name}` to be a non-negative safe integer, got {detail}"),
-    )
-}
+/// Results of code that runs without an `Env`.
+pub type Outcome<T> = std::result::Result<T, Failure>;
 
-/// `ERR_INVALID_ARG_VALUE` naming the argument.
-pub fn invalid_value(name: &str, detail: impl std::fmt::Display) -> Error {
-    encoded("ERR_INVALID_ARG_VALUE", None, None, &format!("invalid `{name}`: {detail}"))
-}
-
-/// `ERR_COLDPAGE_DISPOSED` for a handle that was disposed or taken.
-pub fn disposed(id: u64) -> Error {
-    from_core(coldpage::Error::Disposed(id))
-}
-
-/// Shorthand for results of the core.
-pub trait CoreResultExt<T> {
-    /// Maps the error with [`from_core`].
-    fn js(self) -> napi::Result<T>;
-}
-
-impl<T> CoreResultExt<T> for coldpage::Result<T> {
-    fn js(self) -> napi::Result<T> {
-        self.map_err(from_core)
+impl Failure {
+    fn coded(code: &'static str, message: impl Into<String>) -> Failure {
+        Failure::Coded { code, message: message.into(), errno: None, syscall: None, path: None }
     }
+
+    /// A pager error, keeping its code, errno, syscall and path.
+    pub fn from_core(err: coldpage::Error) -> Failure {
+        Failure::Coded {
+            code: err.code(),
+            errno: err.errno(),
+            syscall: err.syscall(),
+            path: err.path().map(|p| p.to_string_lossy().into_owned()),
+            message: err.to_string(),
+        }
+    }
+
+    /// `ERR_OUT_OF_RANGE` naming the argument.
+    pub fn out_of_range(name: &str, detail: impl std::fmt::Display) -> Failure {
+        Failure::coded("ERR_OUT_OF_RANGE", format!("expected `{name}` to be a non-negative safe integer, got {detail}"))
+    }
+
+    /// `ERR_INVALID_ARG_VALUE` naming the argument.
+    pub fn invalid_value(name: &str, detail: impl std::fmt::Display) -> Failure {
+        Failure::coded("ERR_INVALID_ARG_VALUE", format!("invalid `{name}`: {detail}"))
+    }
+
+    /// `ERR_COLDPAGE_DISPOSED` for a handle that was disposed or taken.
+    pub fn disposed(id: u64) -> Failure {
+        Failure::from_core(coldpage::Error::Disposed(id))
+    }
+
+    /// `ERR_COLDPAGE_NO_MEMORY`: a result of `bytes` bytes could not be made.
+    pub fn no_memory(bytes: usize, what: &str) -> Failure {
+        Failure::coded("ERR_COLDPAGE_NO_MEMORY", format!("{bytes} bytes could not be allocated for {what}"))
+    }
+
+    /// The SPEC code, for tests and logs.
+    #[cfg(test)]
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Failure::Coded { code, .. } => Some(code),
+            Failure::Js(_) => None,
+        }
+    }
+
+    /// The JS error, as a `napi::Error` that napi-rs throws (or rejects with) as is.
+    pub fn into_js(self, env: &Env) -> napi::Error {
+        match self {
+            Failure::Js(err) => err,
+            Failure::Coded { code, message, errno, syscall, path } => {
+                let class = match code {
+                    "ERR_INVALID_ARG_TYPE" | "ERR_INVALID_ARG_VALUE" => Class::Type,
+                    "ERR_OUT_OF_RANGE" => Class::Range,
+                    _ => Class::Error,
+                };
+                match make_error(env, class, code, &message, errno, syscall, path.as_deref()) {
+                    Ok(value) => napi::Error::from(value),
+                    // Making the error failed (an exception is pending, or the heap is
+                    // exhausted): say as much as a plain napi error can.
+                    Err(err) => napi::Error::new(err.status, format!("{code}: {message}")),
+                }
+            }
+        }
+    }
+}
+
+impl From<coldpage::Error> for Failure {
+    fn from(err: coldpage::Error) -> Failure {
+        Failure::from_core(err)
+    }
+}
+
+impl From<napi::Error> for Failure {
+    fn from(err: napi::Error) -> Failure {
+        Failure::Js(err)
+    }
+}
+
+/// Turns an [`Outcome`] into what a `#[napi]` function returns.
+pub trait Throw<T> {
+    /// Maps the failure to its JS error.
+    fn throw(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T, E: Into<Failure>> Throw<T> for std::result::Result<T, E> {
+    fn throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| e.into().into_js(env))
+    }
+}
+
+fn check(status: sys::napi_status) -> napi::Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::new(Status::from(status), "making the error object failed".to_owned()))
+    }
+}
+
+fn js_string(env: &Env, s: &str) -> napi::Result<sys::napi_value> {
+    let mut value = ptr::null_mut();
+    // SAFETY: `s` is valid UTF-8 of `s.len()` bytes for the duration of the call,
+    // which copies it; `value` is a valid out pointer; we are on `env`'s JS thread.
+    check(unsafe { sys::napi_create_string_utf8(env.raw(), s.as_ptr().cast(), s.len() as isize, &mut value) })?;
+    Ok(value)
+}
+
+fn set(env: &Env, object: sys::napi_value, name: &str, value: sys::napi_value) -> napi::Result<()> {
+    let name = CString::new(name).map_err(|_| napi::Error::from_reason("property name with NUL"))?;
+    // SAFETY: `object` and `value` are live values of the current scope and `name` a
+    // NUL-terminated string; we are on `env`'s JS thread.
+    check(unsafe { sys::napi_set_named_property(env.raw(), object, name.as_ptr(), value) })
+}
+
+/// `new TypeError/RangeError/Error(message)` with `code` (set by Node-API) and the I/O
+/// properties.
+fn make_error<'env>(
+    env: &'env Env,
+    class: Class,
+    code: &str,
+    message: &str,
+    errno: Option<i32>,
+    syscall: Option<&str>,
+    path: Option<&str>,
+) -> napi::Result<Unknown<'env>> {
+    let (code_value, message_value) = (js_string(env, code)?, js_string(env, message)?);
+    let create = match class {
+        Class::Type => sys::napi_create_type_error,
+        Class::Range => sys::napi_create_range_error,
+        Class::Error => sys::napi_create_error,
+    };
+    let mut error = ptr::null_mut();
+    // SAFETY: both arguments are live JS strings of the current scope; `error` is a
+    // valid out pointer; we are on `env`'s JS thread.
+    check(unsafe { create(env.raw(), code_value, message_value, &mut error) })?;
+    if let Some(errno) = errno {
+        let mut value = ptr::null_mut();
+        // SAFETY: `value` is a valid out pointer; we are on `env`'s JS thread.
+        check(unsafe { sys::napi_create_int32(env.raw(), errno, &mut value) })?;
+        set(env, error, "errno", value)?;
+    }
+    if let Some(syscall) = syscall {
+        set(env, error, "syscall", js_string(env, syscall)?)?;
+    }
+    if let Some(path) = path {
+        set(env, error, "path", js_string(env, path)?)?;
+    }
+    // SAFETY: `error` is the live object just created in `env`'s current scope.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), error) })
 }
 
 /// Largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// Converts a JS number that must be a non-negative safe integer.
-pub fn to_u64(name: &str, value: f64) -> napi::Result<u64> {
+pub fn to_u64(name: &str, value: f64) -> Outcome<u64> {
     if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= MAX_SAFE_INTEGER {
         // Exact: checked integral and within 2^53 above.
         Ok(value as u64)
     } else {
-        Err(out_of_range(name, value))
+        Err(Failure::out_of_range(name, value))
     }
 }
 
@@ -72,11 +212,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encodes_code_errno_and_syscall() {
+    fn core_errors_keep_code_errno_syscall_and_path() {
         let io = std::io::Error::from_raw_os_error(5);
-        let err = from_core(coldpage::Error::Io { syscall: "pread", path: None, source: io });
-        assert!(err.reason.starts_with("ERR_COLDPAGE_IO|5|pread|pread failed"), "{}", err.reason);
-        assert!(disposed(7).reason.starts_with("ERR_COLDPAGE_DISPOSED|||"));
+        let failure =
+            Failure::from_core(coldpage::Error::Io { syscall: "pread", path: Some("/scratch".into()), source: io });
+        let Failure::Coded { code, errno, syscall, path, message } = failure else { panic!("coded") };
+        assert_eq!(
+            (code, errno, syscall, path.as_deref()),
+            ("ERR_COLDPAGE_IO", Some(5), Some("pread"), Some("/scratch"))
+        );
+        assert!(message.starts_with("pread failed on /scratch"), "{message}");
+        assert_eq!(Failure::disposed(7).code(), Some("ERR_COLDPAGE_DISPOSED"));
     }
 
     #[test]
@@ -84,7 +230,7 @@ mod tests {
         assert_eq!(to_u64("offset", 0.0).unwrap(), 0);
         assert_eq!(to_u64("offset", MAX_SAFE_INTEGER).unwrap(), 9_007_199_254_740_991);
         for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, MAX_SAFE_INTEGER + 2.0] {
-            assert!(to_u64("offset", bad).unwrap_err().reason.starts_with("ERR_OUT_OF_RANGE|"));
+            assert_eq!(to_u64("offset", bad).unwrap_err().code(), Some("ERR_OUT_OF_RANGE"));
         }
     }
 }

@@ -17,7 +17,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::buffers::{self, Detach, External, JsBuffer, WeakRef};
-use crate::error::{disposed, encoded, to_u64, CoreResultExt};
+use crate::error::{to_u64, Failure, Outcome, Throw};
 use crate::tasks;
 
 /// Holds a view's lease until the handle releases it or the view is collected.
@@ -75,15 +75,21 @@ impl NativeHandle {
 
     /// The storage, or `ERR_COLDPAGE_DISPOSED`. A clone of the `Arc`, so that
     /// no cell borrow outlives the call.
-    fn live(&self) -> napi::Result<Arc<coldpage::Handle>> {
-        self.handle.borrow().clone().ok_or_else(|| disposed(self.id))
+    fn live(&self) -> Outcome<Arc<coldpage::Handle>> {
+        self.handle.borrow().clone().ok_or_else(|| Failure::disposed(self.id))
+    }
+
+    /// Puts the storage back after a failed take: the handle is live again.
+    fn restore(&self, handle: Arc<coldpage::Handle>, external_bytes: i64) {
+        *self.handle.borrow_mut() = Some(handle);
+        self.external_bytes.set(external_bytes);
     }
 
     /// Ends the handle's life: detaches every live view, drops the leases that
     /// no JS object can reach any more, and hands back the storage and the
     /// external-memory count for the caller to settle.
-    fn retire(&self, env: &Env) -> napi::Result<(Arc<coldpage::Handle>, i64)> {
-        let handle = self.handle.borrow_mut().take().ok_or_else(|| disposed(self.id))?;
+    fn retire(&self, env: &Env) -> Outcome<(Arc<coldpage::Handle>, i64)> {
+        let handle = self.handle.borrow_mut().take().ok_or_else(|| Failure::disposed(self.id))?;
         let views = std::mem::take(&mut *self.views.borrow_mut());
         for view in views {
             if let Ok(Detach::Detached) = view.buffer.detach(env) {
@@ -107,9 +113,9 @@ impl NativeHandle {
     }
 }
 
-fn ranges_arg(flat: &[f64]) -> napi::Result<Vec<(u64, u64)>> {
+fn ranges_arg(flat: &[f64]) -> Outcome<Vec<(u64, u64)>> {
     if !flat.len().is_multiple_of(2) {
-        return Err(encoded("ERR_INVALID_ARG_VALUE", None, None, "ranges must be [offset, length] pairs"));
+        return Err(Failure::invalid_value("ranges", "expected [offset, length] pairs"));
     }
     flat.chunks_exact(2).map(|p| Ok((to_u64("offset", p[0])?, to_u64("length", p[1])?))).collect()
 }
@@ -142,35 +148,40 @@ impl NativeHandle {
 
     /// Fills `target` with the bytes at `offset`.
     #[napi]
-    pub fn read_into(&self, offset: f64, mut target: BufferSlice) -> napi::Result<()> {
-        let offset = to_u64("offset", offset)?;
-        self.live()?.read_into(offset, &mut target).js()
+    pub fn read_into(&self, env: Env, offset: f64, mut target: BufferSlice) -> napi::Result<()> {
+        (|| -> Outcome<()> {
+            let offset = to_u64("offset", offset)?;
+            Ok(self.live()?.read_into(offset, &mut target)?)
+        })()
+        .throw(&env)
     }
 
     /// Reads `[offset, length]` pairs given flat into `target`, one range after
     /// another (`target` is exactly as long as the ranges together). The façade
     /// allocates `target` in JS so that V8 owns and promptly frees it.
     #[napi]
-    pub fn read_at_many_into(&self, ranges: Vec<f64>, mut target: BufferSlice) -> napi::Result<()> {
-        let ranges = ranges_arg(&ranges)?;
-        self.live()?.read_at_many_into(&ranges, &mut target).js()
+    pub fn read_at_many_into(&self, env: Env, ranges: Vec<f64>, mut target: BufferSlice) -> napi::Result<()> {
+        (|| -> Outcome<()> {
+            let ranges = ranges_arg(&ranges)?;
+            Ok(self.live()?.read_at_many_into(&ranges, &mut target)?)
+        })()
+        .throw(&env)
     }
 
     /// Reads on the libuv pool.
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn read_at_async(
         &self,
+        env: Env,
         offset: f64,
         length: f64,
         zero_copy: bool,
         signal: Option<AbortSignal>,
     ) -> napi::Result<AsyncTask<tasks::Read>> {
-        let task = tasks::Read {
-            handle: self.live()?,
-            offset: to_u64("offset", offset)?,
-            len: to_u64("length", length)?,
-            zero_copy,
-        };
+        let task = (|| -> Outcome<tasks::Read> {
+            Ok(tasks::Read::new(self.live()?, to_u64("offset", offset)?, to_u64("length", length)?, zero_copy))
+        })()
+        .throw(&env)?;
         Ok(AsyncTask::with_optional_signal(task, signal))
     }
 
@@ -178,83 +189,45 @@ impl NativeHandle {
     #[napi(ts_return_type = "Promise<Buffer[]>")]
     pub fn read_at_many_async(
         &self,
+        env: Env,
         ranges: Vec<f64>,
         zero_copy: bool,
         signal: Option<AbortSignal>,
     ) -> napi::Result<AsyncTask<tasks::ReadMany>> {
-        let task = tasks::ReadMany { handle: self.live()?, ranges: ranges_arg(&ranges)?, zero_copy };
+        let task = (|| -> Outcome<tasks::ReadMany> {
+            Ok(tasks::ReadMany::new(self.live()?, ranges_arg(&ranges)?, zero_copy))
+        })()
+        .throw(&env)?;
         Ok(AsyncTask::with_optional_signal(task, signal))
     }
 
-    /// A lease on `length` bytes at `offset`: zero-copy where allowed, detached
-    /// when the handle is disposed or taken; else a copy.
+    /// A lease on `length` bytes at `offset`: zero-copy where allowed and where a
+    /// write into the view cannot reach the handle's bytes (file handles: a private
+    /// copy-on-write map), detached when the handle is disposed or taken; else a
+    /// copy (swap handles, whose storage is plain memory that a writable view would
+    /// alias).
     #[napi(ts_return_type = "Buffer")]
     pub fn view(&self, env: Env, offset: f64, length: f64, zero_copy: bool) -> napi::Result<JsBuffer> {
-        let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
-        let lease = self.live()?.view(offset, len).js()?;
-        if !zero_copy || lease.is_empty() {
-            return buffers::copy(&env, &lease);
-        }
-        self.prune_views(&env);
-        let slot = Arc::new(Mutex::new(Some(lease)));
-        let (data, len) = {
-            let held = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            let lease = held.as_ref().expect("just stored");
-            (lease.as_ptr().cast_mut(), lease.len())
-        };
-        // SAFETY: `data`/`len` are the lease's bytes, which the core keeps
-        // mapped and writable while the lease lives; the lease stays in `slot`
-        // until the finalizer drops `ViewOwner` or `retire` has detached the
-        // Buffer, so no JS object reaches the bytes after they are released.
-        match unsafe { buffers::external(&env, data, len, ViewOwner(slot.clone()), 0) }? {
-            External::Made(buffer) => {
-                let weak = WeakRef::new(&env, &buffer)?;
-                self.views.borrow_mut().push(View { buffer: weak, slot });
-                Ok(buffer)
-            }
-            External::Refused(owner) => {
-                let copied = {
-                    let held = owner.0.lock().unwrap_or_else(PoisonError::into_inner);
-                    buffers::copy(&env, held.as_deref().unwrap_or_default())
-                };
-                drop(owner);
-                copied
-            }
-        }
+        self.view_inner(&env, offset, length, zero_copy).throw(&env)
     }
 
-    /// All bytes; the handle is disposed afterwards. Zero-copy where allowed.
+    /// All bytes; the handle is disposed on success and stays live and readable on
+    /// failure. Zero-copy where allowed (a swap handle hands its region over).
     #[napi(ts_return_type = "Buffer")]
     pub fn take(&self, env: Env, zero_copy: bool) -> napi::Result<JsBuffer> {
-        let (handle, external_bytes) = self.retire(&env)?;
-        let out = tasks::take_blocking(handle);
-        let (buffer, transferred) = match out {
-            Ok(out) => tasks::take_to_js(&env, out, zero_copy, external_bytes)?,
-            Err(err) => {
-                buffers::adjust_external_memory(&env, -external_bytes);
-                return Err(err);
-            }
-        };
-        if !transferred {
-            buffers::adjust_external_memory(&env, -external_bytes);
-        }
-        Ok(buffer)
-    }
-
-    /// `take` with the work on the libuv pool; the handle is disposed at once.
-    #[napi(ts_return_type = "Promise<Buffer>")]
-    pub fn take_async(&self, env: Env, zero_copy: bool) -> napi::Result<AsyncTask<tasks::Take>> {
-        let (handle, external_bytes) = self.retire(&env)?;
-        Ok(AsyncTask::new(tasks::Take { handle: Some(handle), external_bytes, zero_copy }))
+        self.take_inner(&env, zero_copy).throw(&env)
     }
 
     /// Hints that `length` bytes at `offset` will be read soon (clamped to the
     /// handle by the core, which never fails a hint).
     #[napi]
-    pub fn prefetch(&self, offset: f64, length: f64) -> napi::Result<()> {
-        let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
-        self.live()?.prefetch(offset, len);
-        Ok(())
+    pub fn prefetch(&self, env: Env, offset: f64, length: f64) -> napi::Result<()> {
+        (|| -> Outcome<()> {
+            let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
+            self.live()?.prefetch(offset, len);
+            Ok(())
+        })()
+        .throw(&env)
     }
 
     /// Frees the handle's memory or scratch space now; idempotent.
@@ -264,6 +237,82 @@ impl NativeHandle {
             drop(handle);
             buffers::adjust_external_memory(&env, -external_bytes);
         }
+    }
+}
+
+impl NativeHandle {
+    fn view_inner(&self, env: &Env, offset: f64, length: f64, zero_copy: bool) -> Outcome<JsBuffer> {
+        let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
+        let lease = self.live()?.view(offset, len)?;
+        if !zero_copy || lease.is_empty() || self.backend == coldpage::Backend::Swap {
+            return buffers::copy(env, &lease);
+        }
+        self.prune_views(env);
+        let slot = Arc::new(Mutex::new(Some(lease)));
+        let (data, len) = {
+            let held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            let lease = held.as_ref().expect("just stored");
+            (lease.as_ptr().cast_mut(), lease.len())
+        };
+        // SAFETY: `data`/`len` are the lease's bytes: a private copy-on-write map of
+        // the extent (file handles only, above), which the core keeps mapped and
+        // writable while the lease lives, and which no write reaches the handle's
+        // storage through; the lease stays in `slot` until the finalizer drops
+        // `ViewOwner` or `retire` has detached the Buffer, so no JS object reaches
+        // the bytes after they are released.
+        match unsafe { buffers::external(env, data, len, ViewOwner(slot.clone()), 0) }? {
+            External::Made(buffer) => {
+                let weak = WeakRef::new(env, &buffer)?;
+                self.views.borrow_mut().push(View { buffer: weak, slot });
+                Ok(buffer)
+            }
+            External::Refused(owner) => {
+                let copied = {
+                    let held = owner.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    buffers::copy(env, held.as_deref().unwrap_or_default())
+                };
+                drop(owner);
+                copied
+            }
+        }
+    }
+
+    fn take_inner(&self, env: &Env, zero_copy: bool) -> Outcome<JsBuffer> {
+        let live = self.live()?;
+        if !zero_copy || self.backend != coldpage::Backend::Swap {
+            // A copy (file handles read their extent): made before anything is
+            // released, so a failure leaves the handle as it was.
+            let bytes = live.read_at(0, self.len)?;
+            drop(live);
+            let (buffer, _) = buffers::owned_to_js(env, bytes, zero_copy, 0)?;
+            self.dispose(*env);
+            return Ok(buffer);
+        }
+        drop(live);
+        // Swap, zero-copy: views are detached first so that their leases let go of
+        // the region, which then moves into the Buffer.
+        let (handle, external_bytes) = self.retire(env)?;
+        let taken = match Arc::try_unwrap(handle) {
+            Ok(handle) => handle.take().map(Ok).map_err(|e| (Arc::new(e.handle), e.error)),
+            // Async reads in flight share the storage: copy it out.
+            Err(shared) => match shared.read_at(0, self.len) {
+                Ok(bytes) => Ok(Err(bytes)),
+                Err(error) => Err((shared, error)),
+            },
+        };
+        let result = match taken {
+            Ok(Ok(whole)) => buffers::owned_to_js(env, whole, zero_copy, external_bytes),
+            Ok(Err(copy)) => buffers::owned_to_js(env, copy, zero_copy, 0).map(|(b, _)| (b, false)),
+            Err((handle, error)) => {
+                self.restore(handle, external_bytes);
+                return Err(error.into());
+            }
+        };
+        let (buffer, transferred) = result?;
+        if !transferred {
+            buffers::adjust_external_memory(env, -external_bytes);
+        }
+        Ok(buffer)
     }
 }
 

@@ -16,12 +16,12 @@ mod tasks;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, BufferSlice, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, BufferSlice};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::config::backend_arg;
-use crate::error::CoreResultExt;
+use crate::error::{Failure, Outcome, Throw};
 pub use crate::handle::NativeHandle;
 
 fn pager() -> &'static coldpage::Pager {
@@ -32,21 +32,44 @@ fn pager() -> &'static coldpage::Pager {
 /// not retained). `backend` overrides the global selector for this handle.
 #[napi]
 pub fn pageout(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> napi::Result<NativeHandle> {
-    let backend = backend_arg(backend.as_deref())?;
-    let slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
-    let handle = match backend {
-        Some(b) => pager().pageout_to(b, &slices),
-        None => pager().pageout(&slices),
-    }
-    .js()?;
+    let handle = (|| -> Outcome<coldpage::Handle> {
+        let backend = backend_arg(backend.as_deref())?;
+        let slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
+        Ok(pager().pageout_to(backend.unwrap_or_else(|| pager().next_backend()), &slices)?)
+    })()
+    .throw(&env)?;
     Ok(NativeHandle::new(&env, Arc::new(handle)))
 }
 
-/// Like [`pageout`], with the copy and the write on the libuv thread pool.
+/// Like [`pageout`], with the write to the file backend on the libuv thread pool.
+///
+/// The caller's bytes are copied here, on the JS thread: JS can transfer or detach
+/// an ArrayBuffer while a task runs (which frees or moves its memory), and Node-API
+/// has no way to pin it, so the pool never reads JS memory. For the swap backend
+/// that copy is the whole pageout (into the region, then the page-out advice), done
+/// at once; for the file backend the copy is staged and the pool writes it.
 #[napi(ts_return_type = "Promise<NativeHandle>")]
-pub fn pageout_async(chunks: Vec<Uint8Array>, backend: Option<String>) -> napi::Result<AsyncTask<tasks::Pageout>> {
-    let backend = backend_arg(backend.as_deref())?;
-    Ok(AsyncTask::new(tasks::Pageout { chunks, backend }))
+pub fn pageout_async(
+    env: Env,
+    chunks: Vec<BufferSlice>,
+    backend: Option<String>,
+) -> napi::Result<AsyncTask<tasks::Pageout>> {
+    let task = (|| -> Outcome<tasks::Pageout> {
+        let backend = backend_arg(backend.as_deref())?.unwrap_or_else(|| pager().next_backend());
+        let slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
+        if backend == coldpage::Backend::Swap {
+            return Ok(tasks::Pageout::Done(Some(pager().pageout_to(backend, &slices)?)));
+        }
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let mut staged = Vec::new();
+        staged.try_reserve_exact(total).map_err(|_| Failure::no_memory(total, "the staged pageout"))?;
+        for s in &slices {
+            staged.extend_from_slice(s);
+        }
+        Ok(tasks::Pageout::Staged(staged, None))
+    })()
+    .throw(&env)?;
+    Ok(AsyncTask::new(task))
 }
 
 /// What the zero-copy probe found: whether `view`/`take` may hand out pager
@@ -70,4 +93,4 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
     }
 }
 
-pub use crate::config::{configure, doctor, get_config, stats};
+pub use crate::config::{claim_environment, configure, doctor, get_config, stats};

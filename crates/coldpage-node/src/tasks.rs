@@ -1,18 +1,43 @@
-//! Blocking work of the async variants, run on the libuv thread pool.
+//! Blocking work of the async variants, run on the libuv thread pool. A task owns
+//! everything it touches (never the caller's JS memory, which JS could transfer or
+//! detach while the task runs), and keeps a pager error as it is until `reject`,
+//! where it becomes the JS error with its properties.
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::Uint8Array;
 use napi::{Env, Task};
 
 use crate::buffers::{self, JsBuffer};
-use crate::error::CoreResultExt;
+use crate::error::{Failure, Outcome};
 use crate::handle::NativeHandle;
 
-/// `pageoutAsync`: copies the chunks into the pager off the JS thread.
-pub struct Pageout {
-    pub chunks: Vec<Uint8Array>,
-    pub backend: Option<coldpage::Backend>,
+/// The error a task's `compute` hands to `reject` (napi-rs passes only a
+/// `napi::Error` between them; the pager error waits in the task).
+#[derive(Default)]
+struct Pending(Option<Failure>);
+
+impl Pending {
+    /// Stores `failure` and gives napi-rs a placeholder to route to `reject`.
+    fn hold<T>(&mut self, result: Outcome<T>) -> napi::Result<T> {
+        result.map_err(|failure| {
+            self.0 = Some(failure);
+            napi::Error::from_reason("coldpage task failed")
+        })
+    }
+
+    fn reject<T>(&mut self, env: &Env, err: napi::Error) -> napi::Result<T> {
+        Err(self.0.take().map_or(err, |failure| failure.into_js(env)))
+    }
+}
+
+/// `pageoutAsync`. The caller's bytes were copied on the JS thread (see
+/// `pageout_async`): into the swap region itself (then there is nothing left to do
+/// here), or into `Staged` bytes that are written to the arena here.
+pub enum Pageout {
+    /// Paged out already; handed over at `resolve`.
+    Done(Option<coldpage::Handle>),
+    /// Bytes to write to the file backend, and where a failure waits for `reject`.
+    Staged(Vec<u8>, Option<Failure>),
 }
 
 impl Task for Pageout {
@@ -20,26 +45,44 @@ impl Task for Pageout {
     type JsValue = NativeHandle;
 
     fn compute(&mut self) -> napi::Result<coldpage::Handle> {
-        let slices: Vec<&[u8]> = self.chunks.iter().map(|c| &c[..]).collect();
-        let pager = coldpage::Pager::global();
-        match self.backend {
-            Some(b) => pager.pageout_to(b, &slices),
-            None => pager.pageout(&slices),
+        match self {
+            Pageout::Done(handle) => Ok(handle.take().expect("compute runs once")),
+            Pageout::Staged(bytes, pending) => {
+                let result = coldpage::Pager::global().pageout_to(coldpage::Backend::File, &[bytes]);
+                *bytes = Vec::new();
+                result.map_err(|err| {
+                    *pending = Some(Failure::from(err));
+                    napi::Error::from_reason("coldpage pageout failed")
+                })
+            }
         }
-        .js()
     }
 
     fn resolve(&mut self, env: Env, handle: coldpage::Handle) -> napi::Result<NativeHandle> {
         Ok(NativeHandle::new(&env, Arc::new(handle)))
     }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {
+        match self {
+            Pageout::Staged(_, pending) => Err(pending.take().map_or(err, |f| f.into_js(&env))),
+            Pageout::Done(_) => Err(err),
+        }
+    }
 }
 
-/// `readAtAsync`.
+/// `readAtAsync` (and the copying `takeAsync`).
 pub struct Read {
-    pub handle: Arc<coldpage::Handle>,
-    pub offset: u64,
-    pub len: u64,
-    pub zero_copy: bool,
+    handle: Arc<coldpage::Handle>,
+    offset: u64,
+    len: u64,
+    zero_copy: bool,
+    pending: Pending,
+}
+
+impl Read {
+    pub(crate) fn new(handle: Arc<coldpage::Handle>, offset: u64, len: u64, zero_copy: bool) -> Read {
+        Read { handle, offset, len, zero_copy, pending: Pending::default() }
+    }
 }
 
 impl Task for Read {
@@ -47,19 +90,31 @@ impl Task for Read {
     type JsValue = JsBuffer;
 
     fn compute(&mut self) -> napi::Result<Vec<u8>> {
-        self.handle.read_at(self.offset, self.len).js()
+        let result = self.handle.read_at(self.offset, self.len).map_err(Failure::from);
+        self.pending.hold(result)
     }
 
     fn resolve(&mut self, env: Env, bytes: Vec<u8>) -> napi::Result<JsBuffer> {
-        Ok(buffers::owned_to_js(&env, bytes, self.zero_copy, 0)?.0)
+        buffers::owned_to_js(&env, bytes, self.zero_copy, 0).map(|(b, _)| b).map_err(|f| f.into_js(&env))
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<JsBuffer> {
+        self.pending.reject(&env, err)
     }
 }
 
 /// `readAtManyAsync`.
 pub struct ReadMany {
-    pub handle: Arc<coldpage::Handle>,
-    pub ranges: Vec<(u64, u64)>,
-    pub zero_copy: bool,
+    handle: Arc<coldpage::Handle>,
+    ranges: Vec<(u64, u64)>,
+    zero_copy: bool,
+    pending: Pending,
+}
+
+impl ReadMany {
+    pub(crate) fn new(handle: Arc<coldpage::Handle>, ranges: Vec<(u64, u64)>, zero_copy: bool) -> ReadMany {
+        ReadMany { handle, ranges, zero_copy, pending: Pending::default() }
+    }
 }
 
 impl Task for ReadMany {
@@ -67,65 +122,18 @@ impl Task for ReadMany {
     type JsValue = Vec<JsBuffer>;
 
     fn compute(&mut self) -> napi::Result<Vec<Vec<u8>>> {
-        self.handle.read_at_many(&self.ranges).js()
+        let result = self.handle.read_at_many(&self.ranges).map_err(Failure::from);
+        self.pending.hold(result)
     }
 
     fn resolve(&mut self, env: Env, parts: Vec<Vec<u8>>) -> napi::Result<Vec<JsBuffer>> {
-        parts.into_iter().map(|p| Ok(buffers::owned_to_js(&env, p, self.zero_copy, 0)?.0)).collect()
-    }
-}
-
-/// What a take produced.
-pub enum Taken {
-    /// The storage itself (zero-copy for swap).
-    Whole(coldpage::Taken),
-    /// A copy, when reads in flight still shared the storage.
-    Copied(Vec<u8>),
-}
-
-/// Takes the storage if nothing else shares it, else copies it out.
-pub fn take_blocking(handle: Arc<coldpage::Handle>) -> napi::Result<Taken> {
-    match Arc::try_unwrap(handle) {
-        Ok(handle) => handle.take().map(Taken::Whole).js(),
-        Err(shared) => shared.read_at(0, shared.len()).map(Taken::Copied).js(),
-    }
-}
-
-/// Hands taken bytes to JS; says whether `external_bytes` moved to the Buffer.
-pub fn take_to_js(env: &Env, taken: Taken, zero_copy: bool, external_bytes: i64) -> napi::Result<(JsBuffer, bool)> {
-    match taken {
-        Taken::Whole(t) => buffers::owned_to_js(env, t, zero_copy, external_bytes),
-        Taken::Copied(v) => Ok((buffers::owned_to_js(env, v, zero_copy, 0)?.0, false)),
-    }
-}
-
-/// `takeAsync`: the handle is already retired; this owns its storage.
-pub struct Take {
-    pub handle: Option<Arc<coldpage::Handle>>,
-    /// Still to be given back to V8 unless it moves to the Buffer.
-    pub external_bytes: i64,
-    pub zero_copy: bool,
-}
-
-impl Task for Take {
-    type Output = Taken;
-    type JsValue = JsBuffer;
-
-    fn compute(&mut self) -> napi::Result<Taken> {
-        let handle = self.handle.take().expect("compute runs once");
-        take_blocking(handle)
+        parts
+            .into_iter()
+            .map(|p| buffers::owned_to_js(&env, p, self.zero_copy, 0).map(|(b, _)| b).map_err(|f| f.into_js(&env)))
+            .collect()
     }
 
-    fn resolve(&mut self, env: Env, taken: Taken) -> napi::Result<JsBuffer> {
-        let (buffer, transferred) = take_to_js(&env, taken, self.zero_copy, self.external_bytes)?;
-        if transferred {
-            self.external_bytes = 0;
-        }
-        Ok(buffer)
-    }
-
-    fn finally(self, env: Env) -> napi::Result<()> {
-        buffers::adjust_external_memory(&env, -self.external_bytes);
-        Ok(())
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Vec<JsBuffer>> {
+        self.pending.reject(&env, err)
     }
 }

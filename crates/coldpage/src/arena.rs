@@ -239,22 +239,36 @@ impl Arena {
     }
 
     /// Takes back a live extent: into the recycle bin when `recycle`, other extents are
-    /// still live and the bin has room, else punched and freed.
+    /// still live and the bin has room, else punched and freed. The release that
+    /// leaves nothing live also empties the bin.
+    ///
+    /// The live count is decremented under the bin's lock, so "push into the bin
+    /// because something is live" and "the last release empties the bin" cannot
+    /// interleave: an extent never stays on disk with no live handle (while the
+    /// books, which do not count the bin, say nothing is allocated).
     fn release(&self, offset: u64, size: u64, recycle: bool) {
+        let mut bin = self.lock_recycle();
         let live = self.live.fetch_sub(size, Ordering::AcqRel) - size;
-        if recycle && live > 0 {
-            let mut bin = self.lock_recycle();
-            if bin.bytes + size <= RECYCLE_MAX {
-                bin.extents.push((offset, size));
-                bin.bytes += size;
-                self.quota.recycled.fetch_add(size, Ordering::AcqRel);
-                return;
-            }
+        // Where another release used to slip in (tests/failpoints.rs).
+        fail::fail_point!("arena-release-gap");
+        if recycle && live > 0 && bin.bytes + size <= RECYCLE_MAX {
+            bin.extents.push((offset, size));
+            bin.bytes += size;
+            self.quota.recycled.fetch_add(size, Ordering::AcqRel);
+            return;
         }
+        // Nothing live: nothing to reuse the bin for soon, so the disk gets it back.
+        let flushed = if live == 0 {
+            bin.bytes = 0;
+            std::mem::take(&mut bin.extents)
+        } else {
+            Vec::new()
+        };
+        drop(bin);
         self.free(offset, size);
-        if live == 0 {
-            // Nothing live: nothing to reuse the bin for soon, so the disk gets it back.
-            self.flush_recycled();
+        for (offset, size) in flushed {
+            self.quota.recycled.fetch_sub(size, Ordering::AcqRel);
+            self.free(offset, size);
         }
     }
 

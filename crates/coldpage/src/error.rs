@@ -58,6 +58,19 @@ pub enum Error {
     /// A backend this platform cannot provide (`ERR_COLDPAGE_UNSUPPORTED`).
     #[error("{0}")]
     Unsupported(String),
+    /// A result could not be allocated (`ERR_COLDPAGE_NO_MEMORY`); nothing is lost, the
+    /// handle and the pager keep working.
+    #[error("{0}")]
+    NoMemory(String),
+}
+
+/// A `Vec` of `len` zeroed bytes, or [`Error::NoMemory`] where the allocation fails
+/// (instead of aborting the process, as `vec![0; len]` does).
+pub(crate) fn try_zeroed(len: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| Error::no_memory(len as u64))?;
+    out.resize(len, 0);
+    Ok(out)
 }
 
 impl Error {
@@ -73,13 +86,27 @@ impl Error {
             Error::Io { .. } => "ERR_COLDPAGE_IO",
             Error::Config(_) => "ERR_COLDPAGE_CONFIG",
             Error::Unsupported(_) => "ERR_COLDPAGE_UNSUPPORTED",
+            Error::NoMemory(_) => "ERR_COLDPAGE_NO_MEMORY",
         }
+    }
+
+    /// [`Error::NoMemory`] for a result of `bytes` bytes.
+    pub(crate) fn no_memory(bytes: u64) -> Error {
+        Error::NoMemory(format!("{bytes} bytes could not be allocated for the result"))
     }
 
     /// The OS error number of an I/O failure.
     pub fn errno(&self) -> Option<i32> {
         match self {
             Error::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The path involved in an I/O failure, where there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. } => path.as_deref(),
             _ => None,
         }
     }
@@ -123,6 +150,7 @@ impl From<Error> for io::Error {
             Error::Unsupported(_) => io::ErrorKind::Unsupported,
             Error::Config(_) => io::ErrorKind::InvalidInput,
             Error::Disposed(_) => io::ErrorKind::NotConnected,
+            Error::NoMemory(_) => io::ErrorKind::OutOfMemory,
         };
         io::Error::new(kind, err)
     }
@@ -134,7 +162,8 @@ mod tests {
 
     #[test]
     fn codes_are_spec_codes() {
-        let cases: [(Error, &str); 5] = [
+        let cases: [(Error, &str); 6] = [
+            (Error::no_memory(1 << 40), "ERR_COLDPAGE_NO_MEMORY"),
             (Error::out_of_range(1, 2, 0), "ERR_OUT_OF_RANGE"),
             (Error::Disposed(3), "ERR_COLDPAGE_DISPOSED"),
             (Error::Corrupt { handle: 1, block: 12, arena: 3 }, "ERR_COLDPAGE_CORRUPT"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use memmap2::MmapMut;
 
-use crate::error::{Error, Result};
+use crate::error::{try_zeroed, Error, Result};
 use crate::file_store::FileStore;
 use crate::pager::{slot, Shared};
 use crate::region::Region;
@@ -52,7 +52,10 @@ pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<Region> {
         "mmap",
         std::io::Error::from_raw_os_error(crate::os::errno::ENOMEM)
     )));
-    let mut region = Region::new(len).map_err(|e| Error::io("mmap", e))?;
+    let mut region = Region::new(len).map_err(|e| match e.kind() {
+        std::io::ErrorKind::OutOfMemory => Error::NoMemory(format!("{len} bytes of memory for a swap region: {e}")),
+        _ => Error::io("mmap", e),
+    })?;
     let mut at = 0;
     let dst = region.as_mut_slice();
     for chunk in chunks {
@@ -140,7 +143,7 @@ impl Handle {
     /// when a block fails its checksum and [`Error::Io`] when the read fails.
     pub fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
         self.check(offset, len)?;
-        let mut out = vec![0u8; len as usize];
+        let mut out = try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?;
         self.read_into(offset, &mut out)?;
         Ok(out)
     }
@@ -178,8 +181,22 @@ impl Handle {
         if let [(offset, len)] = ranges {
             return Ok(vec![self.read_at(*offset, *len)?]);
         }
-        let mut out = vec![Vec::new(); ranges.len()];
-        self.read_many(ranges, |i, bytes| out[i] = bytes.to_vec())?;
+        for &(offset, len) in ranges {
+            self.check(offset, len)?;
+        }
+        // Every result is allocated before anything is read: a request too large for
+        // memory fails as a whole, before any work. The total is tried first as one
+        // untouched reservation (address space only, given back at once), so that a
+        // request far past memory fails without committing a byte.
+        let total = ranges.iter().try_fold(0u64, |sum, r| sum.checked_add(r.1)).unwrap_or(u64::MAX);
+        let total_len = usize::try_from(total).map_err(|_| Error::no_memory(total))?;
+        Vec::<u8>::new().try_reserve_exact(total_len).map_err(|_| Error::no_memory(total))?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 24))?;
+        for &(_, len) in ranges {
+            out.push(try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?);
+        }
+        self.read_many(ranges, |i, bytes| out[i].copy_from_slice(bytes))?;
         Ok(out)
     }
 
@@ -266,10 +283,12 @@ impl Handle {
     /// extent into a fresh buffer and frees the extent.
     ///
     /// # Errors
-    /// As [`Handle::read_at`]; on error the handle is still dropped.
-    pub fn take(self) -> Result<Taken> {
+    /// As [`Handle::read_at`], and [`Error::NoMemory`] when the result cannot be
+    /// allocated. A failed take loses nothing: the [`TakeError`] gives the handle back,
+    /// live and readable.
+    pub fn take(self) -> std::result::Result<Taken, TakeError> {
         let len = self.stored.len;
-        let taken = match Arc::try_unwrap(self.stored) {
+        let stored = match Arc::try_unwrap(self.stored) {
             Ok(mut stored) => match std::mem::replace(&mut stored.data, Data::Empty) {
                 Data::Swap(region) => {
                     stored.shared.counters.reads.fetch_add(1, Ordering::Relaxed);
@@ -278,13 +297,17 @@ impl Handle {
                 }
                 data => {
                     stored.data = data;
-                    Handle { stored: Arc::new(stored) }.read_at(0, len)
+                    Arc::new(stored)
                 }
             },
             // A lease still borrows the storage: copy, and let the lease free it later.
-            Err(stored) => Handle { stored }.read_at(0, len),
+            Err(stored) => stored,
         };
-        taken.map(|v| Taken(Owned::Vec(v)))
+        let handle = Handle { stored };
+        match handle.read_at(0, len) {
+            Ok(bytes) => Ok(Taken(Owned::Vec(bytes))),
+            Err(error) => Err(TakeError { error, handle }),
+        }
     }
 
     /// Hints that `[offset, offset + len)` (clamped to the handle) will be read soon:
@@ -365,6 +388,33 @@ impl Deref for Lease {
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease").field("handle", &self.stored.id).field("len", &self.len()).finish()
+    }
+}
+
+/// A [`Handle::take`] that failed: why, and the handle, still live and readable.
+#[derive(Debug)]
+pub struct TakeError {
+    /// Why the take failed.
+    pub error: Error,
+    /// The handle, unchanged.
+    pub handle: Handle,
+}
+
+impl std::fmt::Display for TakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for TakeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<TakeError> for Error {
+    fn from(err: TakeError) -> Error {
+        err.error
     }
 }
 

@@ -138,17 +138,29 @@ impl Pager {
     /// # Errors
     /// [`Error::Config`] (nothing is applied) for an invalid configuration.
     pub fn configure(&self, config: Config) -> Result<()> {
-        let config = config.validate()?;
+        self.update(|c| *c = config).map(drop)
+    }
+
+    /// Changes some fields of the configuration atomically: `edit` gets the config in
+    /// force, and its result is validated whole and applied while no other change can
+    /// interleave (two threads each changing a different field both take effect).
+    ///
+    /// # Errors
+    /// [`Error::Config`] (nothing is applied) for an invalid result.
+    pub fn update(&self, edit: impl FnOnce(&mut Config)) -> Result<Config> {
         // Lock order: arena slot, then config (never the other way round).
         let mut slot = self.lock_arena();
         let mut current = self.shared.config.write().unwrap_or_else(|p| p.into_inner());
+        let mut config = current.clone();
+        edit(&mut config);
+        let config = config.validate()?;
         if slot.dir != config.scratch_dir {
             *slot = ArenaSlot { dir: config.scratch_dir.clone(), arena: None };
         }
         self.shared.quota.max.store(config.max_scratch_bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
         self.shared.verify.store(config.verify, Ordering::Relaxed);
-        *current = config;
-        Ok(())
+        *current = config.clone();
+        Ok(config)
     }
 
     /// The current configuration.
@@ -179,12 +191,17 @@ impl Pager {
     /// untouched), [`Error::Unsupported`] for swap off Linux, [`Error::Io`] and
     /// [`Error::Config`] when the scratch arena cannot be opened.
     pub fn pageout(&self, chunks: &[&[u8]]) -> Result<Handle> {
-        let backend = match self.backend() {
+        self.pageout_to(self.next_backend(), chunks)
+    }
+
+    /// The backend a [`Pager::pageout`] now would use: the selector, with `auto`
+    /// resolved (for callers that must know before they page out).
+    pub fn next_backend(&self) -> Backend {
+        match self.backend() {
             Selector::Auto => resolve_auto().backend,
             Selector::Swap => Backend::Swap,
             Selector::File => Backend::File,
-        };
-        self.pageout_to(backend, chunks)
+        }
     }
 
     /// Like [`Pager::pageout`] to an explicit backend, whatever the selector says.

@@ -23,7 +23,8 @@ impl Region {
     /// `len` zeroed bytes: on the heap below [`SMALL_REGION`], else a mapping.
     pub(crate) fn new(len: usize) -> io::Result<Region> {
         if len < SMALL_REGION {
-            return Ok(Region::Heap(vec![0u8; len].into_boxed_slice()));
+            let bytes = crate::error::try_zeroed(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+            return Ok(Region::Heap(bytes.into_boxed_slice()));
         }
         os::AnonMap::new(len).map(Region::Map)
     }

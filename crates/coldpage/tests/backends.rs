@@ -343,3 +343,30 @@ fn freed_extents_are_recycled_while_others_live_and_punched_when_none_do() {
         assert!(s.scratch_bytes_on_disk < 64 << 10, "nothing live: every extent punched: {s:?}");
     }
 }
+
+/// A result too large for memory is `ERR_COLDPAGE_NO_MEMORY` (never an abort), before
+/// any work, and the handle keeps working. Ranges may repeat: 2^20 reads of the same
+/// 256 MiB make 2^48 bytes, more than any process can address.
+#[test]
+fn a_result_too_large_for_memory_is_no_memory_and_nothing_is_lost() {
+    for backend in [Backend::File, Backend::Swap] {
+        if backend == Backend::Swap && !coldpage::page_out_supported() && !cfg!(windows) {
+            continue;
+        }
+        let (pager, _dir) = pager();
+        let len = 256u64 << 20;
+        let h = match pager.pageout_to(backend, &[&vec![7u8; len as usize]]) {
+            Ok(h) => h,
+            Err(e) if e.code() == "ERR_COLDPAGE_UNSUPPORTED" => continue,
+            Err(e) => panic!("{e}"),
+        };
+        let ranges = vec![(0u64, len); 1 << 20];
+        let before = pager.stats().reads;
+        let err = h.read_at_many(&ranges).unwrap_err();
+        assert_eq!(err.code(), "ERR_COLDPAGE_NO_MEMORY", "{backend:?}: {err}");
+        assert_eq!(pager.stats().reads, before, "{backend:?}: nothing was read");
+        assert_eq!(h.read_at(len - 3, 3).unwrap(), [7, 7, 7], "{backend:?}: the handle keeps working");
+        let again = pager.pageout_to(backend, &[b"and the pager"]).unwrap();
+        assert_eq!(again.read_at(0, 13).unwrap(), b"and the pager");
+    }
+}

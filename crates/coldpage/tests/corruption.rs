@@ -54,8 +54,12 @@ fn a_flipped_byte_fails_every_read_of_its_block_and_only_those() {
     }
     let s = pager.stats();
     assert!(s.checksum_failures >= 20 && s.errors >= 20, "{s:?}");
-    assert_eq!(h.take().unwrap_err().code(), "ERR_COLDPAGE_CORRUPT");
-    assert_eq!(pager.stats().file.handles, 0, "a failed take still frees the handle");
+    let failed = h.take().unwrap_err();
+    assert_eq!(failed.error.code(), "ERR_COLDPAGE_CORRUPT");
+    assert_eq!(pager.stats().file.handles, 1, "a failed take gives the handle back");
+    assert_eq!(failed.handle.read_at(0, 3 * b).unwrap(), &data[..3 * b as usize], "live and readable");
+    drop(failed);
+    assert_eq!(pager.stats().file.handles, 0, "dropping it frees it");
 }
 
 #[test]

@@ -128,13 +128,20 @@ fn faults_in_views_arena_open_swap_and_partial_reads() {
     live.read_into(0, &mut buf).unwrap();
     assert_eq!(buf, data);
 
-    // A take whose read fails still frees the handle and its scratch space.
+    // A take whose read fails loses nothing: the handle comes back, live and readable;
+    // dropping it then frees its scratch space.
     let doomed = pager.pageout_to(Backend::File, &[&data]).unwrap();
     assert_eq!(pager.stats().scratch_bytes_allocated, 2 * (1 << 20));
     fail::cfg("file-read", "return").unwrap();
-    assert_eq!(doomed.take().unwrap_err().code(), "ERR_COLDPAGE_IO");
+    let failed = doomed.take().unwrap_err();
+    assert_eq!(failed.error.code(), "ERR_COLDPAGE_IO");
     injected += 1;
     fail::remove("file-read");
+    assert_eq!(pager.stats().file.handles, 2, "the failed take kept the handle");
+    assert_eq!(failed.handle.read_at(0, data.len() as u64).unwrap(), data, "and it is readable");
+    let retaken = failed.handle.take().unwrap();
+    assert_eq!(&*retaken, &data[..], "a second take succeeds");
+    drop(retaken);
     let s = pager.stats();
     assert_eq!((s.file.handles, s.file.bytes, s.scratch_bytes_allocated), (1, 1 << 20, 1 << 20), "{s:?}");
 
@@ -224,7 +231,7 @@ fn random_faults_keep_the_model_and_the_stats() {
                 5 => tally.outcome(h.view(off, len).map(|lease| assert_eq!(&*lease, want, "view")), "view"),
                 6 => {
                     let (h, data) = live.swap_remove(i);
-                    tally.outcome(h.take().map(|t| assert_eq!(&*t, &data[..], "take")), "take");
+                    tally.outcome(h.take().map(|t| assert_eq!(&*t, &data[..], "take")).map_err(|e| e.error), "take");
                 }
                 _ => drop(live.swap_remove(i)),
             }
@@ -315,5 +322,38 @@ fn a_byte_flipped_on_the_medium_is_corrupt_never_returned() {
     assert!(pager.stats().checksum_failures >= 12);
     fail::remove("file-read-flip");
     assert_eq!(h.read_at(0, data.len() as u64).unwrap(), data, "good bytes again once the medium is");
+    scenario.teardown();
+}
+
+/// Two releases at once, the second being the last live extent: the first is paused
+/// right after it counted itself out (where it used to decide "others are live, into
+/// the bin" without the lock), while the second releases. Whatever the timing, once
+/// both are done nothing stays on disk and the books read 0.
+#[test]
+fn the_last_release_empties_the_bin_even_with_a_release_in_between() {
+    let scenario = fail::FailScenario::setup();
+    let (pager, _dir) = pager();
+    let data = pattern(64 << 10, 6);
+    let first = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    let last = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    let (reached, wait) = std::sync::mpsc::channel::<()>();
+    let reached = std::sync::Mutex::new(Some(reached));
+    fail::cfg_callback("arena-release-gap", move || {
+        if let Some(tx) = reached.lock().unwrap().take() {
+            tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    })
+    .unwrap();
+    let releasing = std::thread::spawn(move || drop(first));
+    wait.recv().unwrap();
+    drop(last);
+    releasing.join().unwrap();
+    fail::remove("arena-release-gap");
+    let s = pager.stats();
+    assert_eq!((s.file.handles, s.scratch_bytes_allocated), (0, 0), "{s:?}");
+    if pager.hole_punching() {
+        assert_eq!(s.scratch_bytes_on_disk, 0, "an extent stayed on disk with no live handle: {s:?}");
+    }
     scenario.teardown();
 }

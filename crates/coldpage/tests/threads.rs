@@ -57,3 +57,30 @@ fn eight_threads_read_concurrently() {
     }
     assert_eq!(pager.stats().checksum_failures, 0);
 }
+
+/// The last handle's release empties the recycle bin, even when another thread's
+/// release is pushing into it at that moment: once nothing is live, nothing of the
+/// arena stays on disk (the books, which do not count the bin, read 0 too).
+#[test]
+fn nothing_stays_on_disk_once_the_last_handle_goes() {
+    let (pager, _dir) = pager();
+    let pager = Arc::new(pager);
+    let data = pattern(64 << 10, 4);
+    for round in 0..200 {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (pager, data) = (Arc::clone(&pager), data.clone());
+                std::thread::spawn(move || {
+                    let handles: Vec<_> = (0..4).map(|_| pager.pageout_to(Backend::File, &[&data]).unwrap()).collect();
+                    drop(handles);
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let s = pager.stats();
+        assert_eq!((s.file.handles, s.scratch_bytes_allocated), (0, 0), "round {round}: {s:?}");
+        if pager.hole_punching() {
+            assert_eq!(s.scratch_bytes_on_disk, 0, "round {round}: bytes left on disk with no live handle: {s:?}");
+        }
+    }
+}
