@@ -17,7 +17,7 @@ mod tasks;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, BufferSlice};
-use napi::Env;
+use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::config::backend_arg;
@@ -49,16 +49,12 @@ pub fn pageout(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> n
 /// that copy is the whole pageout (into the region, then the page-out advice), done
 /// at once; for the file backend the copy is staged and the pool writes it.
 #[napi(ts_return_type = "Promise<NativeHandle>")]
-pub fn pageout_async(
-    env: Env,
-    chunks: Vec<BufferSlice>,
-    backend: Option<String>,
-) -> napi::Result<AsyncTask<tasks::Pageout>> {
-    let task = (|| -> Outcome<tasks::Pageout> {
+pub fn pageout_async(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> napi::Result<AsyncTask<Pageout>> {
+    let task = (|| -> Outcome<Pageout> {
         let backend = backend_arg(backend.as_deref())?.unwrap_or_else(|| pager().next_backend());
         let slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
         if backend == coldpage::Backend::Swap {
-            return Ok(tasks::Pageout::Done(Some(pager().pageout_to(backend, &slices)?)));
+            return Ok(Pageout::Done(Some(pager().pageout_to(backend, &slices)?)));
         }
         let total: usize = slices.iter().map(|s| s.len()).sum();
         let mut staged = Vec::new();
@@ -66,10 +62,50 @@ pub fn pageout_async(
         for s in &slices {
             staged.extend_from_slice(s);
         }
-        Ok(tasks::Pageout::Staged(staged, None))
+        Ok(Pageout::Staged(staged, None))
     })()
     .throw(&env)?;
     Ok(AsyncTask::new(task))
+}
+
+/// `pageoutAsync`. The caller's bytes were copied on the JS thread (see
+/// `pageout_async`): into the swap region itself (then there is nothing left to do
+/// here), or into `Staged` bytes that are written to the arena here.
+pub enum Pageout {
+    /// Paged out already; handed over at `resolve`.
+    Done(Option<coldpage::Handle>),
+    /// Bytes to write to the file backend, and where a failure waits for `reject`.
+    Staged(Vec<u8>, Option<Failure>),
+}
+
+impl Task for Pageout {
+    type Output = coldpage::Handle;
+    type JsValue = NativeHandle;
+
+    fn compute(&mut self) -> napi::Result<coldpage::Handle> {
+        match self {
+            Pageout::Done(handle) => Ok(handle.take().expect("compute runs once")),
+            Pageout::Staged(bytes, pending) => {
+                let result = coldpage::Pager::global().pageout_to(coldpage::Backend::File, &[bytes]);
+                *bytes = Vec::new();
+                result.map_err(|err| {
+                    *pending = Some(Failure::from(err));
+                    napi::Error::from_reason("coldpage pageout failed")
+                })
+            }
+        }
+    }
+
+    fn resolve(&mut self, env: Env, handle: coldpage::Handle) -> napi::Result<NativeHandle> {
+        Ok(NativeHandle::new(&env, Arc::new(handle)))
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {
+        match self {
+            Pageout::Staged(_, pending) => Err(pending.take().map_or(err, |f| f.into_js(&env))),
+            Pageout::Done(_) => Err(err),
+        }
+    }
 }
 
 /// What the zero-copy probe found: whether `view`/`take` may hand out pager

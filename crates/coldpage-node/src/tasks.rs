@@ -9,7 +9,6 @@ use napi::{Env, Task};
 
 use crate::buffers::{self, JsBuffer};
 use crate::error::{Failure, Outcome};
-use crate::handle::NativeHandle;
 
 /// The error a task's `compute` hands to `reject` (napi-rs passes only a
 /// `napi::Error` between them; the pager error waits in the task).
@@ -27,46 +26,6 @@ impl Pending {
 
     fn reject<T>(&mut self, env: &Env, err: napi::Error) -> napi::Result<T> {
         Err(self.0.take().map_or(err, |failure| failure.into_js(env)))
-    }
-}
-
-/// `pageoutAsync`. The caller's bytes were copied on the JS thread (see
-/// `pageout_async`): into the swap region itself (then there is nothing left to do
-/// here), or into `Staged` bytes that are written to the arena here.
-pub enum Pageout {
-    /// Paged out already; handed over at `resolve`.
-    Done(Option<coldpage::Handle>),
-    /// Bytes to write to the file backend, and where a failure waits for `reject`.
-    Staged(Vec<u8>, Option<Failure>),
-}
-
-impl Task for Pageout {
-    type Output = coldpage::Handle;
-    type JsValue = NativeHandle;
-
-    fn compute(&mut self) -> napi::Result<coldpage::Handle> {
-        match self {
-            Pageout::Done(handle) => Ok(handle.take().expect("compute runs once")),
-            Pageout::Staged(bytes, pending) => {
-                let result = coldpage::Pager::global().pageout_to(coldpage::Backend::File, &[bytes]);
-                *bytes = Vec::new();
-                result.map_err(|err| {
-                    *pending = Some(Failure::from(err));
-                    napi::Error::from_reason("coldpage pageout failed")
-                })
-            }
-        }
-    }
-
-    fn resolve(&mut self, env: Env, handle: coldpage::Handle) -> napi::Result<NativeHandle> {
-        Ok(NativeHandle::new(&env, Arc::new(handle)))
-    }
-
-    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {
-        match self {
-            Pageout::Staged(_, pending) => Err(pending.take().map_or(err, |f| f.into_js(&env))),
-            Pageout::Done(_) => Err(err),
-        }
     }
 }
 

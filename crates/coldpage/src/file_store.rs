@@ -16,7 +16,7 @@ use crate::arena::{Arena, Extent};
 use crate::error::{Error, Result};
 use crate::integrity::{checksum_chunks, first_mismatch, BLOCK};
 use crate::os;
-use crate::pager::Counters;
+use crate::shared::Counters;
 
 /// Verified reads larger than this are read and hashed in pieces of this size, which
 /// stay in the CPU cache between the copy and the hash.

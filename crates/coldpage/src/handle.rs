@@ -9,9 +9,9 @@ use memmap2::MmapMut;
 
 use crate::error::{try_zeroed, Error, Result};
 use crate::file_store::FileStore;
-use crate::pager::{slot, Shared};
 use crate::region::Region;
 use crate::selector::Backend;
+use crate::shared::{slot, Shared};
 
 /// Paged-out bytes. `Send + Sync`; reads take `&self` and may run from many threads.
 /// Dropping the handle frees its storage (once no [`Lease`] borrows it).

@@ -69,6 +69,7 @@ mod integrity;
 mod os;
 mod pager;
 mod region;
+mod shared;
 
 /// 64 bits the caller cannot predict, for names of fresh private directories and
 /// files (std's `RandomState` keys come from the OS's random number generator, as

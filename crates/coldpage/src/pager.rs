@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::file_store::FileStore;
 use crate::handle::{Data, Handle, Stored};
 use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
+use crate::shared::{ArenaSlot, Counters, Shared};
 
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
@@ -28,36 +29,6 @@ static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone)]
 pub struct Pager {
     shared: Arc<Shared>,
-}
-
-pub(crate) struct Shared {
-    selector: AtomicU8,
-    pub(crate) verify: AtomicBool,
-    config: RwLock<Config>,
-    /// The arena new file-backed handles go to, opened on first use in `dir`.
-    arena: Mutex<ArenaSlot>,
-    /// Every arena still referenced by a live handle, for `stats`.
-    arenas: Mutex<Vec<Weak<Arena>>>,
-    quota: Arc<Quota>,
-    pub(crate) counters: Counters,
-}
-
-/// The scratch dir for new file-backed handles and its arena. Kept apart from
-/// `config` so that opening an arena never waits on the config lock.
-struct ArenaSlot {
-    dir: std::path::PathBuf,
-    arena: Option<Arc<Arena>>,
-}
-
-/// Live counters; handles update them directly.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) handles: [AtomicU64; 2],
-    pub(crate) bytes: [AtomicU64; 2],
-    pub(crate) reads: AtomicU64,
-    pub(crate) bytes_read: AtomicU64,
-    pub(crate) checksum_failures: AtomicU64,
-    pub(crate) errors: AtomicU64,
 }
 
 /// A snapshot of the pager's counters.
@@ -89,13 +60,6 @@ pub struct BackendStats {
     pub handles: u64,
     /// Their logical bytes.
     pub bytes: u64,
-}
-
-pub(crate) fn slot(backend: Backend) -> usize {
-    match backend {
-        Backend::Swap => 0,
-        Backend::File => 1,
-    }
 }
 
 impl Pager {
@@ -273,16 +237,5 @@ impl Pager {
     /// Whether hole punching has worked in the current arena (true before first use).
     pub fn hole_punching(&self) -> bool {
         self.lock_arena().arena.as_ref().is_none_or(|a| a.punch_works())
-    }
-}
-
-impl Shared {
-    pub(crate) fn count_failure<T>(&self, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            if matches!(e, Error::Io { .. } | Error::NoSpace(_) | Error::Corrupt { .. }) {
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        r
     }
 }

@@ -8,14 +8,18 @@
 //! `F_PUNCHHOLE` on APFS) and no swap backend: its `MADV_PAGEOUT` is not a public,
 //! documented range hint. Other Unix systems get the file backend without hole punching.
 
-use std::ffi::CString;
+//!
+//! System calls go through rustix (safe wrappers) and memmap2 (the mappings); `libc`
+//! remains only where neither has the call (`MADV_COLD`, macOS `F_PUNCHHOLE`).
+
 use std::fs::File;
 use std::io::{self, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
+
+use memmap2::MmapMut;
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::error::{Error, Result};
 
@@ -28,36 +32,15 @@ pub mod errno {
 
 /// The size of a memory page, in bytes.
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
+    rustix::param::page_size()
 }
 
-/// A private anonymous mapping of whole pages owned by one swap-backed handle.
-///
-/// Invariant: `ptr` starts a live mapping of `mapped` bytes, a non-zero multiple of the
-/// page size, that nothing else references, and `len <= mapped`; it is unmapped exactly
-/// once, on drop.
+/// A private anonymous mapping of whole pages owned by one swap-backed handle
+/// (memmap2's anonymous map: it is `Send + Sync`, and unmapped once, on drop).
 pub struct AnonMap {
-    ptr: NonNull<u8>,
+    map: MmapMut,
+    /// The bytes in use (`<= map.len()`, which is whole pages).
     len: usize,
-    mapped: usize,
-}
-
-// SAFETY: the mapping is plain memory owned exclusively by this value; shared access
-// only hands out `&[u8]`, mutation needs `&mut self`.
-unsafe impl Send for AnonMap {}
-// SAFETY: as above; `&AnonMap` only allows reads and madvise hints, which the kernel
-// serialises.
-unsafe impl Sync for AnonMap {}
-
-/// The `madvise(2)` advice values the crate uses; none changes the mapping's contents,
-/// which is what makes [`AnonMap::advise`] safe.
-#[derive(Clone, Copy)]
-enum Advice {
-    #[cfg(target_os = "linux")]
-    Cold,
-    WillNeed,
 }
 
 impl AnonMap {
@@ -65,85 +48,60 @@ impl AnonMap {
     /// (`MAP_POPULATE`: one batch in the kernel instead of a page fault per page while
     /// the bytes are copied in).
     pub fn new(len: usize) -> io::Result<AnonMap> {
-        let page = page_size();
-        let mapped =
-            len.max(1).checked_next_multiple_of(page).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        let mapped = len
+            .max(1)
+            .checked_next_multiple_of(page_size())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let mut options = memmap2::MmapOptions::new();
+        options.len(mapped);
         #[cfg(target_os = "linux")]
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
-        #[cfg(not(target_os = "linux"))]
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-        // SAFETY: a fresh private anonymous mapping with no address hint cannot alias
-        // any existing memory; the result is checked against MAP_FAILED below.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), mapped, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
-        debug_assert_eq!(ptr.as_ptr() as usize % page, 0);
-        Ok(AnonMap { ptr, len, mapped })
+        options.populate();
+        Ok(AnonMap { map: options.map_anon()?, len })
     }
 
     /// The bytes in use.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `ptr` points at `mapped >= len` readable bytes owned by `self` (type
-        // invariant) and they live as long as the borrow of `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        &self.map[..self.len]
     }
 
     /// The bytes in use, mutably.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_slice`, and `&mut self` guarantees exclusive access.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        &mut self.map[..self.len]
     }
 
     /// Bytes of address space held (whole pages).
     pub fn mapped_len(&self) -> usize {
-        self.mapped
-    }
-
-    /// Applies `madvise(advice)` to the pages overlapping `[offset, offset + len)`.
-    fn advise(&self, offset: usize, len: usize, advice: Advice) -> io::Result<()> {
-        let page = page_size();
-        let start = offset / page * page;
-        let end = offset.saturating_add(len).min(self.len).next_multiple_of(page).min(self.mapped);
-        if end <= start {
-            return Ok(());
-        }
-        let advice = match advice {
-            #[cfg(target_os = "linux")]
-            Advice::Cold => libc::MADV_COLD,
-            Advice::WillNeed => libc::MADV_WILLNEED,
-        };
-        // SAFETY: `[start, end)` lies inside our own mapping (clamped to `mapped`
-        // above) and starts on a page boundary; no `Advice` changes the contents.
-        let rc = unsafe { libc::madvise(self.ptr.as_ptr().wrapping_add(start).cast(), end - start, advice) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        self.map.len()
     }
 
     /// `MADV_COLD` over the whole region: the kernel reclaims these pages to swap first.
     pub fn page_out(&self) -> io::Result<()> {
         #[cfg(target_os = "linux")]
-        return self.advise(0, self.len, Advice::Cold);
+        {
+            // memmap2 and rustix only offer MADV_COLD through unsafe calls too.
+            // SAFETY: the range is exactly our own live mapping (page-aligned start,
+            // whole pages); MADV_COLD only changes how soon the kernel reclaims the
+            // pages, never their contents.
+            let rc = unsafe { libc::madvise(self.map.as_ptr().cast_mut().cast(), self.map.len(), libc::MADV_COLD) };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        }
         #[cfg(not(target_os = "linux"))]
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
-    /// `MADV_WILLNEED` over `[offset, offset + len)`; a failure only loses the hint.
+    /// `MADV_WILLNEED` over the pages overlapping `[offset, offset + len)`; a failure
+    /// only loses the hint.
     pub fn will_need(&self, offset: usize, len: usize) {
-        let _ = self.advise(offset, len, Advice::WillNeed);
-    }
-}
-
-impl Drop for AnonMap {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`mapped` describe a mapping we own and unmap exactly once; no
-        // borrow of the bytes can outlive `self`. A failure (impossible for a valid
-        // range) would only leak address space, so the result is ignored.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.mapped) };
+        let page = page_size();
+        let start = offset / page * page;
+        let end = offset.saturating_add(len).min(self.len).next_multiple_of(page).min(self.map.len());
+        if end > start {
+            let _ = self.map.advise_range(memmap2::Advice::WillNeed, start, end - start);
+        }
     }
 }
 
@@ -204,10 +162,6 @@ pub fn swap_total_bytes() -> u64 {
         .filter_map(|line| line.split_whitespace().nth(2)?.parse::<u64>().ok())
         .map(|kib| kib * 1024)
         .sum()
-}
-
-fn cstring(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 /// Refuses a scratch directory that another user could tamper with; creates a missing
@@ -273,10 +227,7 @@ impl Drop for PrivateDir {
         if self.fallback.is_some() {
             // The arena inside is unnamed (O_TMPFILE or unlinked at once), so the
             // directory is empty; a failure only leaves an empty directory behind.
-            if let Ok(c) = CString::new(self.name.as_str()) {
-                // SAFETY: `parent` is an open directory and `c` a valid NUL-terminated name.
-                unsafe { libc::unlinkat(self.parent.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) };
-            }
+            let _ = rustix::fs::unlinkat(&self.parent, self.name.as_str(), AtFlags::REMOVEDIR);
         }
     }
 }
@@ -316,14 +267,10 @@ pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
     for _ in 0..16 {
         let name = format!("{name}-{:016x}", crate::random_u64());
         let path = scratch_dir.join(&name);
-        let c = CString::new(name.as_str()).map_err(|_| Error::Config("bad directory name".into()))?;
-        // SAFETY: `parent` is an open directory and `c` a valid NUL-terminated name.
-        if unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o700) } != 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EEXIST) {
-                continue;
-            }
-            return Err(Error::io_at("mkdirat", Some(path), err));
+        match rustix::fs::mkdirat(&parent, name.as_str(), Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(Error::io_at("mkdirat", Some(path), e.into())),
         }
         return match open_own_dir(&parent, &name, &path)? {
             Ok(fd) => Ok(PrivateDir { path, fallback: Some(why), fd, parent, name }),
@@ -353,67 +300,35 @@ fn open_own_dir(parent: &File, name: &str, path: &Path) -> Result<std::result::R
     Ok(Ok(fd))
 }
 
+/// Flags of every directory we open: no following a symlink in the last component.
+const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+
 /// Opens a directory without following a symlink in its last component.
 fn open_dir_nofollow(path: &Path) -> io::Result<File> {
-    let c = cstring(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path; the flags ask for a new descriptor.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    Ok(File::from(rustix::fs::open(path, DIR_FLAGS, Mode::empty())?))
 }
 
 /// Creates directory `name` (mode 0700) inside `dir`; an existing one is fine.
 fn mkdir_at(dir: &File, name: &str) -> io::Result<()> {
-    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `dir` is an open directory and `c` a valid NUL-terminated name.
-    let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o700) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EEXIST) {
-        Ok(())
-    } else {
-        Err(err)
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Opens directory `name` inside `dir`, refusing a symlink.
 fn open_dir_at(dir: &File, name: &str) -> io::Result<File> {
-    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `dir` is an open directory and `c` a valid NUL-terminated name.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    Ok(File::from(rustix::fs::openat(dir, name, DIR_FLAGS, Mode::empty())?))
 }
 
 /// Sets the mode of an open file or directory.
 fn fchmod(file: &File, mode: u32) -> io::Result<()> {
-    // SAFETY: `file` is an open descriptor; fchmod touches no memory of ours.
-    let rc = unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(rustix::fs::fchmod(file, Mode::from_raw_mode(mode as rustix::fs::RawMode))?)
 }
 
 /// The effective user id of this process.
 fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// The prefix of arena files created by the named-file fallback (never by `O_TMPFILE`).
@@ -428,56 +343,31 @@ pub fn open_arena_file(dir: &PrivateDir, unique: u64) -> io::Result<File> {
     let dir = &dir.fd;
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `dir` is an open directory, "." a valid NUL-terminated name; the call
-        // creates a new unnamed inode and returns a fresh descriptor.
-        let fd = unsafe {
-            libc::openat(dir.as_raw_fd(), c".".as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600)
-        };
-        if fd >= 0 {
-            // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-            return Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }));
-        }
-        let err = io::Error::last_os_error();
-        if !matches!(
-            err.raw_os_error(),
-            Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::ENOENT) | Some(libc::EINVAL)
-        ) {
-            return Err(err);
+        let unnamed = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        match rustix::fs::openat(dir, ".", unnamed, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => return Ok(File::from(fd)),
+            // Filesystems (and kernels) without O_TMPFILE: the named fallback below.
+            Err(
+                rustix::io::Errno::OPNOTSUPP
+                | rustix::io::Errno::ISDIR
+                | rustix::io::Errno::NOENT
+                | rustix::io::Errno::INVAL,
+            ) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     let name = format!("{ARENA_FILE_PREFIX}{}-{unique}", std::process::id());
-    let c = CString::new(name.as_str()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `dir` is an open directory and `c` a valid NUL-terminated name.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o600 as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let file = File::from(rustix::fs::openat(dir, name.as_str(), flags, Mode::from_raw_mode(0o600))?);
     unlink_at(dir, &name)?;
     Ok(file)
 }
 
 fn unlink_at(dir: &File, name: &str) -> io::Result<()> {
-    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `dir` is an open directory and `c` a valid NUL-terminated name.
-    let rc = unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    // Someone (a reaper) unlinked it first: the descriptor is all we need.
-    if err.raw_os_error() == Some(libc::ENOENT) {
-        Ok(())
-    } else {
-        Err(err)
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        // ENOENT: someone (a reaper) unlinked it first: the descriptor is all we need.
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -495,40 +385,22 @@ fn reap_leftovers(dir_path: &Path, dir: &File) -> usize {
 
 /// Writes all of `bufs` at `offset`, in as few `pwritev(2)` calls as the kernel allows.
 pub fn write_all_at(file: &File, mut offset: u64, bufs: &[&[u8]]) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::io::IoSlice;
-        let mut slices: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
-        let mut rest: &mut [IoSlice<'_>] = &mut slices;
-        while !rest.is_empty() {
-            let count = rest.len().min(iov_max());
-            let off = libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
-            // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix (documented by
-            // std); the `count` slices point at live buffers borrowed for this call.
-            let n = unsafe { libc::pwritev(file.as_raw_fd(), rest.as_ptr().cast(), count as libc::c_int, off) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
+    use std::io::IoSlice;
+    let mut slices: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect();
+    let mut rest: &mut [IoSlice<'_>] = &mut slices;
+    while !rest.is_empty() {
+        let count = rest.len().min(IOV_MAX);
+        match rustix::io::pwritev(file, &rest[..count], offset) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => {
+                offset += n as u64;
+                IoSlice::advance_slices(&mut rest, n);
             }
-            if n == 0 {
-                return Err(io::Error::from(io::ErrorKind::WriteZero));
-            }
-            offset += n as u64;
-            IoSlice::advance_slices(&mut rest, n as usize);
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
-        Ok(())
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        for buf in bufs {
-            file.write_all_at(buf, offset)?;
-            offset += buf.len() as u64;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Fills all of `bufs` from `offset` on, in as few `preadv(2)` calls as the kernel
@@ -538,72 +410,39 @@ pub fn read_exact_at(file: &File, mut offset: u64, bufs: &mut [IoSliceMut<'_>]) 
     if let [buf] = bufs {
         return file.read_exact_at(buf, offset);
     }
-    #[cfg(target_os = "linux")]
-    {
-        let mut rest: &mut [IoSliceMut<'_>] = bufs;
-        // Leading empty slices would make `advance_slices` bookkeeping noisy; drop them.
-        IoSliceMut::advance_slices(&mut rest, 0);
-        while !rest.is_empty() {
-            let count = rest.len().min(iov_max());
-            let off = libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
-            // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` on Unix (documented
-            // by std); the `count` slices point at live, exclusively borrowed buffers.
-            let n = unsafe { libc::preadv(file.as_raw_fd(), rest.as_mut_ptr().cast(), count as libc::c_int, off) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
+    let mut rest: &mut [IoSliceMut<'_>] = bufs;
+    // Leading empty slices would make `advance_slices` bookkeeping noisy; drop them.
+    IoSliceMut::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        let count = rest.len().min(IOV_MAX);
+        match rustix::io::preadv(file, &mut rest[..count], offset) {
+            Ok(0) if rest.iter().all(|s| s.is_empty()) => break,
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => {
+                offset += n as u64;
+                IoSliceMut::advance_slices(&mut rest, n);
             }
-            if n == 0 {
-                if rest.iter().all(|s| s.is_empty()) {
-                    break;
-                }
-                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-            }
-            offset += n as u64;
-            IoSliceMut::advance_slices(&mut rest, n as usize);
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
-        Ok(())
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        for buf in bufs.iter_mut() {
-            file.read_exact_at(buf, offset)?;
-            offset += buf.len() as u64;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
-#[cfg(target_os = "linux")]
-fn iov_max() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let max = unsafe { libc::sysconf(libc::_SC_IOV_MAX) };
-    usize::try_from(max).ok().filter(|&m| m > 0).unwrap_or(1024)
-}
+/// Slices per `preadv`/`pwritev` call: POSIX guarantees at least 16; Linux and macOS
+/// take 1024 (`UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
 
 /// Returns `[offset, offset + len)` of `file` to the filesystem with
 /// `fallocate(FALLOC_FL_PUNCH_HOLE)`. `Ok(false)` where the filesystem cannot.
 pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
-        let (Ok(off), Ok(n)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
-            return Err(io::Error::from_raw_os_error(libc::EFBIG));
-        };
-        // SAFETY: fallocate on our own descriptor; it touches no memory of ours.
-        let rc = unsafe {
-            libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, off, n)
-        };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        if matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)) {
-            Ok(false)
-        } else {
-            Err(err)
+        use rustix::fs::FallocateFlags;
+        match rustix::fs::fallocate(file, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, offset, len) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
     #[cfg(target_os = "macos")]
@@ -612,6 +451,8 @@ pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
             return Err(io::Error::from_raw_os_error(libc::EFBIG));
         };
         let hole = libc::fpunchhole_t { fp_flags: 0, reserved: 0, fp_offset, fp_length };
+        use std::os::fd::AsRawFd;
+        // rustix has no F_PUNCHHOLE.
         // SAFETY: fcntl(F_PUNCHHOLE) on our own descriptor reads the `fpunchhole_t` we
         // pass by pointer, which lives for the call; it writes no memory of ours.
         let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_PUNCHHOLE, &hole as *const libc::fpunchhole_t) };
@@ -648,10 +489,8 @@ pub fn disk_temp_dir() -> Option<PathBuf> {
 pub fn read_ahead(file: &File, offset: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {
-        let (Ok(off), Ok(n)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else { return };
-        // SAFETY: posix_fadvise on our own descriptor touches no memory of ours; a
-        // failure only loses the hint.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), off, n, libc::POSIX_FADV_WILLNEED) };
+        // A failure only loses the hint.
+        let _ = rustix::fs::fadvise(file, offset, std::num::NonZeroU64::new(len), rustix::fs::Advice::WillNeed);
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (file, offset, len);
@@ -669,27 +508,12 @@ pub struct FsInfo {
 
 /// Describes the filesystem holding `path`.
 pub fn fs_info(path: &Path) -> io::Result<FsInfo> {
-    let c = cstring(path)?;
-    let mut vfs = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `c` is a valid path and `vfs` a writable statvfs-sized buffer.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), vfs.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: statvfs returned 0, so it filled the struct.
-    let vfs = unsafe { vfs.assume_init() };
-    #[allow(clippy::unnecessary_cast)]
-    let free_bytes = (vfs.f_bavail as u64).saturating_mul(vfs.f_frsize as u64);
+    let vfs = rustix::fs::statvfs(path)?;
+    let free_bytes = vfs.f_bavail.saturating_mul(vfs.f_frsize);
     #[cfg(target_os = "linux")]
     {
-        let mut fs = std::mem::MaybeUninit::<libc::statfs>::zeroed();
-        // SAFETY: `c` is a valid path and `fs` a writable statfs-sized buffer.
-        let rc = unsafe { libc::statfs(c.as_ptr(), fs.as_mut_ptr()) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: statfs returned 0, so it filled the struct.
-        let magic = unsafe { fs.assume_init() }.f_type as u64;
+        #[allow(clippy::unnecessary_cast)]
+        let magic = rustix::fs::statfs(path)?.f_type as u64;
         let (name, is_ram) = match magic {
             0x0102_1994 => ("tmpfs", true),
             0x8584_58f6 => ("ramfs", true),
@@ -707,14 +531,7 @@ pub fn fs_info(path: &Path) -> io::Result<FsInfo> {
     }
     #[cfg(target_os = "macos")]
     {
-        let mut fs = std::mem::MaybeUninit::<libc::statfs>::zeroed();
-        // SAFETY: `c` is a valid path and `fs` a writable statfs-sized buffer.
-        let rc = unsafe { libc::statfs(c.as_ptr(), fs.as_mut_ptr()) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: statfs returned 0, so it filled the struct.
-        let fs = unsafe { fs.assume_init() };
+        let fs = rustix::fs::statfs(path)?;
         let name: Vec<u8> = fs.f_fstypename.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
         let name = String::from_utf8_lossy(&name).into_owned();
         // macOS RAM disks are hfs/apfs volumes on a RAM device: not told apart here.
@@ -726,18 +543,8 @@ pub fn fs_info(path: &Path) -> io::Result<FsInfo> {
 
 /// `sysname release` of the running kernel.
 pub fn kernel() -> String {
-    let mut uts = std::mem::MaybeUninit::<libc::utsname>::zeroed();
-    // SAFETY: `uts` is a writable utsname-sized buffer.
-    if unsafe { libc::uname(uts.as_mut_ptr()) } != 0 {
-        return "unknown".into();
-    }
-    // SAFETY: uname returned 0, so it filled the struct with NUL-terminated strings.
-    let uts = unsafe { uts.assume_init() };
-    let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    format!("{} {}", field(&uts.sysname), field(&uts.release))
+    let uts = rustix::system::uname();
+    format!("{} {}", uts.sysname().to_string_lossy(), uts.release().to_string_lossy())
 }
 
 /// Owner uid and mode of an open file.
