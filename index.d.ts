@@ -182,13 +182,13 @@ export interface NativeStats {
 export declare function pageout(chunks: Array<Buffer>, backend?: string | undefined | null): NativeHandle
 
 /**
- * Like [`pageout`], with the write to the file backend on the libuv thread pool.
+ * Like [`pageout`], with the write (file) or the page-out advice (swap) on the libuv
+ * thread pool.
  *
- * The caller's bytes are copied here, on the JS thread: JS can transfer or detach
- * an ArrayBuffer while a task runs (which frees or moves its memory), and Node-API
- * has no way to pin it, so the pool never reads JS memory. For the swap backend
- * that copy is the whole pageout (into the region, then the page-out advice), done
- * at once; for the file backend the copy is staged and the pool writes it.
+ * The caller's bytes are copied here, on the JS thread (`Pager::stage`: into a
+ * populated region, which a swap handle then adopts as its storage): JS can transfer
+ * or detach an ArrayBuffer while a task runs (which frees or moves its memory), and
+ * Node-API has no way to pin it, so the pool never reads JS memory.
  */
 export declare function pageoutAsync(chunks: Array<Buffer>, backend?: string | undefined | null): Promise<NativeHandle>
 

@@ -41,41 +41,31 @@ pub fn pageout(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> n
     Ok(NativeHandle::new(&env, Arc::new(handle)))
 }
 
-/// Like [`pageout`], with the write to the file backend on the libuv thread pool.
+/// Like [`pageout`], with the write (file) or the page-out advice (swap) on the libuv
+/// thread pool.
 ///
-/// The caller's bytes are copied here, on the JS thread: JS can transfer or detach
-/// an ArrayBuffer while a task runs (which frees or moves its memory), and Node-API
-/// has no way to pin it, so the pool never reads JS memory. For the swap backend
-/// that copy is the whole pageout (into the region, then the page-out advice), done
-/// at once; for the file backend the copy is staged and the pool writes it.
+/// The caller's bytes are copied here, on the JS thread (`Pager::stage`: into a
+/// populated region, which a swap handle then adopts as its storage): JS can transfer
+/// or detach an ArrayBuffer while a task runs (which frees or moves its memory), and
+/// Node-API has no way to pin it, so the pool never reads JS memory.
 #[napi(ts_return_type = "Promise<NativeHandle>")]
 pub fn pageout_async(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> napi::Result<AsyncTask<Pageout>> {
     let task = (|| -> Outcome<Pageout> {
         let backend = backend_arg(backend.as_deref())?.unwrap_or_else(|| pager().next_backend());
         let slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
-        if backend == coldpage::Backend::Swap {
-            return Ok(Pageout::Done(Some(pager().pageout_to(backend, &slices)?)));
-        }
-        let total: usize = slices.iter().map(|s| s.len()).sum();
-        let mut staged = Vec::new();
-        staged.try_reserve_exact(total).map_err(|_| Failure::no_memory(total, "the staged pageout"))?;
-        for s in &slices {
-            staged.extend_from_slice(s);
-        }
-        Ok(Pageout::Staged(staged, None))
+        Ok(Pageout { backend, staged: Some(pager().stage(&slices)?), failure: None })
     })()
     .throw(&env)?;
     Ok(AsyncTask::new(task))
 }
 
-/// `pageoutAsync`. The caller's bytes were copied on the JS thread (see
-/// `pageout_async`): into the swap region itself (then there is nothing left to do
-/// here), or into `Staged` bytes that are written to the arena here.
-pub enum Pageout {
-    /// Paged out already; handed over at `resolve`.
-    Done(Option<coldpage::Handle>),
-    /// Bytes to write to the file backend, and where a failure waits for `reject`.
-    Staged(Vec<u8>, Option<Failure>),
+/// `pageoutAsync`: the caller's bytes were copied on the JS thread (see
+/// `pageout_async`); the rest of the pageout (the file write, or the swap region's
+/// page-out advice) runs here. A failure waits in the task for `reject`.
+pub struct Pageout {
+    backend: coldpage::Backend,
+    staged: Option<coldpage::Staged>,
+    failure: Option<Failure>,
 }
 
 impl Task for Pageout {
@@ -83,17 +73,11 @@ impl Task for Pageout {
     type JsValue = NativeHandle;
 
     fn compute(&mut self) -> napi::Result<coldpage::Handle> {
-        match self {
-            Pageout::Done(handle) => Ok(handle.take().expect("compute runs once")),
-            Pageout::Staged(bytes, pending) => {
-                let result = coldpage::Pager::global().pageout_to(coldpage::Backend::File, &[bytes]);
-                *bytes = Vec::new();
-                result.map_err(|err| {
-                    *pending = Some(Failure::from(err));
-                    napi::Error::from_reason("coldpage pageout failed")
-                })
-            }
-        }
+        let staged = self.staged.take().expect("compute runs once");
+        pager().pageout_staged(self.backend, staged).map_err(|err| {
+            self.failure = Some(Failure::from(err));
+            napi::Error::from_reason("coldpage pageout failed")
+        })
     }
 
     fn resolve(&mut self, env: Env, handle: coldpage::Handle) -> napi::Result<NativeHandle> {
@@ -101,10 +85,7 @@ impl Task for Pageout {
     }
 
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {
-        match self {
-            Pageout::Staged(_, pending) => Err(pending.take().map_or(err, |f| f.into_js(&env))),
-            Pageout::Done(_) => Err(err),
-        }
+        Err(self.failure.take().map_or(err, |f| f.into_js(&env)))
     }
 }
 

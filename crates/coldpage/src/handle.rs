@@ -47,6 +47,16 @@ pub struct Residency {
 
 /// Copies `chunks` into a fresh anonymous region and asks the OS to page it out first.
 pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<Region> {
+    let region = fill_region(chunks, total)?;
+    // A hint: a kernel without MADV_COLD keeps the pages on the normal LRU, which only
+    // makes them slower to reclaim, so an error is not worth failing the pageout.
+    let _ = region.page_out();
+    Ok(region)
+}
+
+/// Copies `chunks` (`total` bytes) into a fresh region: a populated mapping (the
+/// pages are faulted in one batch by the kernel), or the heap for small ones.
+pub(crate) fn fill_region(chunks: &[&[u8]], total: u64) -> Result<Region> {
     let len = usize::try_from(total).map_err(|_| Error::OutOfRange(format!("{total} bytes do not fit in memory")))?;
     fail::fail_point!("swap-alloc", |_| Err(Error::io(
         "mmap",
@@ -62,9 +72,6 @@ pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<Region> {
         dst[at..at + chunk.len()].copy_from_slice(chunk);
         at += chunk.len();
     }
-    // A hint: a kernel without MADV_COLD keeps the pages on the normal LRU, which only
-    // makes them slower to reclaim, so an error is not worth failing the pageout.
-    let _ = region.page_out();
     Ok(region)
 }
 

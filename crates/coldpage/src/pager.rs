@@ -14,6 +14,18 @@ use crate::shared::{ArenaSlot, Counters, Shared};
 
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
+/// Bytes copied out of a caller's memory by [`Pager::stage`], not yet paged out.
+pub struct Staged {
+    region: crate::region::Region,
+    len: u64,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staged").field("len", &self.len).finish()
+    }
+}
+
 /// Owns the backends. Cheap to clone (an `Arc` inside); `Send + Sync`.
 ///
 /// Most programs use one pager, [`Pager::global`]; separate pagers have separate
@@ -174,6 +186,48 @@ impl Pager {
     /// As [`Pager::pageout`].
     pub fn pageout_to(&self, backend: Backend, chunks: &[&[u8]]) -> Result<Handle> {
         self.count_failure(self.store(backend, chunks))
+    }
+
+    /// Copies the concatenation of `chunks` out of the caller's memory, to be paged
+    /// out later with [`Pager::pageout_staged`], possibly on another thread. For
+    /// bindings whose callers can free or move their memory while a background
+    /// pageout runs (JS can transfer an ArrayBuffer): the copy is the part that must
+    /// happen while the caller's memory is known to be there.
+    ///
+    /// # Errors
+    /// [`Error::NoMemory`] when the copy cannot be allocated.
+    pub fn stage(&self, chunks: &[&[u8]]) -> Result<Staged> {
+        let total = chunks.iter().try_fold(0u64, |sum, c| sum.checked_add(c.len() as u64));
+        let total = total.ok_or_else(|| Error::OutOfRange("total pageout size overflows".into()))?;
+        let region = self.count_failure(crate::handle::fill_region(chunks, total))?;
+        Ok(Staged { region, len: total })
+    }
+
+    /// Pages out bytes [`Pager::stage`] copied: a swap handle adopts the staged memory
+    /// itself (no second copy), a file handle writes it to the arena.
+    ///
+    /// # Errors
+    /// As [`Pager::pageout`].
+    pub fn pageout_staged(&self, backend: Backend, staged: Staged) -> Result<Handle> {
+        let Staged { region, len } = staged;
+        let data = match backend {
+            Backend::Swap if !swap_backend_supported() => {
+                let why = crate::os::page_out_primitive().err().unwrap_or_default();
+                return self.count_failure(Err(Error::Unsupported(why)));
+            }
+            _ if len == 0 => Data::Empty,
+            Backend::Swap => {
+                // A hint, as in `swap_pageout`.
+                let _ = region.page_out();
+                Data::Swap(region)
+            }
+            Backend::File => {
+                let arena = self.count_failure(self.arena())?;
+                Data::File(self.count_failure(FileStore::write(&arena, &[region.as_slice()], len))?)
+            }
+        };
+        let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+        Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
     }
 
     fn store(&self, backend: Backend, chunks: &[&[u8]]) -> Result<Handle> {
