@@ -70,11 +70,6 @@ impl Failure {
         Failure::coded("ERR_INVALID_ARG_VALUE", format!("invalid `{name}`: {detail}"))
     }
 
-    /// `ERR_COLDPAGE_DISPOSED` for a handle that was disposed or taken.
-    pub fn disposed(id: u64) -> Failure {
-        Failure::from_core(coldpage::Error::Disposed(id))
-    }
-
     /// `ERR_COLDPAGE_NO_MEMORY`: a result of `bytes` bytes could not be made.
     pub fn no_memory(bytes: usize, what: &str) -> Failure {
         Failure::coded("ERR_COLDPAGE_NO_MEMORY", format!("{bytes} bytes could not be allocated for {what}"))
@@ -222,7 +217,7 @@ mod tests {
             ("ERR_COLDPAGE_IO", Some(5), Some("pread"), Some("/scratch"))
         );
         assert!(message.starts_with("pread failed on /scratch"), "{message}");
-        assert_eq!(Failure::disposed(7).code(), Some("ERR_COLDPAGE_DISPOSED"));
+        assert_eq!(Failure::from_core(coldpage::Error::Disposed(7)).code(), Some("ERR_COLDPAGE_DISPOSED"));
     }
 
     #[test]

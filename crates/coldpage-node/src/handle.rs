@@ -48,48 +48,34 @@ struct View {
 /// while an earlier call's borrow is still counted, e.g. during async reads.
 #[napi(custom_finalize)]
 pub struct NativeHandle {
-    id: u64,
-    len: u64,
-    backend: coldpage::Backend,
-    /// `None` once disposed or taken. An `Arc` so that async reads in flight
-    /// keep the storage alive until they finish.
-    handle: RefCell<Option<Arc<coldpage::Handle>>>,
+    /// The handle's life (live, then taken or disposed; take-or-give-back), owned by
+    /// the core. Reads in flight hold their own `Arc` of the handle.
+    cell: coldpage::HandleCell,
     /// Bytes reported to V8 as held outside its heap on this handle's behalf.
     external_bytes: Cell<i64>,
     views: RefCell<Vec<View>>,
 }
 
 impl NativeHandle {
-    pub(crate) fn new(env: &Env, handle: Arc<coldpage::Handle>) -> NativeHandle {
+    pub(crate) fn new(env: &Env, handle: coldpage::Handle) -> NativeHandle {
         let external_bytes = i64::try_from(handle.resident_bytes()).unwrap_or(i64::MAX);
         buffers::adjust_external_memory(env, external_bytes);
         NativeHandle {
-            id: handle.id(),
-            len: handle.len(),
-            backend: handle.backend(),
-            handle: RefCell::new(Some(handle)),
+            cell: coldpage::HandleCell::new(handle),
             external_bytes: Cell::new(external_bytes),
             views: RefCell::new(Vec::new()),
         }
     }
 
-    /// The storage, or `ERR_COLDPAGE_DISPOSED`. A clone of the `Arc`, so that
-    /// no cell borrow outlives the call.
+    /// The storage for one call, or `ERR_COLDPAGE_DISPOSED`.
     fn live(&self) -> Outcome<Arc<coldpage::Handle>> {
-        self.handle.borrow().clone().ok_or_else(|| Failure::disposed(self.id))
+        Ok(self.cell.get()?)
     }
 
-    /// Puts the storage back after a failed take: the handle is live again.
-    fn restore(&self, handle: Arc<coldpage::Handle>, external_bytes: i64) {
-        *self.handle.borrow_mut() = Some(handle);
-        self.external_bytes.set(external_bytes);
-    }
-
-    /// Ends the handle's life: detaches every live view, drops the leases that
-    /// no JS object can reach any more, and hands back the storage and the
-    /// external-memory count for the caller to settle.
-    fn retire(&self, env: &Env) -> Outcome<(Arc<coldpage::Handle>, i64)> {
-        let handle = self.handle.borrow_mut().take().ok_or_else(|| Failure::disposed(self.id))?;
+    /// Detaches every live view and drops the leases that no JS object can reach
+    /// any more (before the storage goes: a detached view shows zero bytes, never
+    /// freed memory).
+    fn detach_views(&self, env: &Env) {
         let views = std::mem::take(&mut *self.views.borrow_mut());
         for view in views {
             if let Ok(Detach::Detached) = view.buffer.detach(env) {
@@ -97,7 +83,6 @@ impl NativeHandle {
             }
             view.buffer.delete(env);
         }
-        Ok((handle, self.external_bytes.replace(0)))
     }
 
     /// Forgets views whose Buffers were collected and finalized.
@@ -125,25 +110,25 @@ impl NativeHandle {
     /// The handle's id (unique in the process).
     #[napi(getter)]
     pub fn id(&self) -> f64 {
-        self.id as f64
+        self.cell.id() as f64
     }
 
     /// Logical length in bytes.
     #[napi(getter)]
     pub fn byte_length(&self) -> f64 {
-        self.len as f64
+        self.cell.len() as f64
     }
 
     /// `"swap"` or `"file"`, fixed at pageout.
     #[napi(getter)]
     pub fn backend(&self) -> &'static str {
-        self.backend.as_str()
+        self.cell.backend().as_str()
     }
 
     /// Whether the handle was disposed or taken.
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
-        self.handle.borrow().is_none()
+        !self.cell.is_live()
     }
 
     /// Fills `target` with the bytes at `offset`.
@@ -233,9 +218,10 @@ impl NativeHandle {
     /// Frees the handle's memory or scratch space now; idempotent.
     #[napi]
     pub fn dispose(&self, env: Env) {
-        if let Ok((handle, external_bytes)) = self.retire(&env) {
-            drop(handle);
-            buffers::adjust_external_memory(&env, -external_bytes);
+        if self.cell.is_live() {
+            self.detach_views(&env);
+            self.cell.dispose();
+            buffers::adjust_external_memory(&env, -self.external_bytes.replace(0));
         }
     }
 }
@@ -244,7 +230,7 @@ impl NativeHandle {
     fn view_inner(&self, env: &Env, offset: f64, length: f64, zero_copy: bool) -> Outcome<JsBuffer> {
         let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
         let lease = self.live()?.view(offset, len)?;
-        if !zero_copy || lease.is_empty() || self.backend == coldpage::Backend::Swap {
+        if !zero_copy || lease.is_empty() || self.cell.backend() == coldpage::Backend::Swap {
             return buffers::copy(env, &lease);
         }
         self.prune_views(env);
@@ -279,10 +265,10 @@ impl NativeHandle {
 
     fn take_inner(&self, env: &Env, zero_copy: bool) -> Outcome<JsBuffer> {
         let live = self.live()?;
-        if !zero_copy || self.backend != coldpage::Backend::Swap {
+        if !zero_copy || self.cell.backend() != coldpage::Backend::Swap {
             // A copy (file handles read their extent): made before anything is
             // released, so a failure leaves the handle as it was.
-            let bytes = live.read_at(0, self.len)?;
+            let bytes = live.read_at(0, self.cell.len())?;
             drop(live);
             let (buffer, _) = buffers::owned_to_js(env, bytes, zero_copy, 0)?;
             self.dispose(*env);
@@ -290,25 +276,13 @@ impl NativeHandle {
         }
         drop(live);
         // Swap, zero-copy: views are detached first so that their leases let go of
-        // the region, which then moves into the Buffer.
-        let (handle, external_bytes) = self.retire(env)?;
-        let taken = match Arc::try_unwrap(handle) {
-            Ok(handle) => handle.take().map(Ok).map_err(|e| (Arc::new(e.handle), e.error)),
-            // Async reads in flight share the storage: copy it out.
-            Err(shared) => match shared.read_at(0, self.len) {
-                Ok(bytes) => Ok(Err(bytes)),
-                Err(error) => Err((shared, error)),
-            },
-        };
-        let result = match taken {
-            Ok(Ok(whole)) => buffers::owned_to_js(env, whole, zero_copy, external_bytes),
-            Ok(Err(copy)) => buffers::owned_to_js(env, copy, zero_copy, 0).map(|(b, _)| (b, false)),
-            Err((handle, error)) => {
-                self.restore(handle, external_bytes);
-                return Err(error.into());
-            }
-        };
-        let (buffer, transferred) = result?;
+        // the region, which then moves into the Buffer. A failed take (a copy when
+        // reads in flight share the storage, and no memory for it) leaves the
+        // handle live: the core's take-or-give-back.
+        self.detach_views(env);
+        let taken = self.cell.take()?;
+        let external_bytes = self.external_bytes.replace(0);
+        let (buffer, transferred) = buffers::owned_to_js(env, taken, zero_copy, external_bytes)?;
         if !transferred {
             buffers::adjust_external_memory(env, -external_bytes);
         }
@@ -324,7 +298,7 @@ impl ObjectFinalize for NativeHandle {
             view.buffer.delete(&env);
         }
         buffers::adjust_external_memory(&env, -self.external_bytes.get());
-        drop(self.handle.into_inner());
+        drop(self.cell);
         Ok(())
     }
 }

@@ -14,8 +14,6 @@ mod error;
 mod handle;
 mod tasks;
 
-use std::sync::Arc;
-
 use napi::bindgen_prelude::{AsyncTask, BufferSlice};
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -38,7 +36,7 @@ pub fn pageout(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> n
         Ok(pager().pageout_to(backend.unwrap_or_else(|| pager().next_backend()), &slices)?)
     })()
     .throw(&env)?;
-    Ok(NativeHandle::new(&env, Arc::new(handle)))
+    Ok(NativeHandle::new(&env, handle))
 }
 
 /// Like [`pageout`], with the write (file) or the page-out advice (swap) on the libuv
@@ -81,7 +79,7 @@ impl Task for Pageout {
     }
 
     fn resolve(&mut self, env: Env, handle: coldpage::Handle) -> napi::Result<NativeHandle> {
-        Ok(NativeHandle::new(&env, Arc::new(handle)))
+        Ok(NativeHandle::new(&env, handle))
     }
 
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {

@@ -434,6 +434,10 @@ enum Owned {
 pub struct Taken(Owned);
 
 impl Taken {
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> Taken {
+        Taken(Owned::Vec(bytes))
+    }
+
     /// Whether these are the pager's own pages, handed over without a copy.
     pub fn is_zero_copy(&self) -> bool {
         matches!(self.0, Owned::Region(_))

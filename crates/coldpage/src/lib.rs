@@ -53,6 +53,7 @@
 //! [pwritev(2)]: https://man7.org/linux/man-pages/man2/pwritev.2.html
 //! [fallocate(2)]: https://man7.org/linux/man-pages/man2/fallocate.2.html
 mod arena;
+mod cell;
 mod config;
 mod doctor;
 mod error;
@@ -83,6 +84,7 @@ pub(crate) fn random_u64() -> u64 {
 }
 mod selector;
 
+pub use cell::HandleCell;
 pub use config::{default_scratch_dir, Config};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
@@ -99,6 +101,7 @@ mod static_asserts {
     #[test]
     fn public_types_are_send_and_sync() {
         send_sync::<super::Handle>();
+        send_sync::<super::HandleCell>();
         send_sync::<super::Lease>();
         send_sync::<super::Taken>();
         send_sync::<super::Pager>();

@@ -357,3 +357,26 @@ fn the_last_release_empties_the_bin_even_with_a_release_in_between() {
     }
     scenario.teardown();
 }
+
+/// `HandleCell::take` is take-or-give-back: a take whose read fails leaves the cell
+/// live and readable, alone or shared with a read in flight.
+#[test]
+fn a_failed_take_gives_the_handle_back_to_its_cell() {
+    let scenario = fail::FailScenario::setup();
+    let (pager, _dir) = pager();
+    let data = pattern(300_000, 8);
+    let cell = coldpage::HandleCell::new(pager.pageout_to(Backend::File, &[&data]).unwrap());
+    for shared in [false, true] {
+        let in_flight = shared.then(|| cell.get().unwrap());
+        fail::cfg("file-read", "return").unwrap();
+        assert_eq!(cell.take().unwrap_err().code(), "ERR_COLDPAGE_IO", "shared: {shared}");
+        fail::remove("file-read");
+        assert!(cell.is_live(), "shared: {shared}");
+        assert_eq!(cell.get().unwrap().read_at(0, data.len() as u64).unwrap(), data);
+        drop(in_flight);
+    }
+    assert_eq!(&*cell.take().unwrap(), &data[..]);
+    assert!(!cell.is_live());
+    assert_eq!(pager.stats().file.handles, 0);
+    scenario.teardown();
+}
