@@ -266,15 +266,23 @@ where
     if zero_copy && !owner.is_empty() {
         let len = owner.len();
         let data = owner.as_mut_ptr();
+        // Given back before the Buffer exists: V8 counts the new backing store at
+        // once, and both counts at the same moment look like twice the memory, which
+        // V8 answers with a synchronous GC (hundreds of µs for a large take).
+        adjust_external_memory(env, -already_reported);
         // SAFETY: `data` points into the owner's heap storage (a Vec's block or
         // a pager region), which stays put when `owner` is moved into the
         // finalizer's box and lives until that finalizer drops it.
-        match unsafe { external(env, data, len, owner, 0) }? {
-            External::Made(buffer) => {
-                adjust_external_memory(env, -already_reported);
-                return Ok((buffer, true));
+        match unsafe { external(env, data, len, owner, 0) } {
+            Ok(External::Made(buffer)) => return Ok((buffer, true)),
+            Ok(External::Refused(back)) => {
+                adjust_external_memory(env, already_reported);
+                owner = back;
             }
-            External::Refused(back) => owner = back,
+            Err(err) => {
+                adjust_external_memory(env, already_reported);
+                return Err(err.into());
+            }
         }
     }
     Ok((copy(env, &owner)?, false))
