@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use memmap2::{MmapMut, MmapOptions};
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::arena::{Arena, Extent};
 use crate::error::{Error, Result};
@@ -156,7 +155,7 @@ impl FileStore {
                 }
             }
             if head_partial {
-                if xxh3_64(head) != self.sums[b0 as usize] {
+                if crate::integrity::hash(head) != self.sums[b0 as usize] {
                     return Err(Mismatch(b0));
                 }
                 let from = (offset - b0 * BLOCK) as usize;
@@ -167,7 +166,7 @@ impl FileStore {
                 return Err(Mismatch(block));
             }
             if tail_partial {
-                if xxh3_64(tail) != self.sums[b1 as usize] {
+                if crate::integrity::hash(tail) != self.sums[b1 as usize] {
                     return Err(Mismatch(b1));
                 }
                 let at = (b1 * BLOCK - offset) as usize;

