@@ -32,7 +32,7 @@ function allocResult(length: number): Buffer {
   }
 }
 
-/** Runs a native call, giving its errors their class. */
+/** Runs a native call off the hot read paths, giving its errors their class. */
 function call<T>(fn: () => T): T {
   try {
     return fn()
@@ -145,7 +145,12 @@ export class Handle implements Disposable {
     const [o, l] = this.#range(offset, length)
     fitsBuffer(l)
     const out = allocResult(l)
-    call(() => native.readInto(o, out))
+    // Inline (no closure per call): readAt is the hot path.
+    try {
+      native.readInto(o, out)
+    } catch (err) {
+      throw fromNative(err)
+    }
     return out
   }
 
@@ -176,7 +181,11 @@ export class Handle implements Disposable {
     fitsBuffer(total, 'the sum of the ranges\' lengths')
     const parts: Buffer[] = new Array(flat.length / 2)
     const all = allocResult(total)
-    call(() => native.readAtManyInto(flat, all))
+    try {
+      native.readAtManyInto(flat, all)
+    } catch (err) {
+      throw fromNative(err)
+    }
     for (let i = 0, at = 0; i < parts.length; i++) {
       parts[i] = all.subarray(at, at + flat[2 * i + 1]!)
       at += flat[2 * i + 1]!
@@ -205,7 +214,11 @@ export class Handle implements Disposable {
     const native = this.#live()
     const t = target(target_)
     const [o] = this.#range(offset, t.byteLength)
-    call(() => native.readInto(o, t as Buffer))
+    try {
+      native.readInto(o, t as Buffer)
+    } catch (err) {
+      throw fromNative(err)
+    }
   }
 
   /**

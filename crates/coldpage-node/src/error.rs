@@ -117,6 +117,26 @@ impl From<napi::Error> for Failure {
     }
 }
 
+/// The error a task's `compute` hands to `reject` (napi-rs passes only a
+/// `napi::Error` between them; the pager error waits in the task).
+#[derive(Default)]
+pub struct Pending(Option<Failure>);
+
+impl Pending {
+    /// Stores `failure` and gives napi-rs a placeholder to route to `reject`.
+    pub fn hold<T>(&mut self, result: Outcome<T>) -> napi::Result<T> {
+        result.map_err(|failure| {
+            self.0 = Some(failure);
+            napi::Error::from_reason("coldpage task failed")
+        })
+    }
+
+    /// The pager error `compute` stored, as its JS error (else napi-rs's own).
+    pub fn reject<T>(&mut self, env: &Env, err: napi::Error) -> napi::Result<T> {
+        Err(self.0.take().map_or(err, |failure| failure.into_js(env)))
+    }
+}
+
 /// Turns an [`Outcome`] into what a `#[napi]` function returns.
 pub trait Throw<T> {
     /// Maps the failure to its JS error.

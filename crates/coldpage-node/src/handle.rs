@@ -68,7 +68,7 @@ impl NativeHandle {
     }
 
     /// The storage for one call, or `ERR_COLDPAGE_DISPOSED`.
-    fn live(&self) -> Outcome<Arc<coldpage::Handle>> {
+    fn live(&self) -> Outcome<coldpage::Handle> {
         Ok(self.cell.get()?)
     }
 
@@ -264,21 +264,14 @@ impl NativeHandle {
     }
 
     fn take_inner(&self, env: &Env, zero_copy: bool) -> Outcome<JsBuffer> {
-        let live = self.live()?;
-        if !zero_copy || self.cell.backend() != coldpage::Backend::Swap {
-            // A copy (file handles read their extent): made before anything is
-            // released, so a failure leaves the handle as it was.
-            let bytes = live.read_at(0, self.cell.len())?;
-            drop(live);
-            let (buffer, _) = buffers::owned_to_js(env, bytes, zero_copy, 0)?;
-            self.dispose(*env);
-            return Ok(buffer);
+        // Views are detached first so that their leases let go of the storage: a
+        // swap region then moves into the Buffer without a copy. A take that fails
+        // (a file read, or no memory for a copy) leaves the handle live: the core's
+        // take-or-give-back. (The façade takes file handles through readAt, into a
+        // Buffer V8 allocates; this is the path for swap.)
+        if !self.cell.is_live() {
+            return Err(coldpage::Error::Disposed(self.cell.id()).into());
         }
-        drop(live);
-        // Swap, zero-copy: views are detached first so that their leases let go of
-        // the region, which then moves into the Buffer. A failed take (a copy when
-        // reads in flight share the storage, and no memory for it) leaves the
-        // handle live: the core's take-or-give-back.
         self.detach_views(env);
         let taken = self.cell.take()?;
         let external_bytes = self.external_bytes.replace(0);

@@ -19,7 +19,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::config::backend_arg;
-use crate::error::{Failure, Outcome, Throw};
+use crate::error::{Failure, Outcome, Pending, Throw};
 pub use crate::handle::NativeHandle;
 
 fn pager() -> &'static coldpage::Pager {
@@ -51,7 +51,7 @@ pub fn pageout_async(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>
     let task = (|| -> Outcome<Pageout> {
         let backend = backend_arg(backend.as_deref())?.unwrap_or_else(|| pager().next_backend());
         let slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
-        Ok(Pageout { backend, staged: Some(pager().stage(&slices)?), failure: None })
+        Ok(Pageout { backend, staged: Some(pager().stage(&slices)?), pending: Pending::default() })
     })()
     .throw(&env)?;
     Ok(AsyncTask::new(task))
@@ -63,7 +63,7 @@ pub fn pageout_async(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>
 pub struct Pageout {
     backend: coldpage::Backend,
     staged: Option<coldpage::Staged>,
-    failure: Option<Failure>,
+    pending: Pending,
 }
 
 impl Task for Pageout {
@@ -72,10 +72,8 @@ impl Task for Pageout {
 
     fn compute(&mut self) -> napi::Result<coldpage::Handle> {
         let staged = self.staged.take().expect("compute runs once");
-        pager().pageout_staged(self.backend, staged).map_err(|err| {
-            self.failure = Some(Failure::from(err));
-            napi::Error::from_reason("coldpage pageout failed")
-        })
+        let result = pager().pageout_staged(self.backend, staged).map_err(Failure::from);
+        self.pending.hold(result)
     }
 
     fn resolve(&mut self, env: Env, handle: coldpage::Handle) -> napi::Result<NativeHandle> {
@@ -83,7 +81,7 @@ impl Task for Pageout {
     }
 
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {
-        Err(self.failure.take().map_or(err, |f| f.into_js(&env)))
+        self.pending.reject(&env, err)
     }
 }
 

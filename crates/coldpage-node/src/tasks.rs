@@ -3,35 +3,14 @@
 //! detach while the task runs), and keeps a pager error as it is until `reject`,
 //! where it becomes the JS error with its properties.
 
-use std::sync::Arc;
-
 use napi::{Env, Task};
 
 use crate::buffers::{self, JsBuffer};
-use crate::error::{Failure, Outcome};
-
-/// The error a task's `compute` hands to `reject` (napi-rs passes only a
-/// `napi::Error` between them; the pager error waits in the task).
-#[derive(Default)]
-struct Pending(Option<Failure>);
-
-impl Pending {
-    /// Stores `failure` and gives napi-rs a placeholder to route to `reject`.
-    fn hold<T>(&mut self, result: Outcome<T>) -> napi::Result<T> {
-        result.map_err(|failure| {
-            self.0 = Some(failure);
-            napi::Error::from_reason("coldpage task failed")
-        })
-    }
-
-    fn reject<T>(&mut self, env: &Env, err: napi::Error) -> napi::Result<T> {
-        Err(self.0.take().map_or(err, |failure| failure.into_js(env)))
-    }
-}
+use crate::error::{Failure, Pending};
 
 /// `readAtAsync` (and the copying `takeAsync`).
 pub struct Read {
-    handle: Arc<coldpage::Handle>,
+    handle: coldpage::Handle,
     offset: u64,
     len: u64,
     zero_copy: bool,
@@ -39,7 +18,7 @@ pub struct Read {
 }
 
 impl Read {
-    pub(crate) fn new(handle: Arc<coldpage::Handle>, offset: u64, len: u64, zero_copy: bool) -> Read {
+    pub(crate) fn new(handle: coldpage::Handle, offset: u64, len: u64, zero_copy: bool) -> Read {
         Read { handle, offset, len, zero_copy, pending: Pending::default() }
     }
 }
@@ -64,14 +43,14 @@ impl Task for Read {
 
 /// `readAtManyAsync`.
 pub struct ReadMany {
-    handle: Arc<coldpage::Handle>,
+    handle: coldpage::Handle,
     ranges: Vec<(u64, u64)>,
     zero_copy: bool,
     pending: Pending,
 }
 
 impl ReadMany {
-    pub(crate) fn new(handle: Arc<coldpage::Handle>, ranges: Vec<(u64, u64)>, zero_copy: bool) -> ReadMany {
+    pub(crate) fn new(handle: coldpage::Handle, ranges: Vec<(u64, u64)>, zero_copy: bool) -> ReadMany {
         ReadMany { handle, ranges, zero_copy, pending: Pending::default() }
     }
 }

@@ -1,8 +1,8 @@
 //! [`HandleCell`]: a handle's life for owners that outlive it (a binding's JS object):
 //! live, then taken or disposed, with take-or-give-back. Reads in flight hold their own
-//! `Arc` of the handle, so disposing never frees storage under them.
+//! share of the storage, so disposing never frees it under them.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::handle::{Handle, Taken};
@@ -14,21 +14,16 @@ pub struct HandleCell {
     id: u64,
     len: u64,
     backend: Backend,
-    live: Mutex<Option<Arc<Handle>>>,
+    live: Mutex<Option<Handle>>,
 }
 
 impl HandleCell {
     /// Holds `handle`, live.
     pub fn new(handle: Handle) -> HandleCell {
-        HandleCell {
-            id: handle.id(),
-            len: handle.len(),
-            backend: handle.backend(),
-            live: Mutex::new(Some(Arc::new(handle))),
-        }
+        HandleCell { id: handle.id(), len: handle.len(), backend: handle.backend(), live: Mutex::new(Some(handle)) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Arc<Handle>>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Handle>> {
         // Every edit is a single assignment: poison leaves a consistent state.
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -58,12 +53,13 @@ impl HandleCell {
         self.lock().is_some()
     }
 
-    /// The live handle, for one read (an `Arc`: a read in flight keeps the storage).
+    /// The live handle, for one read: a share of its storage, which a read in flight
+    /// keeps alive after a dispose.
     ///
     /// # Errors
     /// [`Error::Disposed`] once disposed or taken.
-    pub fn get(&self) -> Result<Arc<Handle>> {
-        self.lock().clone().ok_or(Error::Disposed(self.id))
+    pub fn get(&self) -> Result<Handle> {
+        self.lock().as_ref().map(Handle::share).ok_or(Error::Disposed(self.id))
     }
 
     /// Ends the handle's life; its storage is freed once reads in flight and leases
@@ -80,17 +76,10 @@ impl HandleCell {
     /// # Errors
     /// [`Error::Disposed`] once disposed or taken, else as [`Handle::take`].
     pub fn take(&self) -> Result<Taken> {
-        let arc = self.lock().take().ok_or(Error::Disposed(self.id))?;
-        let result = match Arc::try_unwrap(arc) {
-            Ok(handle) => handle.take().map_err(|e| (Arc::new(e.handle), e.error)),
-            Err(shared) => match shared.read_at(0, self.len) {
-                Ok(bytes) => Ok(Taken::from_vec(bytes)),
-                Err(error) => Err((shared, error)),
-            },
-        };
-        result.map_err(|(handle, error)| {
-            *self.lock() = Some(handle);
-            error
+        let handle = self.lock().take().ok_or(Error::Disposed(self.id))?;
+        handle.take().map_err(|failed| {
+            *self.lock() = Some(failed.handle);
+            failed.error
         })
     }
 }

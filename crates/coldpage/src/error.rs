@@ -65,12 +65,22 @@ pub enum Error {
 }
 
 /// A `Vec` of `len` zeroed bytes, or [`Error::NoMemory`] where the allocation fails
-/// (instead of aborting the process, as `vec![0; len]` does).
+/// (instead of aborting the process, as `vec![0; len]` does). Like `vec![0; len]` it
+/// asks the allocator for zeroed memory (`calloc`: fresh pages for large sizes, not a
+/// pass of memset over bytes the read then overwrites).
 pub(crate) fn try_zeroed(len: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(len).map_err(|_| Error::no_memory(len as u64))?;
-    out.resize(len, 0);
-    Ok(out)
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).map_err(|_| Error::no_memory(len as u64))?;
+    // SAFETY: `layout` has a non-zero size (len > 0, checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return Err(Error::no_memory(len as u64));
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `[u8; len]`
+    // (so capacity `len` matches), and all `len` bytes are initialised (zeroed).
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
 impl Error {

@@ -97,6 +97,12 @@ impl Handle {
         Handle { stored: Arc::new(stored) }
     }
 
+    /// Another owner of the same storage (freed when the last one drops); for
+    /// [`crate::HandleCell`], whose reads in flight each hold one.
+    pub(crate) fn share(&self) -> Handle {
+        Handle { stored: Arc::clone(&self.stored) }
+    }
+
     /// A process-unique id, used in error messages.
     pub fn id(&self) -> u64 {
         self.stored.id
@@ -188,22 +194,26 @@ impl Handle {
         if let [(offset, len)] = ranges {
             return Ok(vec![self.read_at(*offset, *len)?]);
         }
-        for &(offset, len) in ranges {
-            self.check(offset, len)?;
-        }
+        self.check_all(ranges)?;
         // Every result is allocated before anything is read: a request too large for
         // memory fails as a whole, before any work. The total is tried first as one
         // untouched reservation (address space only, given back at once), so that a
-        // request far past memory fails without committing a byte.
+        // request far past memory fails without committing a byte. The results are
+        // reserved, not zeroed: each range's bytes are copied in once.
         let total = ranges.iter().try_fold(0u64, |sum, r| sum.checked_add(r.1)).unwrap_or(u64::MAX);
         let total_len = usize::try_from(total).map_err(|_| Error::no_memory(total))?;
         Vec::<u8>::new().try_reserve_exact(total_len).map_err(|_| Error::no_memory(total))?;
-        let mut out = Vec::new();
+        let mut out: Vec<Vec<u8>> = Vec::new();
         out.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 24))?;
         for &(_, len) in ranges {
-            out.push(try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?);
+            let mut part = Vec::new();
+            part.try_reserve_exact(len as usize).map_err(|_| Error::no_memory(len))?;
+            out.push(part);
         }
-        self.read_many(ranges, |i, bytes| out[i].copy_from_slice(bytes))?;
+        self.read_many(ranges, |i, bytes| {
+            out[i].clear();
+            out[i].extend_from_slice(bytes);
+        })?;
         Ok(out)
     }
 
@@ -227,6 +237,7 @@ impl Handle {
         if let [(offset, _)] = ranges {
             return self.read_into(*offset, buf);
         }
+        self.check_all(ranges)?;
         let mut at = 0;
         let result = self.read_many(ranges, |_, bytes| {
             buf[at..at + bytes.len()].copy_from_slice(bytes);
@@ -238,11 +249,12 @@ impl Handle {
         result
     }
 
-    /// Checks every range, then delivers each one's bytes (two or more ranges).
+    fn check_all(&self, ranges: &[(u64, u64)]) -> Result<()> {
+        ranges.iter().try_for_each(|&(offset, len)| self.check(offset, len))
+    }
+
+    /// Delivers each range's bytes (two or more ranges, checked by the caller).
     fn read_many(&self, ranges: &[(u64, u64)], mut deliver: impl FnMut(usize, &[u8])) -> Result<()> {
-        for &(offset, len) in ranges {
-            self.check(offset, len)?;
-        }
         let s = &*self.stored;
         let result = match &s.data {
             Data::Empty => {
@@ -307,7 +319,8 @@ impl Handle {
                     Arc::new(stored)
                 }
             },
-            // A lease still borrows the storage: copy, and let the lease free it later.
+            // A lease (or a share) still borrows the storage: copy, and let it free
+            // the storage later.
             Err(stored) => stored,
         };
         let handle = Handle { stored };
@@ -434,10 +447,6 @@ enum Owned {
 pub struct Taken(Owned);
 
 impl Taken {
-    pub(crate) fn from_vec(bytes: Vec<u8>) -> Taken {
-        Taken(Owned::Vec(bytes))
-    }
-
     /// Whether these are the pager's own pages, handed over without a copy.
     pub fn is_zero_copy(&self) -> bool {
         matches!(self.0, Owned::Region(_))

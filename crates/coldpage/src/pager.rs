@@ -26,6 +26,20 @@ impl std::fmt::Debug for Staged {
     }
 }
 
+/// What a pageout copies from: the caller's chunks, or bytes staged already.
+enum Source<'a> {
+    Chunks(&'a [&'a [u8]]),
+    Staged(crate::region::Region),
+}
+
+/// The total length of `chunks`.
+fn total_len(chunks: &[&[u8]]) -> Result<u64> {
+    chunks
+        .iter()
+        .try_fold(0u64, |sum, c| sum.checked_add(c.len() as u64))
+        .ok_or_else(|| Error::OutOfRange("total pageout size overflows".into()))
+}
+
 /// Owns the backends. Cheap to clone (an `Arc` inside); `Send + Sync`.
 ///
 /// Most programs use one pager, [`Pager::global`]; separate pagers have separate
@@ -185,7 +199,8 @@ impl Pager {
     /// # Errors
     /// As [`Pager::pageout`].
     pub fn pageout_to(&self, backend: Backend, chunks: &[&[u8]]) -> Result<Handle> {
-        self.count_failure(self.store(backend, chunks))
+        let len = total_len(chunks)?;
+        self.count_failure(self.store(backend, len, Source::Chunks(chunks)))
     }
 
     /// Copies the concatenation of `chunks` out of the caller's memory, to be paged
@@ -197,10 +212,8 @@ impl Pager {
     /// # Errors
     /// [`Error::NoMemory`] when the copy cannot be allocated.
     pub fn stage(&self, chunks: &[&[u8]]) -> Result<Staged> {
-        let total = chunks.iter().try_fold(0u64, |sum, c| sum.checked_add(c.len() as u64));
-        let total = total.ok_or_else(|| Error::OutOfRange("total pageout size overflows".into()))?;
-        let region = self.count_failure(crate::handle::fill_region(chunks, total))?;
-        Ok(Staged { region, len: total })
+        let len = total_len(chunks)?;
+        Ok(Staged { region: self.count_failure(crate::handle::fill_region(chunks, len))?, len })
     }
 
     /// Pages out bytes [`Pager::stage`] copied: a swap handle adopts the staged memory
@@ -209,41 +222,34 @@ impl Pager {
     /// # Errors
     /// As [`Pager::pageout`].
     pub fn pageout_staged(&self, backend: Backend, staged: Staged) -> Result<Handle> {
-        let Staged { region, len } = staged;
-        let data = match backend {
-            Backend::Swap if !swap_backend_supported() => {
-                let why = crate::os::page_out_primitive().err().unwrap_or_default();
-                return self.count_failure(Err(Error::Unsupported(why)));
-            }
-            _ if len == 0 => Data::Empty,
-            Backend::Swap => {
-                // A hint, as in `swap_pageout`.
-                let _ = region.page_out();
-                Data::Swap(region)
-            }
-            Backend::File => {
-                let arena = self.count_failure(self.arena())?;
-                Data::File(self.count_failure(FileStore::write(&arena, &[region.as_slice()], len))?)
-            }
-        };
-        let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-        Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
+        self.count_failure(self.store(backend, staged.len, Source::Staged(staged.region)))
     }
 
-    fn store(&self, backend: Backend, chunks: &[&[u8]]) -> Result<Handle> {
-        let total = chunks.iter().try_fold(0u64, |sum, c| sum.checked_add(c.len() as u64));
-        let total = total.ok_or_else(|| Error::OutOfRange("total pageout size overflows".into()))?;
+    fn store(&self, backend: Backend, len: u64, source: Source<'_>) -> Result<Handle> {
         let data = match backend {
             Backend::Swap if !swap_backend_supported() => {
                 let why = crate::os::page_out_primitive().err().unwrap_or_default();
                 return Err(Error::Unsupported(why));
             }
-            _ if total == 0 => Data::Empty,
-            Backend::Swap => Data::Swap(crate::handle::swap_pageout(chunks, total)?),
-            Backend::File => Data::File(FileStore::write(&self.arena()?, chunks, total)?),
+            _ if len == 0 => Data::Empty,
+            Backend::Swap => Data::Swap(match source {
+                Source::Chunks(chunks) => crate::handle::swap_pageout(chunks, len)?,
+                Source::Staged(region) => {
+                    // A hint, as in `swap_pageout`.
+                    let _ = region.page_out();
+                    region
+                }
+            }),
+            Backend::File => {
+                let arena = self.arena()?;
+                Data::File(match &source {
+                    Source::Chunks(chunks) => FileStore::write(&arena, chunks, len)?,
+                    Source::Staged(region) => FileStore::write(&arena, &[region.as_slice()], len)?,
+                })
+            }
         };
         let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-        Ok(Handle::new(Stored::new(id, total, backend, data, Arc::clone(&self.shared))))
+        Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
     }
 
     pub(crate) fn count_failure<T>(&self, r: Result<T>) -> Result<T> {
