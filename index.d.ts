@@ -24,18 +24,10 @@ export declare class NativeHandle {
   get backend(): string
   /** Whether the handle was disposed or taken. */
   get disposed(): boolean
-  /** Fills `target` with the bytes at `offset`. */
-  readInto(offset: number, target: Buffer): void
-  /**
-   * Reads `[offset, length]` pairs given flat into `target`, one range after
-   * another (`target` is exactly as long as the ranges together). The façade
-   * allocates `target` in JS so that V8 owns and promptly frees it.
-   */
-  readAtManyInto(ranges: Array<number>, target: Buffer): void
   /** Reads on the libuv pool. */
   readAtAsync(offset: number, length: number, zeroCopy: boolean, signal?: AbortSignal | undefined | null): Promise<Buffer>
   /** Reads flat `[offset, length]` pairs on the libuv pool. */
-  readAtManyAsync(ranges: Array<number>, zeroCopy: boolean, signal?: AbortSignal | undefined | null): Promise<Buffer[]>
+  readAtManyAsync(ranges: Float64Array, zeroCopy: boolean, signal?: AbortSignal | undefined | null): Promise<Buffer[]>
   /**
    * A lease on `length` bytes at `offset`: zero-copy where allowed and where a
    * write into the view cannot reach the handle's bytes (file handles: a private
@@ -191,6 +183,16 @@ export declare function pageout(chunks: Array<Buffer>, backend?: string | undefi
  * Node-API has no way to pin it, so the pool never reads JS memory.
  */
 export declare function pageoutAsync(chunks: Array<Buffer>, backend?: string | undefined | null): Promise<NativeHandle>
+
+/**
+ * Reads the `[offset, length]` pairs in `ranges` of handle `id` into `targets`, one
+ * range after another: each target receives the next ranges that fill it exactly
+ * (the façade packs small results into pooled Buffers that V8 owns and frees).
+ */
+export declare function readAtManyInto(id: number, ranges: Float64Array, targets: Array<Buffer>): void
+
+/** Fills `target` with the bytes at `offset` of handle `id`. */
+export declare function readInto(id: number, offset: number, target: Buffer): void
 
 /** The pager's counters now. */
 export declare function stats(): NativeStats

@@ -842,5 +842,7 @@ module.exports.doctor = nativeBinding.doctor
 module.exports.getConfig = nativeBinding.getConfig
 module.exports.pageout = nativeBinding.pageout
 module.exports.pageoutAsync = nativeBinding.pageoutAsync
+module.exports.readAtManyInto = nativeBinding.readAtManyInto
+module.exports.readInto = nativeBinding.readInto
 module.exports.stats = nativeBinding.stats
 module.exports.zeroCopyProbe = nativeBinding.zeroCopyProbe

@@ -6,7 +6,7 @@ import { constants as bufferConstants } from 'node:buffer'
 
 import { abortError, disposedError, fromNative, illegalConstructor, noMemory, outOfRange, rangeOutside } from './errors.js'
 import type { NativeHandle } from './native.js'
-import { zeroCopyAllowed } from './native.js'
+import native_, { zeroCopyAllowed } from './native.js'
 import { type BackendName, type Ranges, byteCount, options, ranges, signalOption, target } from './validate.js'
 
 /** Options of the async reads. */
@@ -26,11 +26,83 @@ function fitsBuffer(length: number, what = 'length'): void {
 /** A Buffer of `length` bytes for a result, or `ERR_COLDPAGE_NO_MEMORY`. */
 function allocResult(length: number): Buffer {
   try {
-    return Buffer.allocUnsafe(length)
+    return Buffer.allocUnsafeSlow(length)
   } catch (err) {
     throw noMemory(length, err)
   }
 }
+
+/**
+ * Results up to this size are slices of a shared pool, as `Buffer.allocUnsafe`
+ * makes Buffers under 4 KiB: a new ArrayBuffer costs V8 ~1 µs (more than a 4 KiB
+ * read from the page cache), a slice ~60 ns.
+ */
+const POOLED_MAX = 4096
+/** The pool: a retained slice keeps at most this much memory alive. */
+const POOL_SIZE = 64 * 1024
+let pool: Buffer = Buffer.alloc(0)
+let poolUsed = 0
+
+/**
+ * Makes the result Buffers of a `readAtMany` (`parts`, one per `[offset, length]`
+ * pair in `flat`) and returns the targets the binding fills in order. Small results
+ * are slices of the pool: each run of them in one slab is one target. Slabs of
+ * 64 KiB come from malloc's free lists, where one Buffer for all results (4 MB for
+ * 1000 × 4 KiB) came from fresh pages whose faults cost more than the reads.
+ * Larger results are views of one Buffer allocated first (so that a request too
+ * large for memory fails before any work), each its own target.
+ */
+function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
+  let large = 0
+  for (let i = 1; i < flat.length; i += 2) if (flat[i]! > POOLED_MAX) large += flat[i]!
+  fitsBuffer(large, "the sum of the ranges' lengths")
+  const big = large > 0 ? allocResult(large) : pool
+  let bigUsed = 0
+  const targets: Buffer[] = []
+  let runStart = -1
+  const endRun = (): void => {
+    if (runStart >= 0) targets.push(pool.subarray(runStart, poolUsed))
+    runStart = -1
+    poolUsed = (poolUsed + 7) & ~7
+  }
+  for (let i = 0; i < parts.length; i++) {
+    const length = flat[2 * i + 1]!
+    if (length > POOLED_MAX) {
+      endRun() // Targets follow the ranges' order.
+      const own = big.subarray(bigUsed, bigUsed + length)
+      bigUsed += length
+      parts[i] = own
+      targets.push(own)
+      continue
+    }
+    if (poolUsed + length > pool.length) {
+      endRun()
+      pool = allocResult(POOL_SIZE)
+      poolUsed = 0
+    }
+    if (runStart < 0) runStart = poolUsed
+    parts[i] = pool.subarray(poolUsed, poolUsed + length)
+    poolUsed += length
+  }
+  endRun()
+  return targets
+}
+
+/** A result Buffer of `length` bytes: a pool slice when small, else its own memory. */
+function resultBuffer(length: number): Buffer {
+  if (length > POOLED_MAX) return allocResult(length)
+  if (poolUsed + length > pool.length) {
+    pool = allocResult(POOL_SIZE)
+    poolUsed = 0
+  }
+  const out = pool.subarray(poolUsed, poolUsed + length)
+  // 8-byte aligned, so that a typed array over a result needs no copy.
+  poolUsed = (poolUsed + length + 7) & ~7
+  return out
+}
+
+/** The per-range reads, which find a handle by id (see crates/coldpage-node/src/fast.rs). */
+const fast = native_
 
 /** Runs a native call off the hot read paths, giving its errors their class. */
 function call<T>(fn: () => T): T {
@@ -138,16 +210,18 @@ export class Handle implements Disposable {
    * Reads `length` bytes at `offset` into a fresh Buffer.
    * @param offset - byte offset into the handle
    * @param length - bytes to read; `offset + length` must not pass `byteLength`
-   * @returns a new Buffer the caller owns
+   * @returns a new Buffer the caller owns. Note: results up to 4 KiB are slices of
+   *   a shared 64 KiB pool, as `Buffer.allocUnsafe` makes small Buffers (do not
+   *   transfer their `.buffer`; copy with `Buffer.from` to own one alone)
    */
   readAt(offset: number, length: number): Buffer {
-    const native = this.#live()
+    this.#live()
     const [o, l] = this.#range(offset, length)
     fitsBuffer(l)
-    const out = allocResult(l)
+    const out = resultBuffer(l)
     // Inline (no closure per call): readAt is the hot path.
     try {
-      native.readInto(o, out)
+      fast.readInto(this.#id, o, out)
     } catch (err) {
       throw fromNative(err)
     }
@@ -173,22 +247,14 @@ export class Handle implements Disposable {
    * @returns one Buffer per range, in request order
    */
   readAtMany(ranges: Ranges): Buffer[] {
-    const native = this.#live()
+    this.#live()
     const flat = this.#ranges(ranges)
-    let total = 0
-    for (let i = 1; i < flat.length; i += 2) total += flat[i]!
-    // The results are views of one Buffer: together they must fit in one.
-    fitsBuffer(total, 'the sum of the ranges\' lengths')
     const parts: Buffer[] = new Array(flat.length / 2)
-    const all = allocResult(total)
+    const targets = packResults(flat, parts)
     try {
-      native.readAtManyInto(flat, all)
+      fast.readAtManyInto(this.#id, flat, targets)
     } catch (err) {
       throw fromNative(err)
-    }
-    for (let i = 0, at = 0; i < parts.length; i++) {
-      parts[i] = all.subarray(at, at + flat[2 * i + 1]!)
-      at += flat[2 * i + 1]!
     }
     return parts
   }
@@ -202,7 +268,7 @@ export class Handle implements Disposable {
     return withSignal(signal, (s) => native.readAtManyAsync(flat, zeroCopyAllowed(), s))
   }
 
-  #ranges(value: unknown): number[] {
+  #ranges(value: unknown): Float64Array {
     return ranges(value, this.byteLength, (o, l) => rangeOutside(o, l, this.byteLength))
   }
 
@@ -211,11 +277,11 @@ export class Handle implements Disposable {
    * @param target - any ArrayBufferView; its `byteOffset`/`byteLength` are honoured
    */
   readInto(offset: number, target_: ArrayBufferView): void {
-    const native = this.#live()
+    this.#live()
     const t = target(target_)
     const [o] = this.#range(offset, t.byteLength)
     try {
-      native.readInto(o, t as Buffer)
+      fast.readInto(this.#id, o, t as Buffer)
     } catch (err) {
       throw fromNative(err)
     }

@@ -89,9 +89,10 @@ export type Ranges = ReadonlyArray<readonly [offset: number, length: number]>
  * Checks `ranges` against a handle of `byteLength` bytes and flattens them to
  * `[o0, l0, o1, l1, ...]` for the binding.
  */
-export function ranges(value: unknown, byteLength: number, outside: (o: number, l: number) => Error): number[] {
+export function ranges(value: unknown, byteLength: number, outside: (o: number, l: number) => Error): Float64Array {
   if (!Array.isArray(value)) throw invalidArgType('ranges', 'an array of [offset, length] pairs', value)
-  const flat: number[] = new Array(value.length * 2)
+  // A typed array crosses into the binding as one slice (a JS array costs a call per element).
+  const flat = new Float64Array(value.length * 2)
   for (let i = 0; i < value.length; i++) {
     const pair: unknown = value[i]
     if (!Array.isArray(pair) || pair.length !== 2) {

@@ -12,12 +12,13 @@
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, BufferSlice, ObjectFinalize};
+use napi::bindgen_prelude::{AbortSignal, AsyncTask, Float64ArraySlice, ObjectFinalize};
 use napi::Env;
 use napi_derive::napi;
 
 use crate::buffers::{self, Detach, External, JsBuffer, WeakRef};
-use crate::error::{to_u64, Failure, Outcome, Throw};
+use crate::error::{to_u64, Outcome, Throw};
+use crate::fast::{self, ranges_arg};
 use crate::tasks;
 
 /// Holds a view's lease until the handle releases it or the view is collected.
@@ -50,7 +51,7 @@ struct View {
 pub struct NativeHandle {
     /// The handle's life (live, then taken or disposed; take-or-give-back), owned by
     /// the core. Reads in flight hold their own `Arc` of the handle.
-    cell: coldpage::HandleCell,
+    cell: Arc<coldpage::HandleCell>,
     /// Bytes reported to V8 as held outside its heap on this handle's behalf.
     external_bytes: Cell<i64>,
     views: RefCell<Vec<View>>,
@@ -60,11 +61,9 @@ impl NativeHandle {
     pub(crate) fn new(env: &Env, handle: coldpage::Handle) -> NativeHandle {
         let external_bytes = i64::try_from(handle.resident_bytes()).unwrap_or(i64::MAX);
         buffers::adjust_external_memory(env, external_bytes);
-        NativeHandle {
-            cell: coldpage::HandleCell::new(handle),
-            external_bytes: Cell::new(external_bytes),
-            views: RefCell::new(Vec::new()),
-        }
+        let cell = Arc::new(coldpage::HandleCell::new(handle));
+        fast::register(&cell);
+        NativeHandle { cell, external_bytes: Cell::new(external_bytes), views: RefCell::new(Vec::new()) }
     }
 
     /// The storage for one call, or `ERR_COLDPAGE_DISPOSED`.
@@ -98,13 +97,6 @@ impl NativeHandle {
     }
 }
 
-fn ranges_arg(flat: &[f64]) -> Outcome<Vec<(u64, u64)>> {
-    if !flat.len().is_multiple_of(2) {
-        return Err(Failure::invalid_value("ranges", "expected [offset, length] pairs"));
-    }
-    flat.chunks_exact(2).map(|p| Ok((to_u64("offset", p[0])?, to_u64("length", p[1])?))).collect()
-}
-
 #[napi]
 impl NativeHandle {
     /// The handle's id (unique in the process).
@@ -131,28 +123,6 @@ impl NativeHandle {
         !self.cell.is_live()
     }
 
-    /// Fills `target` with the bytes at `offset`.
-    #[napi]
-    pub fn read_into(&self, env: Env, offset: f64, mut target: BufferSlice) -> napi::Result<()> {
-        (|| -> Outcome<()> {
-            let offset = to_u64("offset", offset)?;
-            Ok(self.live()?.read_into(offset, &mut target)?)
-        })()
-        .throw(&env)
-    }
-
-    /// Reads `[offset, length]` pairs given flat into `target`, one range after
-    /// another (`target` is exactly as long as the ranges together). The façade
-    /// allocates `target` in JS so that V8 owns and promptly frees it.
-    #[napi]
-    pub fn read_at_many_into(&self, env: Env, ranges: Vec<f64>, mut target: BufferSlice) -> napi::Result<()> {
-        (|| -> Outcome<()> {
-            let ranges = ranges_arg(&ranges)?;
-            Ok(self.live()?.read_at_many_into(&ranges, &mut target)?)
-        })()
-        .throw(&env)
-    }
-
     /// Reads on the libuv pool.
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn read_at_async(
@@ -175,7 +145,7 @@ impl NativeHandle {
     pub fn read_at_many_async(
         &self,
         env: Env,
-        ranges: Vec<f64>,
+        ranges: Float64ArraySlice,
         zero_copy: bool,
         signal: Option<AbortSignal>,
     ) -> napi::Result<AsyncTask<tasks::ReadMany>> {
@@ -221,6 +191,7 @@ impl NativeHandle {
         if self.cell.is_live() {
             self.detach_views(&env);
             self.cell.dispose();
+            fast::unregister(self.cell.id());
             buffers::adjust_external_memory(&env, -self.external_bytes.replace(0));
         }
     }
@@ -274,6 +245,7 @@ impl NativeHandle {
         }
         self.detach_views(env);
         let taken = self.cell.take()?;
+        fast::unregister(self.cell.id());
         let external_bytes = self.external_bytes.replace(0);
         let (buffer, transferred) = buffers::owned_to_js(env, taken, zero_copy, external_bytes)?;
         if !transferred {
@@ -291,6 +263,7 @@ impl ObjectFinalize for NativeHandle {
             view.buffer.delete(&env);
         }
         buffers::adjust_external_memory(&env, -self.external_bytes.get());
+        fast::unregister(self.cell.id());
         drop(self.cell);
         Ok(())
     }

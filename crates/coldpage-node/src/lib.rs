@@ -11,6 +11,7 @@
 mod buffers;
 mod config;
 mod error;
+mod fast;
 mod handle;
 mod tasks;
 
@@ -107,3 +108,4 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
 }
 
 pub use crate::config::{claim_environment, configure, doctor, get_config, stats};
+pub use crate::fast::{read_at_many_into, read_into};

@@ -4,12 +4,20 @@
 //! go through a stack buffer; the blocks in between land directly in the caller's
 //! buffer, all in one `preadv`. A checksum mismatch zeroes what was written to the
 //! caller's buffer and reports `Corrupt`: never wrong bytes.
+//!
+//! Where the platform has the OS layer's guarded copy (Unix), reads copy from a
+//! read-only map of the extent instead, made on the first read: no system call per
+//! read, and a copy that is not slowed by the caller's buffer alignment (`copy.rs`). The copy runs under the
+//! OS layer's `SIGBUS` guard (`os::mapped`), so a media error under the map is an
+//! `Io` error as with `pread`, after which the handle reads with `pread` again. Every
+//! byte is read from the source once and verified after it is copied (a page the
+//! kernel drops and reads again between a hash and a copy cannot slip through).
 
 use std::io::IoSliceMut;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapMut, MmapOptions};
 
 use crate::arena::{Arena, Extent};
 use crate::error::{Error, Result};
@@ -28,9 +36,21 @@ thread_local! {
 }
 
 pub(crate) struct FileStore {
+    /// A read-only map of the extent for small reads, made on the first (`None` where
+    /// the platform has no guarded copy or the map failed).
+    map: OnceLock<Option<Mmap>>,
+    /// Set after a media error under the map: reads use `pread` from then on.
+    map_failed: AtomicBool,
     extent: Extent,
     len: u64,
     sums: Vec<u64>,
+}
+
+/// Where a read's bytes come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Pread,
+    Map(&'a Mmap),
 }
 
 /// Where a read failed the checksum: the caller zeroes and reports.
@@ -56,7 +76,7 @@ impl FileStore {
                 return Err(Error::io_at("pwritev", Some(arena.dir.path.clone()), e));
             }
         }
-        Ok(FileStore { extent, len: total, sums })
+        Ok(FileStore { map: OnceLock::new(), map_failed: AtomicBool::new(false), extent, len: total, sums })
     }
 
     pub(crate) fn arena(&self) -> &Arc<Arena> {
@@ -67,19 +87,60 @@ impl FileStore {
         ((block + 1) * BLOCK).min(self.len)
     }
 
-    fn pread(&self, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+    /// The extent's map, for a read of `len` bytes that should use it.
+    fn source(&self) -> Source<'_> {
+        if self.map_failed.load(Ordering::Relaxed) {
+            return Source::Pread;
+        }
+        let map = self.map.get_or_init(|| {
+            if !os::mapped::available() {
+                return None;
+            }
+            let mut options = MmapOptions::new();
+            options.offset(self.extent.offset).len(usize::try_from(self.len).ok()?);
+            // SAFETY: as in `map` below: the arena file is unnamed and private to this
+            // process, this extent belongs to this handle alone and is never truncated
+            // or rewritten while the handle (which owns this map) lives. The map is
+            // read-only; its copies run under the SIGBUS guard (`fetch`).
+            unsafe { options.map(&self.extent.arena.file) }.ok()
+        });
+        map.as_ref().map_or(Source::Pread, Source::Map)
+    }
+
+    /// Fills `bufs` with the bytes at `at` (from the handle's start), from `source`.
+    fn fetch(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
         fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
         // Bit rot on the medium, on every platform: the read succeeds with one byte flipped.
         fail::fail_point!("file-read-flip", |_| {
-            let read = os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
-                .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e));
+            let read = self.fetch_from(source, at, bufs);
             if let Some(buf) = bufs.iter_mut().find(|b| !b.is_empty()) {
                 buf[0] ^= 0x5A;
             }
             read
         });
-        os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
-            .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e))
+        self.fetch_from(source, at, bufs)
+    }
+
+    fn fetch_from(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+        let Source::Map(map) = source else {
+            return os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
+                .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e));
+        };
+        let mut from = at as usize;
+        for buf in bufs.iter_mut() {
+            let src = &map[from..from + buf.len()];
+            // SAFETY: `src` lies inside the live map (its bounds were just checked by
+            // the slice), `buf` is a distinct, writable buffer of the same length, and
+            // `available()` returned true when the map was made.
+            let copied = unsafe { os::mapped::copy(src.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+            if let Err(e) = copied {
+                self.map_failed.store(true, Ordering::Relaxed);
+                buf.fill(0);
+                return Err(Error::io_at("read (mapped)", Some(self.extent.arena.dir.path.clone()), e));
+            }
+            from += buf.len();
+        }
+        Ok(())
     }
 
     fn corrupt(&self, handle: u64, block: u64, counters: &Counters) -> Error {
@@ -99,10 +160,11 @@ impl FileStore {
         if dst.is_empty() {
             return Ok(());
         }
+        let source = self.source();
         if !verify {
-            return self.pread(offset, &mut [IoSliceMut::new(dst)]);
+            return self.fetch(source, offset, &mut [IoSliceMut::new(dst)]);
         }
-        match self.read_verified(offset, dst) {
+        match self.read_verified(source, offset, dst) {
             Ok(result) => result,
             Err(Mismatch(block)) => {
                 dst.fill(0);
@@ -111,7 +173,12 @@ impl FileStore {
         }
     }
 
-    fn read_verified(&self, offset: u64, dst: &mut [u8]) -> std::result::Result<Result<()>, Mismatch> {
+    fn read_verified(
+        &self,
+        source: Source<'_>,
+        offset: u64,
+        dst: &mut [u8],
+    ) -> std::result::Result<Result<()>, Mismatch> {
         let end = offset + dst.len() as u64;
         let (b0, b1) = (offset / BLOCK, (end - 1) / BLOCK);
         let head_partial = offset != b0 * BLOCK || end < self.block_end(b0);
@@ -126,7 +193,7 @@ impl FileStore {
             // piece is hashed while it is still in cache instead of re-read from memory.
             for (i, piece) in dst.chunks_mut(VERIFY_PIECE).enumerate() {
                 let at = mid_start + (i * VERIFY_PIECE) as u64;
-                if let Err(e) = self.pread(at, &mut [IoSliceMut::new(piece)]) {
+                if let Err(e) = self.fetch(source, at, &mut [IoSliceMut::new(piece)]) {
                     return Ok(Err(e));
                 }
                 if let Some(block) = first_mismatch(piece, at / BLOCK, &self.sums) {
@@ -150,7 +217,7 @@ impl FileStore {
                     (true, false) if mid_len == 0 => &mut bufs[..1],
                     _ => &mut bufs,
                 };
-                if let Err(e) = self.pread(b0 * BLOCK, bufs) {
+                if let Err(e) = self.fetch(source, b0 * BLOCK, bufs) {
                     return Ok(Err(e));
                 }
             }
@@ -174,6 +241,12 @@ impl FileStore {
             }
             Ok(Ok(()))
         })
+    }
+
+    /// Whether [`FileStore::read_many`] should rather read each range alone
+    /// ([`FileStore::read_into`]): the map is there, so no range costs a system call.
+    pub(crate) fn reads_mapped(&self) -> bool {
+        matches!(self.source(), Source::Map(_))
     }
 
     /// Reads every range (already checked, two or more) with one `pread` per run of overlapping or
@@ -221,7 +294,7 @@ impl FileStore {
         let mut buf = vec![0u8; total];
         for &(start, end, pos) in &merged {
             let piece = &mut buf[pos..pos + (end - start) as usize];
-            self.pread(start, &mut [IoSliceMut::new(piece)])?;
+            self.fetch(Source::Pread, start, &mut [IoSliceMut::new(piece)])?;
             if verify {
                 if let Some(block) = first_mismatch(piece, start / BLOCK, &self.sums) {
                     return Err(self.corrupt(handle, block, counters));

@@ -92,6 +92,40 @@ impl Drop for Stored {
     }
 }
 
+/// Where each range lands: (target index, offset in it), filling the targets in order;
+/// [`Error::OutOfRange`] unless the ranges fill every target exactly.
+fn plan_targets(ranges: &[(u64, u64)], targets: &[&mut [u8]]) -> Result<Vec<(usize, usize)>> {
+    let mismatch = || {
+        let need = ranges.iter().try_fold(0u64, |sum, r| sum.checked_add(r.1));
+        let have: usize = targets.iter().map(|t| t.len()).sum();
+        Error::OutOfRange(format!(
+            "the targets hold {have} bytes but the ranges need {}, range by range",
+            need.map_or_else(|| "more than 2^64".into(), |t| t.to_string())
+        ))
+    };
+    let mut plan = Vec::new();
+    plan.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 16))?;
+    let (mut t, mut at) = (0usize, 0usize);
+    for &(_, len) in ranges {
+        // Zero-length ranges land anywhere; others move on to the next target that has room.
+        while len > 0 && t < targets.len() && at == targets[t].len() {
+            (t, at) = (t + 1, 0);
+        }
+        let room = targets.get(t).map_or(0, |target| target.len() - at);
+        if len > room as u64 {
+            return Err(mismatch());
+        }
+        plan.push((t.min(targets.len().saturating_sub(1)), at));
+        at += len as usize;
+    }
+    if targets.iter().enumerate().any(|(i, target)| i > t && !target.is_empty())
+        || targets.get(t).is_some_and(|target| at != target.len())
+    {
+        return Err(mismatch());
+    }
+    Ok(plan)
+}
+
 impl Handle {
     pub(crate) fn new(stored: Stored) -> Handle {
         Handle { stored: Arc::new(stored) }
@@ -174,7 +208,7 @@ impl Handle {
             Data::Empty => Ok(()),
             Data::Swap(region) => {
                 let at = offset as usize;
-                buf.copy_from_slice(&region.as_slice()[at..at + buf.len()]);
+                crate::copy::copy_bytes(buf, &region.as_slice()[at..at + buf.len()]);
                 Ok(())
             }
             Data::File(file) => file.read_into(offset, buf, self.verify(), s.id, &s.shared.counters),
@@ -226,27 +260,49 @@ impl Handle {
     /// exactly as long as the ranges together. On error `buf` holds no wrong bytes
     /// (it is zeroed after a checksum mismatch).
     pub fn read_at_many_into(&self, ranges: &[(u64, u64)], buf: &mut [u8]) -> Result<()> {
-        let total = ranges.iter().try_fold(0u64, |sum, r| sum.checked_add(r.1));
-        if total != Some(buf.len() as u64) {
-            return Err(Error::OutOfRange(format!(
-                "the target holds {} bytes but the ranges need {}",
-                buf.len(),
-                total.map_or_else(|| "more than 2^64".into(), |t| t.to_string())
-            )));
-        }
-        if let [(offset, _)] = ranges {
-            return self.read_into(*offset, buf);
-        }
+        self.read_at_many_into_all(ranges, &mut [buf])
+    }
+
+    /// Like [`Handle::read_at_many_into`] with the ranges spread over several
+    /// buffers: `targets[0]` receives the first ranges, as many as fill it exactly,
+    /// `targets[1]` the next ones, and so on (a binding packs small results into a few
+    /// pooled buffers this way). A range never spans two targets.
+    ///
+    /// # Errors
+    /// As [`Handle::read_at_many_into`], and [`Error::OutOfRange`] when the ranges do
+    /// not fill the targets exactly, range by range. On a checksum mismatch every
+    /// target is zeroed.
+    pub fn read_at_many_into_all(&self, ranges: &[(u64, u64)], targets: &mut [&mut [u8]]) -> Result<()> {
+        let plan = plan_targets(ranges, targets)?;
         self.check_all(ranges)?;
-        let mut at = 0;
-        let result = self.read_many(ranges, |_, bytes| {
-            buf[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        });
+        let s = &*self.stored;
+        let result = match &s.data {
+            Data::File(file) if file.reads_mapped() => {
+                // Each range copies from the extent's map straight into its target:
+                // no system call, and no staging buffer between the file and `buf`.
+                ranges.iter().zip(&plan).filter(|(r, _)| r.1 > 0).try_for_each(|(&(offset, len), &(t, at))| {
+                    let dst = &mut targets[t][at..at + len as usize];
+                    file.read_into(offset, dst, self.verify(), s.id, &s.shared.counters)
+                })
+            }
+            _ if ranges.len() == 1 && ranges[0].1 > 0 => {
+                let (offset, len) = ranges[0];
+                let (t, at) = plan[0];
+                return self.read_into(offset, &mut targets[t][at..at + len as usize]);
+            }
+            _ => self.read_many_uncounted(ranges, |i, bytes| {
+                if !bytes.is_empty() {
+                    let (t, at) = plan[i];
+                    crate::copy::copy_bytes(&mut targets[t][at..at + bytes.len()], bytes);
+                }
+            }),
+        };
         if matches!(result, Err(Error::Corrupt { .. })) {
-            buf.fill(0);
+            targets.iter_mut().for_each(|t| t.fill(0));
         }
-        result
+        s.shared.count_failure(result)?;
+        self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
+        Ok(())
     }
 
     fn check_all(&self, ranges: &[(u64, u64)]) -> Result<()> {
@@ -254,9 +310,17 @@ impl Handle {
     }
 
     /// Delivers each range's bytes (two or more ranges, checked by the caller).
-    fn read_many(&self, ranges: &[(u64, u64)], mut deliver: impl FnMut(usize, &[u8])) -> Result<()> {
+    fn read_many(&self, ranges: &[(u64, u64)], deliver: impl FnMut(usize, &[u8])) -> Result<()> {
         let s = &*self.stored;
-        let result = match &s.data {
+        let result = self.read_many_uncounted(ranges, deliver);
+        s.shared.count_failure(result)?;
+        self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
+        Ok(())
+    }
+
+    fn read_many_uncounted(&self, ranges: &[(u64, u64)], mut deliver: impl FnMut(usize, &[u8])) -> Result<()> {
+        let s = &*self.stored;
+        match &s.data {
             Data::Empty => {
                 (0..ranges.len()).for_each(|i| deliver(i, &[]));
                 Ok(())
@@ -268,10 +332,7 @@ impl Handle {
                 Ok(())
             }
             Data::File(file) => file.read_many(ranges, self.verify(), s.id, &s.shared.counters, deliver),
-        };
-        s.shared.count_failure(result)?;
-        self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
-        Ok(())
+        }
     }
 
     /// A zero-copy lease on `[offset, offset + len)`: the swap region itself, or a

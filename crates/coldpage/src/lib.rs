@@ -55,6 +55,7 @@
 mod arena;
 mod cell;
 mod config;
+mod copy;
 mod doctor;
 mod error;
 mod file_store;

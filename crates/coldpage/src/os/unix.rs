@@ -23,6 +23,9 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::error::{Error, Result};
 
+#[path = "unix_mapped.rs"]
+pub mod mapped;
+
 /// OS error codes the crate's fault-injection points and tests use.
 pub mod errno {
     // Used by the failpoints feature and by tests only.

@@ -649,3 +649,20 @@ pub fn disk_temp_dir() -> Option<PathBuf> {
 pub fn kernel() -> String {
     "Windows".to_string()
 }
+
+/// Guarded copies out of file maps (see `unix_mapped.rs`): not on this platform, so
+/// small reads use positioned reads.
+pub mod mapped {
+    /// Whether guarded copies can run here: never.
+    pub fn available() -> bool {
+        false
+    }
+
+    /// Never called where [`available`] is false.
+    ///
+    /// # Safety
+    /// As on Unix; this platform has no guarded copy.
+    pub unsafe fn copy(_src: *const u8, _dst: *mut u8, _len: usize) -> std::io::Result<()> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
