@@ -90,6 +90,25 @@ for (const backend of BACKENDS) {
     t.deepEqual(h.readAtMany([]), [])
   })
 
+  test(`${backend}: small results are independent copies even where they share a pool slab`, (t) => {
+    const data = bytes(300_000, 4)
+    using h = make(data)
+    const a = h.readAt(10, 100)
+    const b = h.readAt(4096, 4096)
+    const many = h.readAtMany([[0, 16], [70_000, 5000], [100, 3], [0, 0], [200_000, 4096], [5, 40_000]])
+    a.fill(0xff)
+    b.fill(0xfe)
+    for (const m of many) m.fill(0xfd)
+    t.deepEqual(h.readAt(10, 100), data.subarray(10, 110), 'writes into results never reach the handle')
+    const again = h.readAtMany([[0, 16], [70_000, 5000], [100, 3], [0, 0], [200_000, 4096], [5, 40_000]])
+    t.deepEqual(again, [data.subarray(0, 16), data.subarray(70_000, 75_000), data.subarray(100, 103), Buffer.alloc(0), data.subarray(200_000, 204_096), data.subarray(5, 40_005)])
+    // Mixed sizes: pooled and own results interleave in request order.
+    const ranges: [number, number][] = []
+    for (let i = 0; i < 300; i++) ranges.push([(i * 7919) % 290_000, i % 7 === 0 ? 9000 : (i * 13) % 4097])
+    const got = h.readAtMany(ranges)
+    t.true(got.every((g, i) => g.equals(data.subarray(ranges[i]![0], ranges[i]![0] + ranges[i]![1]))))
+  })
+
   test(`${backend}: async reads match the sync ones`, async (t) => {
     const data = bytes(30_000, 9)
     using h = make(data)

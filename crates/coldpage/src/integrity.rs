@@ -23,9 +23,18 @@ pub fn hash(block: &[u8]) -> u64 {
 pub const BLOCK: u64 = 4096;
 
 /// Checksums of the concatenation of `chunks`, one per block.
+#[cfg(test)]
 pub fn checksum_chunks(chunks: &[&[u8]], total: u64) -> Vec<u64> {
+    let mut sums = Vec::with_capacity(total.div_ceil(BLOCK) as usize);
+    checksum_chunks_into(chunks, total, &mut sums);
+    sums
+}
+
+/// The checksums of the concatenation of `chunks` (`total` bytes), one per block,
+/// appended to `sums`.
+pub fn checksum_chunks_into(chunks: &[&[u8]], total: u64, sums: &mut Vec<u64>) {
+    let first = sums.len();
     let blocks = total.div_ceil(BLOCK) as usize;
-    let mut sums = Vec::with_capacity(blocks);
     let mut hasher: Option<XxHash3_64> = None;
     let mut filled = 0usize; // bytes of the current block seen so far
     for chunk in chunks.iter().filter(|c| !c.is_empty()) {
@@ -51,8 +60,7 @@ pub fn checksum_chunks(chunks: &[&[u8]], total: u64) -> Vec<u64> {
     if let Some(h) = hasher {
         sums.push(h.finish());
     }
-    debug_assert_eq!(sums.len(), blocks);
-    sums
+    debug_assert_eq!(sums.len() - first, blocks);
 }
 
 /// The index of the first block of `bytes` (which start at block `first`) whose
