@@ -8,13 +8,25 @@
  */
 import * as arrow from 'apache-arrow'
 
-import { assemble, plan } from './arrow/assemble.js'
-import { type ArrowModule, type TableLayout, layOut } from './arrow/layout.js'
+import { type Classes, assemble, classesOf, plan } from './arrow/assemble.js'
+import { type ArrowModule, NeedsModule, type TableLayout, layOut } from './arrow/layout.js'
 import { ColdpageError, illegalConstructor, invalidArgType, outOfRange } from './errors.js'
 import { type Handle, type PageoutOptions, pageout, pageoutAsync } from './index.js'
 import { backendOption, options } from './validate.js'
 
 export type { BackendName, PageoutOptions } from './index.js'
+
+/** Options of `pageoutTable`. */
+export interface PageoutTableOptions extends PageoutOptions {
+  /**
+   * The apache-arrow module (`import * as arrow from 'apache-arrow'`) the table
+   * belongs to. Needed only when the table comes from another copy of
+   * apache-arrow than the one coldpage/arrow loads and has a column of a
+   * nested or dictionary type (those are written and read back by that
+   * module's IPC writer and reader); flat columns need no module.
+   */
+  arrow?: ArrowModule
+}
 
 /** Which part of a table to read. */
 export interface TableReadOptions {
@@ -46,7 +58,8 @@ const INTERNAL = Symbol('coldpage.arrow.internal')
  * ```
  */
 export class TableHandle implements Disposable {
-  readonly #arrow: ArrowModule
+  readonly #arrow: ArrowModule | undefined
+  readonly #classes: Classes
   readonly #handle: Handle
   readonly #layout: TableLayout
   /** Column indexes by name (the first column of a repeated name). */
@@ -62,9 +75,10 @@ export class TableHandle implements Disposable {
   readonly byteLength: number
 
   /** @internal Table handles come from `pageoutTable`/`pageoutTableAsync`. */
-  constructor(token: symbol, A: ArrowModule, schema: arrow.Schema, handle: Handle, layout: TableLayout) {
+  constructor(token: symbol, A: ArrowModule | undefined, C: Classes, schema: arrow.Schema, handle: Handle, layout: TableLayout) {
     if (token !== INTERNAL) throw illegalConstructor('TableHandle instances are created by pageoutTable()')
     this.#arrow = A
+    this.#classes = C
     this.#handle = handle
     this.#layout = layout
     this.schema = schema
@@ -148,7 +162,7 @@ export class TableHandle implements Disposable {
     const { fields, columns, which, batches } = this.#select(opts)
     const p = plan(this.#layout, columns, batches)
     const buffers = p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges)
-    return assemble(this.#arrow, this.schema, this.#layout, fields, which, batches, p, buffers)
+    return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
   }
 
   /**
@@ -160,7 +174,7 @@ export class TableHandle implements Disposable {
     const { fields, columns, which, batches } = this.#select(opts)
     const p = plan(this.#layout, columns, batches)
     const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges)
-    return assemble(this.#arrow, this.schema, this.#layout, fields, which, batches, p, buffers)
+    return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
   }
 
   /** Reads the whole table back and disposes the handle. */
@@ -186,18 +200,56 @@ export class TableHandle implements Disposable {
   }
 }
 
-/** Checks that `table` is a Table of the apache-arrow build `A`. */
-function checkTable(A: ArrowModule, table: unknown): arrow.Table {
-  // apache-arrow's own `instanceof` also accepts Tables of other copies (ESM vs
-  // CommonJS build, another version), whose types its IPC writer cannot read.
-  if (Function.prototype[Symbol.hasInstance].call(A.Table, table)) return table as arrow.Table
-  throw invalidArgType(
-    'table',
-    table instanceof A.Table
-      ? 'a Table of the apache-arrow copy that coldpage/arrow loads (import both the same way)'
-      : 'an apache-arrow Table',
-    table,
-  )
+/**
+ * Checks that `table` looks like an apache-arrow Table of any copy and
+ * version (duck typing: `instanceof` rejects the Tables of other copies).
+ */
+function checkTable(table: unknown): arrow.Table {
+  const t = table as { schema?: { fields?: unknown }; batches?: unknown } | null
+  const ok =
+    typeof t === 'object' &&
+    t !== null &&
+    Array.isArray(t.schema?.fields) &&
+    Array.isArray(t.batches) &&
+    (t.batches as { data?: { children?: unknown } }[]).every((b) => Array.isArray(b?.data?.children))
+  if (ok) return table as arrow.Table
+  throw invalidArgType('table', 'an apache-arrow Table', table)
+}
+
+/** The apache-arrow module to write and read `table`'s IPC columns with: `opts.arrow`, else `A` when the table is of `A`. */
+function moduleFor(A: ArrowModule, table: arrow.Table, given: unknown): ArrowModule | undefined {
+  if (given !== undefined) {
+    const m = given as Partial<ArrowModule> | null
+    if (typeof m !== 'object' || m === null || typeof m.RecordBatchStreamWriter !== 'function' || typeof m.RecordBatchReader !== 'function' || typeof m.makeData !== 'function') {
+      throw invalidArgType('opts.arrow', 'the apache-arrow module (import * as arrow from "apache-arrow")', given)
+    }
+    return m as ArrowModule
+  }
+  return Function.prototype[Symbol.hasInstance].call(A.Table, table) ? A : undefined
+}
+
+/** Lays `table` out, turning a missing module into an argument error. */
+function layOutTable(A: ArrowModule | undefined, table: arrow.Table) {
+  try {
+    return layOut(A, table)
+  } catch (err) {
+    if (!(err instanceof NeedsModule)) throw err
+    throw invalidArgType(
+      'opts.arrow',
+      `the apache-arrow module of the table (it comes from another copy of apache-arrow and its ${err.message.replace(/ needs .*/, '')} is written by that copy's IPC writer)`,
+      undefined,
+    )
+  }
+}
+
+/** Checks the arguments of `pageoutTable(Async)` and lays the table out. */
+function prepare(A: ArrowModule, table: unknown, opts: unknown) {
+  const t = checkTable(table)
+  const o = options<PageoutTableOptions>(opts)
+  const backend = backendOption(o.backend)
+  const M = moduleFor(A, t, o.arrow)
+  const { chunks, layout } = layOutTable(M, t)
+  return { t, M, C: classesOf(t, M), chunks, layout, pageoutOpts: backend === undefined ? {} : { backend } }
 }
 
 /**
@@ -208,19 +260,13 @@ function checkTable(A: ArrowModule, table: unknown): arrow.Table {
  */
 export function bindArrow(A: ArrowModule) {
   return {
-    pageoutTable(table: arrow.Table, opts?: PageoutOptions): TableHandle {
-      const t = checkTable(A, table)
-      const backend = backendOption(options<PageoutOptions>(opts).backend)
-      const { chunks, layout } = layOut(A, t)
-      const handle = pageout(chunks, backend === undefined ? {} : { backend })
-      return new TableHandle(INTERNAL, A, t.schema, handle, layout)
+    pageoutTable(table: arrow.Table, opts?: PageoutTableOptions): TableHandle {
+      const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
+      return new TableHandle(INTERNAL, M, C, t.schema, pageout(chunks, pageoutOpts), layout)
     },
-    async pageoutTableAsync(table: arrow.Table, opts?: PageoutOptions): Promise<TableHandle> {
-      const t = checkTable(A, table)
-      const backend = backendOption(options<PageoutOptions>(opts).backend)
-      const { chunks, layout } = layOut(A, t)
-      const handle = await pageoutAsync(chunks, backend === undefined ? {} : { backend })
-      return new TableHandle(INTERNAL, A, t.schema, handle, layout)
+    async pageoutTableAsync(table: arrow.Table, opts?: PageoutTableOptions): Promise<TableHandle> {
+      const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
+      return new TableHandle(INTERNAL, M, C, t.schema, await pageoutAsync(chunks, pageoutOpts), layout)
     },
   }
 }
@@ -245,7 +291,7 @@ const bound = bindArrow(arrow)
  * const one = th.read({ columns: ['price'] })
  * ```
  */
-export function pageoutTable(table: arrow.Table, opts?: PageoutOptions): TableHandle {
+export function pageoutTable(table: arrow.Table, opts?: PageoutTableOptions): TableHandle {
   return bound.pageoutTable(table, opts)
 }
 
@@ -255,6 +301,6 @@ export function pageoutTable(table: arrow.Table, opts?: PageoutOptions): TableHa
  *
  * Note: do not transfer or detach the table's buffers until the promise settles.
  */
-export function pageoutTableAsync(table: arrow.Table, opts?: PageoutOptions): Promise<TableHandle> {
+export function pageoutTableAsync(table: arrow.Table, opts?: PageoutTableOptions): Promise<TableHandle> {
   return bound.pageoutTableAsync(table, opts)
 }

@@ -5,6 +5,7 @@
  */
 import type * as Arrow from 'apache-arrow'
 
+import { type FastColumn, decodeFast } from './fast.js'
 import { ALIGN, type ArrowModule, type ColumnLayout, type Span, type TableLayout } from './layout.js'
 
 /** A message inside the Buffers of a read: which range holds it, and where. */
@@ -61,26 +62,41 @@ function upperBound(messages: readonly { batch: number }[], b: number): number {
   return lo
 }
 
+/** Adds `span` to the read: merged into the last range when it follows it (within the padding), else a new range. */
+function place(ranges: [number, number][], last: [number, number] | undefined, span: Span): [number, number] {
+  const end = last === undefined ? -1 : last[0] + last[1]
+  if (last !== undefined && span.offset >= end && span.offset - end < ALIGN) {
+    last[1] = span.offset + span.length - last[0]
+    return last
+  }
+  const range: [number, number] = [span.offset, span.length]
+  ranges.push(range)
+  return range
+}
+
 /**
  * Plans one vectored read of `columns` (distinct indexes) for `batches`.
- * Messages that follow each other in the handle share a range (the padding
- * between them is read too), so a whole column is a single range.
+ * Messages (or fast batches) that follow each other in the handle share a
+ * range (the padding between them is read too), so a whole column is a
+ * single range.
  */
 export function plan(layout: TableLayout, columns: readonly number[], batches: readonly number[]): ReadPlan {
   const ranges: [number, number][] = []
   const streams: Piece[][] = []
   if (batches.length === 0) return { ranges, streams: columns.map(() => []) }
   for (const c of columns) {
+    const column = layout.columns[c] as ColumnLayout | FastColumn
+    const spans: Span[] =
+      column.kind === 'ipc'
+        ? columnMessages(column, batches)
+        : batches.map((b) => {
+            const start = column.spans[2 * b] as number
+            return { offset: column.offset + start, length: (column.spans[2 * b + 1] as number) - start }
+          })
     const pieces: Piece[] = []
     let last: [number, number] | undefined
-    for (const span of columnMessages(layout.columns[c] as ColumnLayout, batches)) {
-      const end = last === undefined ? -1 : last[0] + last[1]
-      if (last !== undefined && span.offset >= end && span.offset - end < ALIGN) {
-        last[1] = span.offset + span.length - last[0]
-      } else {
-        last = [span.offset, span.length]
-        ranges.push(last)
-      }
+    for (const span of spans) {
+      last = place(ranges, last, span)
       pieces.push({ range: ranges.length - 1, at: span.offset - last[0], length: span.length })
     }
     streams.push(pieces)
@@ -88,7 +104,7 @@ export function plan(layout: TableLayout, columns: readonly number[], batches: r
   return { ranges, streams }
 }
 
-/** Decodes one column stream; its bodies stay views of `buffers`. */
+/** Decodes one IPC column stream with apache-arrow; its bodies stay views of `buffers`. */
 function decodeColumn(A: ArrowModule, pieces: Piece[], buffers: Buffer[], count: number): Arrow.Data[] {
   const chunks: Uint8Array[] = pieces.map((p) => {
     const buffer = buffers[p.range] as Buffer
@@ -106,28 +122,83 @@ function decodeColumn(A: ArrowModule, pieces: Piece[], buffers: Buffer[], count:
   return out
 }
 
+/** Builds the batches of a fast column as views of `buffers`. */
+function decodeFastColumn(D: Classes, type: Arrow.DataType, column: FastColumn, pieces: Piece[], buffers: Buffer[], batches: readonly number[]) {
+  return batches.map((b, k) => {
+    const p = pieces[k] as Piece
+    return decodeFast(D, type, column, b, buffers[p.range] as Buffer, (column.spans[2 * b] as number) - p.at)
+  })
+}
+
+/**
+ * The apache-arrow classes a read builds its table with: those of the table
+ * that was paged out (any copy of apache-arrow), so that the table read back
+ * is an instance of the caller's `Table`.
+ */
+export interface Classes {
+  Data: typeof Arrow.Data
+  Table: typeof Arrow.Table
+  RecordBatch: typeof Arrow.RecordBatch
+  Schema: typeof Arrow.Schema
+  Struct: typeof Arrow.Struct
+}
+
+/** The classes of `table`'s own apache-arrow copy; `A` fills in what an empty table cannot show. */
+export function classesOf(table: Arrow.Table, A: ArrowModule | undefined): Classes {
+  const batch = table.batches[0]
+  const ctor = <T>(x: unknown, fallback: T | undefined, what: string): T => {
+    const c = (x as { constructor?: unknown } | undefined)?.constructor ?? fallback
+    if (typeof c !== 'function') throw new Error(`cannot find the apache-arrow ${what} class of the table`)
+    return c as T
+  }
+  return {
+    Table: ctor(table, A?.Table, 'Table'),
+    Schema: ctor(table.schema, A?.Schema, 'Schema'),
+    RecordBatch: ctor(batch, A?.RecordBatch, 'RecordBatch'),
+    Data: ctor(batch?.data, A?.Data, 'Data'),
+    Struct: ctor(batch?.data.type, A?.Struct, 'Struct'),
+  }
+}
+
+/** `buffer` itself when 8-byte aligned (typed array views need it), else an aligned copy. */
+function aligned(buffer: Buffer): Buffer {
+  if (buffer.byteOffset % 8 === 0) return buffer
+  const copy = Buffer.allocUnsafeSlow(buffer.byteLength)
+  buffer.copy(copy)
+  return copy
+}
+
 /**
  * Builds the table of a read: `fields[i]` is the field of the `i`th requested
  * column, `which[i]` indexes the decoded column (distinct) that holds it.
  */
 export function assemble(
-  A: ArrowModule,
+  A: ArrowModule | undefined,
+  C: Classes,
   schema: Arrow.Schema,
   layout: TableLayout,
   fields: readonly Arrow.Field[],
+  columns: readonly number[],
   which: readonly number[],
   batches: readonly number[],
   readPlan: ReadPlan,
-  buffers: Buffer[],
+  read: Buffer[],
 ): Arrow.Table {
-  const decoded = readPlan.streams.map((pieces) => decodeColumn(A, pieces, buffers, batches.length))
-  const out = new A.Schema([...fields], new Map(schema.metadata))
-  const struct = new A.Struct([...fields])
+  const buffers = read.map(aligned)
+  const decoded = readPlan.streams.map((pieces, d) => {
+    const c = columns[d] as number
+    const column = layout.columns[c] as ColumnLayout | FastColumn
+    if (column.kind === 'fast') return decodeFastColumn(C, (schema.fields[c] as Arrow.Field).type, column, pieces, buffers, batches)
+    if (A === undefined) throw new Error('an IPC column needs the apache-arrow module of the table')
+    return decodeColumn(A, pieces, buffers, batches.length)
+  })
+  const out = new C.Schema([...fields], new Map(schema.metadata))
+  const struct = new C.Struct([...fields])
   const recordBatches = batches.map((b, k) => {
     const children = which.map((d) => (decoded[d] as Arrow.Data[])[k] as Arrow.Data)
-    const data = A.makeData({ type: struct, length: layout.batchRows[b] as number, nullCount: 0, children })
+    const data = new C.Data(struct, 0, layout.batchRows[b] as number, 0, {}, children)
     const metadata = layout.batchMetadata[b]
-    return metadata === undefined ? new A.RecordBatch(out, data) : new A.RecordBatch(out, data, new Map(metadata))
+    return metadata === undefined ? new C.RecordBatch(out, data) : new C.RecordBatch(out, data, new Map(metadata))
   })
-  return new A.Table(out, recordBatches)
+  return new C.Table(out, recordBatches)
 }

@@ -10,6 +10,8 @@ import type * as Arrow from 'apache-arrow'
 import type { Message } from 'apache-arrow/ipc/metadata/message'
 import type { ArrayBufferViewInput } from 'apache-arrow/util/buffer'
 
+import { type FastColumn, isFlat, writeFast } from './fast.js'
+
 /** The apache-arrow build a table belongs to (CommonJS and ESM builds are distinct). */
 export type ArrowModule = typeof import('apache-arrow')
 
@@ -43,6 +45,7 @@ export interface DictionaryRun {
 
 /** Where one column's stream lives. */
 export interface ColumnLayout {
+  kind: 'ipc'
   schema: Span
   /** Per record batch: `[offset, length]` of its record batch message, flat. */
   records: Float64Array
@@ -52,7 +55,7 @@ export interface ColumnLayout {
 
 /** Everything needed to read a table back, apart from its bytes. */
 export interface TableLayout {
-  columns: ColumnLayout[]
+  columns: (ColumnLayout | FastColumn)[]
   /** Rows of each record batch. */
   batchRows: number[]
   /** Custom metadata of each record batch (undefined where there is none). */
@@ -129,27 +132,39 @@ function captureWriter(A: ArrowModule) {
 /**
  * Lays a table out for `pageout`: the chunks to page out (views of the table's
  * buffers plus small metadata and padding) and the layout to read it back.
+ * Flat columns take the fast path (`./fast.ts`); the others are written by
+ * apache-arrow's stream writer of `A`, which is needed only for them.
  */
-export function layOut(A: ArrowModule, table: Arrow.Table): { chunks: Uint8Array[]; layout: TableLayout } {
-  let Writer = writers.get(A)
-  if (Writer === undefined) {
-    Writer = captureWriter(A)
-    writers.set(A, Writer)
-  }
+export function layOut(A: ArrowModule | undefined, table: Arrow.Table): { chunks: Uint8Array[]; layout: TableLayout } {
   const batches = table.batches
   const chunks: Uint8Array[] = []
-  const columns: ColumnLayout[] = []
+  const columns: (ColumnLayout | FastColumn)[] = []
   let base = 0
   table.schema.fields.forEach((field, c) => {
+    const parts = batches.map((batch, b) => {
+      const child = batch.data.children[c]
+      if (child === undefined) throw new Error(`record batch ${b} lacks column ${c}`)
+      return child
+    })
+    if (isFlat(parts)) {
+      const { column, size } = writeFast(parts, chunks, base)
+      columns.push(column)
+      base += size
+      return
+    }
+    if (A === undefined) throw new NeedsModule(field)
+    let Writer = writers.get(A)
+    if (Writer === undefined) {
+      Writer = captureWriter(A)
+      writers.set(A, Writer)
+    }
     const schema = new A.Schema([field])
     const struct = new A.Struct([field])
     const writer = new Writer()
     writer.reset(undefined, schema)
-    batches.forEach((batch, b) => {
+    parts.forEach((child, b) => {
       writer.batch = b
-      const child = batch.data.children[c]
-      if (child === undefined) throw new Error(`record batch ${b} lacks column ${c}`)
-      const data = A.makeData({ type: struct, length: batch.numRows, nullCount: 0, children: [child] })
+      const data = A.makeData({ type: struct, length: (batches[b] as Arrow.RecordBatch).numRows, nullCount: 0, children: [child] })
       writer.write(new A.RecordBatch(schema, data))
     })
     writer.pad()
@@ -168,6 +183,13 @@ export function layOut(A: ArrowModule, table: Arrow.Table): { chunks: Uint8Array
         return metadata !== undefined && metadata.size > 0 ? new Map(metadata) : undefined
       }),
     },
+  }
+}
+
+/** Thrown by `layOut` when a column needs apache-arrow's writer and no module was given. */
+export class NeedsModule extends Error {
+  constructor(readonly field: Arrow.Field) {
+    super(`column ${JSON.stringify(field.name)} (${String(field.type)}) needs the apache-arrow module of the table`)
   }
 }
 
@@ -192,5 +214,5 @@ function indexColumn(messages: Emitted[], base: number, numBatches: number): Col
     }
   }
   if (schema === undefined) throw new Error('the column stream has no schema message')
-  return { schema, records, dictionaries }
+  return { kind: 'ipc', schema, records, dictionaries }
 }
