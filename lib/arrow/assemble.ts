@@ -5,6 +5,7 @@
  */
 import type * as Arrow from 'apache-arrow'
 
+import { invalidArgType } from '../errors.js'
 import { type FastColumn, decodeFast } from './fast.js'
 import { ALIGN, type ArrowModule, type ColumnLayout, type Span, type TableLayout } from './layout.js'
 
@@ -148,7 +149,9 @@ export function classesOf(table: Arrow.Table, A: ArrowModule | undefined): Class
   const batch = table.batches[0]
   const ctor = <T>(x: unknown, fallback: T | undefined, what: string): T => {
     const c = (x as { constructor?: unknown } | undefined)?.constructor ?? fallback
-    if (typeof c !== 'function') throw new Error(`cannot find the apache-arrow ${what} class of the table`)
+    if (typeof c !== 'function' || c === Object) {
+      throw invalidArgType('table', `an apache-arrow Table (its ${what} class was not found)`, table)
+    }
     return c as T
   }
   return {
