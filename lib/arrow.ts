@@ -9,12 +9,17 @@
 import * as arrow from 'apache-arrow'
 
 import { type Classes, assemble, classesOf, plan } from './arrow/assemble.js'
+import { isFlat } from './arrow/fast.js'
 import { type ArrowModule, NeedsModule, type TableLayout, layOut } from './arrow/layout.js'
-import { ColdpageError, illegalConstructor, invalidArgType, outOfRange } from './errors.js'
-import { type Handle, type PageoutOptions, pageout, pageoutAsync } from './index.js'
-import { backendOption, options } from './validate.js'
+import { type TableReadOptions, columnsByName, isTable, select } from './arrow/select.js'
+import { ColdpageError, illegalConstructor, invalidArgType } from './errors.js'
+import type { Handle } from './handle.js'
+import { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
+import './index.js' // loading coldpage/arrow applies the COLDPAGE_* environment, as loading coldpage does
+import { type BackendName, backendOption, options } from './validate.js'
 
 export type { BackendName, PageoutOptions } from './index.js'
+export type { TableReadOptions } from './arrow/select.js'
 
 /** Options of `pageoutTable`. */
 export interface PageoutTableOptions extends PageoutOptions {
@@ -26,14 +31,6 @@ export interface PageoutTableOptions extends PageoutOptions {
    * module's IPC writer and reader); flat columns need no module.
    */
   arrow?: ArrowModule
-}
-
-/** Which part of a table to read. */
-export interface TableReadOptions {
-  /** Column names, in the order wanted (a name may repeat). Default: every column, in schema order. */
-  columns?: readonly string[]
-  /** Record batch indexes, in the order wanted. Default: every batch, in order. */
-  batches?: readonly number[]
 }
 
 /** Marks constructor calls made by this module (users get table handles from `pageoutTable`). */
@@ -63,7 +60,7 @@ export class TableHandle implements Disposable {
   readonly #handle: Handle
   readonly #layout: TableLayout
   /** Column indexes by name (the first column of a repeated name). */
-  readonly #byName = new Map<string, number>()
+  readonly #byName: ReadonlyMap<string, number>
 
   /** The table's schema, with its metadata and its fields' metadata. */
   readonly schema: arrow.Schema
@@ -73,6 +70,8 @@ export class TableHandle implements Disposable {
   readonly numBatches: number
   /** Bytes paged out (column bodies, IPC metadata and alignment padding). */
   readonly byteLength: number
+  /** Where the bytes live, fixed at pageout. */
+  readonly backend: BackendName
 
   /** @internal Table handles come from `pageoutTable`/`pageoutTableAsync`. */
   constructor(token: symbol, A: ArrowModule | undefined, C: Classes, schema: arrow.Schema, handle: Handle, layout: TableLayout) {
@@ -82,12 +81,11 @@ export class TableHandle implements Disposable {
     this.#handle = handle
     this.#layout = layout
     this.schema = schema
-    schema.fields.forEach((f, i) => {
-      if (!this.#byName.has(f.name)) this.#byName.set(f.name, i)
-    })
+    this.#byName = columnsByName(schema)
     this.numRows = layout.batchRows.reduce((sum, n) => sum + n, 0)
     this.numBatches = layout.batchRows.length
     this.byteLength = handle.byteLength
+    this.backend = handle.backend
   }
 
   /** Whether the handle was disposed or taken. */
@@ -98,50 +96,6 @@ export class TableHandle implements Disposable {
   #live(): Handle {
     if (this.#handle.disposed) throw new ColdpageError('ERR_COLDPAGE_DISPOSED', 'table handle is disposed')
     return this.#handle
-  }
-
-  /** Checks a selection; returns the fields, distinct column indexes, which one each field reads, and the batches. */
-  #select(opts: unknown) {
-    const o = options<TableReadOptions>(opts)
-    const fields: arrow.Field[] = []
-    const columns: number[] = []
-    const which: number[] = []
-    const distinct = new Map<number, number>()
-    const add = (c: number) => {
-      let d = distinct.get(c)
-      if (d === undefined) {
-        d = columns.length
-        distinct.set(c, d)
-        columns.push(c)
-      }
-      fields.push(this.schema.fields[c] as arrow.Field)
-      which.push(d)
-    }
-    if (o.columns === undefined) {
-      for (let c = 0; c < this.schema.fields.length; c++) add(c)
-    } else {
-      if (!Array.isArray(o.columns)) throw invalidArgType('opts.columns', 'an array of column names', o.columns)
-      o.columns.forEach((name: unknown, i) => {
-        if (typeof name !== 'string') throw invalidArgType(`opts.columns[${i}]`, 'a column name (string)', name)
-        const c = this.#byName.get(name)
-        if (c === undefined) throw outOfRange(`opts.columns[${i}]`, 'the name of a column of the table', name)
-        add(c)
-      })
-    }
-    let batches: number[]
-    if (o.batches === undefined) {
-      batches = this.#layout.batchRows.map((_, b) => b)
-    } else {
-      if (!Array.isArray(o.batches)) throw invalidArgType('opts.batches', 'an array of record batch indexes', o.batches)
-      batches = o.batches.map((b: unknown, i) => {
-        if (typeof b !== 'number') throw invalidArgType(`opts.batches[${i}]`, 'a record batch index (number)', b)
-        if (!Number.isInteger(b) || b < 0 || b >= this.numBatches) {
-          throw outOfRange(`opts.batches[${i}]`, `a record batch index from 0 to ${this.numBatches - 1}`, b)
-        }
-        return b
-      })
-    }
-    return { fields, columns, which, batches }
   }
 
   /**
@@ -159,7 +113,7 @@ export class TableHandle implements Disposable {
    */
   read(opts?: TableReadOptions): arrow.Table {
     const handle = this.#live()
-    const { fields, columns, which, batches } = this.#select(opts)
+    const { fields, columns, which, batches } = select(this.schema, this.#byName, this.numBatches, opts)
     const p = plan(this.#layout, columns, batches)
     const buffers = p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges)
     return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
@@ -171,7 +125,7 @@ export class TableHandle implements Disposable {
    */
   async readAsync(opts?: TableReadOptions): Promise<arrow.Table> {
     const handle = this.#live()
-    const { fields, columns, which, batches } = this.#select(opts)
+    const { fields, columns, which, batches } = select(this.schema, this.#byName, this.numBatches, opts)
     const p = plan(this.#layout, columns, batches)
     const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges)
     return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
@@ -200,19 +154,9 @@ export class TableHandle implements Disposable {
   }
 }
 
-/**
- * Checks that `table` looks like an apache-arrow Table of any copy and
- * version (duck typing: `instanceof` rejects the Tables of other copies).
- */
+/** Checks that `table` is an apache-arrow Table of any copy and version. */
 function checkTable(table: unknown): arrow.Table {
-  const t = table as { schema?: { fields?: unknown }; batches?: unknown } | null
-  const ok =
-    typeof t === 'object' &&
-    t !== null &&
-    Array.isArray(t.schema?.fields) &&
-    Array.isArray(t.batches) &&
-    (t.batches as { data?: { children?: unknown } }[]).every((b) => Array.isArray(b?.data?.children))
-  if (ok) return table as arrow.Table
+  if (isTable(table)) return table
   throw invalidArgType('table', 'an apache-arrow Table', table)
 }
 
@@ -228,17 +172,22 @@ function moduleFor(A: ArrowModule, table: arrow.Table, given: unknown): ArrowMod
   return Function.prototype[Symbol.hasInstance].call(A.Table, table) ? A : undefined
 }
 
+/** The argument error for a column that needs the table's own apache-arrow module. */
+function needsModule(err: NeedsModule): TypeError {
+  return invalidArgType(
+    'opts.arrow',
+    `the apache-arrow module of the table (it comes from another copy of apache-arrow and its ${err.message.replace(/ needs .*/, '')} is written by that copy's IPC writer)`,
+    undefined,
+  )
+}
+
 /** Lays `table` out, turning a missing module into an argument error. */
 function layOutTable(A: ArrowModule | undefined, table: arrow.Table) {
   try {
     return layOut(A, table)
   } catch (err) {
-    if (!(err instanceof NeedsModule)) throw err
-    throw invalidArgType(
-      'opts.arrow',
-      `the apache-arrow module of the table (it comes from another copy of apache-arrow and its ${err.message.replace(/ needs .*/, '')} is written by that copy's IPC writer)`,
-      undefined,
-    )
+    if (err instanceof NeedsModule) throw needsModule(err)
+    throw err
   }
 }
 
@@ -272,6 +221,47 @@ export function bindArrow(A: ArrowModule) {
 }
 
 const bound = bindArrow(arrow)
+
+let esmBuild: ArrowModule | null | undefined
+
+/**
+ * The ESM build of the apache-arrow this entry point loads (its classes are not
+ * the CommonJS build's), where the runtime can `require` ESM (Node >= 20.19).
+ */
+function esm(): ArrowModule | undefined {
+  if (esmBuild === undefined) {
+    try {
+      esmBuild = require(require.resolve('apache-arrow').replace(/\.js$/, '.mjs')) as ArrowModule
+    } catch {
+      esmBuild = null
+    }
+  }
+  return esmBuild ?? undefined
+}
+
+/**
+ * The module that writes `table`'s nested and dictionary columns: apache-arrow
+ * (its CommonJS or its ESM build) when the table is of it, else `undefined`.
+ * @internal
+ */
+export function moduleOf(table: arrow.Table): ArrowModule | undefined {
+  const cjs = moduleFor(arrow, table, undefined)
+  if (cjs !== undefined) return cjs
+  const E = esm()
+  return E !== undefined && Function.prototype[Symbol.hasInstance].call(E.Table, table) ? E : undefined
+}
+
+/**
+ * Throws what `pageoutTable(table, { arrow: M })` would throw for want of a
+ * module, without writing anything (the store checks at `set`, not at eviction).
+ * @internal
+ */
+export function checkWritable(M: ArrowModule | undefined, table: arrow.Table): void {
+  if (M !== undefined) return
+  table.schema.fields.forEach((field, c) => {
+    if (!isFlat(table.batches.map((b) => b.data.children[c] as arrow.Data))) throw needsModule(new NeedsModule(field))
+  })
+}
 
 /**
  * Pages a table out: each column becomes its own 64-byte aligned IPC stream

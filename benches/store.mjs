@@ -1,0 +1,255 @@
+#!/usr/bin/env node
+// The store benchmark (issue 14): Zipf-distributed gets over 4 GiB of values
+// (Buffers of 64 KiB to 16 MiB, log-uniform, and a few Arrow tables) under a
+// 512 MiB budget. Each contender runs in a child process of its own, so that
+// its peak RssAnon is its own:
+//   coldpage-sieve / coldpage-lru  createStore({ residentBytes, policy }) on the file backend
+//   lmdb                           the same budget as a JS LRU in front of lmdb-js as the spill store
+//   map                            an in-heap Map holding everything (the baseline)
+// Prints per contender: hit ratio, get latency p50/p99, peak RssAnon and its ratio
+// to the budget, set phase time; and the ratio of each peak to the Map's.
+//
+// Usage: npm run bench:store -- [--total-mib 4096] [--budget-mib 512] [--gets 20000]
+//          [--zipf 1.0] [--only coldpage-sieve,map] [--json]
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const args = process.argv.slice(2)
+const flag = (name, fallback) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
+const MIB = 2 ** 20
+const totalBytes = Number(flag('total-mib', '4096')) * MIB
+const budgetBytes = Number(flag('budget-mib', '512')) * MIB
+const gets = Number(flag('gets', '20000'))
+const zipfS = Number(flag('zipf', '1.0'))
+const child = flag('child', undefined)
+const CONTENDERS = ['coldpage-sieve', 'coldpage-lru', 'lmdb', 'map']
+
+/** A deterministic PRNG (xorshift32) so every contender sees the same values and gets. */
+function rng(seed) {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) / 2 ** 32
+  }
+}
+
+/** The values: sizes log-uniform in [64 KiB, 16 MiB] up to `total`, every 64th a table of 7–28 MiB. */
+function plan(total) {
+  const r = rng(42)
+  const out = []
+  let sum = 0
+  for (let i = 0; sum < total; i++) {
+    if (i % 64 === 63) {
+      const rows = Math.floor((1 + r() * 3) * 262144) // 28 bytes a row: 7–28 MiB
+      out.push({ key: `t${i}`, kind: 'table', rows, bytes: rows * 28 })
+      sum += rows * 28
+    } else {
+      const bytes = Math.floor(2 ** (16 + r() * 8)) & ~7
+      out.push({ key: `b${i}`, kind: 'buffer', bytes })
+      sum += bytes
+    }
+  }
+  return out
+}
+
+/** The get sequence: Zipf(s) over a random ranking of the keys. */
+function zipfSequence(n, count, s) {
+  const r = rng(7)
+  const rank = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1))
+    ;[rank[i], rank[j]] = [rank[j], rank[i]]
+  }
+  const cdf = new Float64Array(n)
+  let acc = 0
+  for (let k = 0; k < n; k++) cdf[k] = acc += 1 / (k + 1) ** s
+  const out = new Int32Array(count)
+  for (let g = 0; g < count; g++) {
+    const u = r() * acc
+    let lo = 0
+    let hi = n - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (cdf[mid] < u) lo = mid + 1
+      else hi = mid
+    }
+    out[g] = rank[lo]
+  }
+  return out
+}
+
+function rssAnon() {
+  const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))
+  return m ? Number(m[1]) * 1024 : 0
+}
+
+async function runChild(name) {
+  const arrow = await import('apache-arrow')
+  const coldpage = await import('coldpage')
+  const values = plan(totalBytes)
+  const make = (v, i) => {
+    if (v.kind === 'buffer') return Buffer.allocUnsafe(v.bytes).fill(i & 255)
+    const n = v.rows
+    return arrow.tableFromArrays({
+      ts: BigInt64Array.from({ length: n }, (_, k) => BigInt(k)),
+      a: Float64Array.from({ length: n }, (_, k) => k * 0.5 + i),
+      b: new Float64Array(n).fill(i),
+      c: new Int32Array(n).fill(i),
+    })
+  }
+  const check = (v, i, got) => {
+    if (got === undefined) throw new Error(`${name}: ${v.key} missing`)
+    if (v.kind === 'buffer') {
+      if (got.length !== v.bytes || got[0] !== (i & 255) || got[got.length - 1] !== (i & 255)) throw new Error(`${name}: ${v.key} differs`)
+    } else if (got.numRows !== v.rows || got.getChild('b').get(0) !== i) {
+      throw new Error(`${name}: table ${v.key} differs`)
+    }
+  }
+  let peak = rssAnon()
+  const sample = () => {
+    const now = rssAnon()
+    if (now > peak) peak = now
+  }
+  const scratch = fs.mkdtempSync(path.join('/var/tmp', 'coldpage-bench-store-'))
+  let store
+  let hits = () => null
+  if (name.startsWith('coldpage')) {
+    coldpage.configure({ scratchDir: scratch })
+    store = coldpage.createStore({ residentBytes: budgetBytes, backend: 'file', policy: name.slice('coldpage-'.length), pressure: false })
+    hits = () => store.stats()
+  } else if (name === 'map') {
+    store = new Map()
+  } else {
+    store = lmdbSpill(await import('lmdb'), arrow, scratch, budgetBytes)
+    hits = () => store.stats()
+  }
+  const t0 = performance.now()
+  values.forEach((v, i) => {
+    store.set(v.key, make(v, i))
+    if (i % 16 === 0) sample()
+  })
+  const setMs = performance.now() - t0
+  sample()
+  const seq = zipfSequence(values.length, gets, zipfS)
+  const lat = new Float64Array(gets)
+  const before = hits()
+  for (let g = 0; g < gets; g++) {
+    const i = seq[g]
+    const v = values[i]
+    const s = performance.now()
+    const got = store.get(v.key)
+    lat[g] = performance.now() - s
+    check(v, i, got)
+    if (g % 64 === 0) sample()
+  }
+  sample()
+  const after = hits()
+  lat.sort()
+  const q = (p) => lat[Math.min(gets - 1, Math.floor(p * gets))]
+  const hitRatio = after === null ? 1 : (after.hits - before.hits) / (after.hits + after.misses - before.hits - before.misses)
+  const result = { name, values: values.length, totalBytes, budgetBytes, gets, setMs, hitRatio, p50Ms: q(0.5), p99Ms: q(0.99), peakRssAnon: peak }
+  store.dispose?.()
+  store.close?.()
+  fs.rmSync(scratch, { recursive: true, force: true })
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
+
+/** The same byte budget as a JS LRU (a Map in recency order) spilling to lmdb-js. */
+function lmdbSpill(lmdb, arrow, dir, budget) {
+  const db = lmdb.open({ path: path.join(dir, 'lmdb'), encoding: 'binary', compression: false, noSync: true, noMemInit: true, overlappingSync: false })
+  const resident = new Map()
+  const tables = new Set()
+  let bytes = 0
+  let hitCount = 0
+  let missCount = 0
+  const sizeOf = (value) => (Buffer.isBuffer(value) ? value.length : value.batches.reduce((s, b) => s + b.data.children.reduce((t, c) => t + c.values.byteLength, 0), 0))
+  const encode = (key, value) => (tables.has(key) ? arrow.tableToIPC(value, 'stream') : value)
+  const decode = (key, raw) => (tables.has(key) ? arrow.tableFromIPC(raw) : raw)
+  const fit = () => {
+    for (const [key, value] of resident) {
+      if (bytes <= budget) break
+      db.putSync(key, encode(key, value))
+      resident.delete(key)
+      bytes -= sizeOf(value)
+    }
+  }
+  return {
+    set(key, value) {
+      if (!Buffer.isBuffer(value)) tables.add(key)
+      resident.set(key, value)
+      bytes += sizeOf(value)
+      fit()
+    },
+    get(key) {
+      let value = resident.get(key)
+      if (value !== undefined) {
+        hitCount++
+        resident.delete(key)
+        resident.set(key, value)
+        return value
+      }
+      missCount++
+      value = decode(key, db.getBinary(key))
+      resident.set(key, value)
+      bytes += sizeOf(value)
+      fit()
+      return value
+    },
+    stats: () => ({ hits: hitCount, misses: missCount }),
+    close: () => db.close(),
+  }
+}
+
+function report(results) {
+  const base = results.find((r) => r.name === 'map')
+  const gib = (b) => (b / 2 ** 30).toFixed(2)
+  console.log(`store benchmark: ${results[0]?.values} values, ${gib(totalBytes)} GiB, budget ${gib(budgetBytes)} GiB, ${gets} Zipf(${zipfS}) gets, ${os.cpus().length} cores`)
+  console.log('contender        hit ratio   get p50 ms   get p99 ms   peak RssAnon GiB   / budget   / Map peak   set phase s')
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(16)} ${r.hitRatio.toFixed(3).padStart(9)} ${r.p50Ms.toFixed(3).padStart(12)} ${r.p99Ms.toFixed(3).padStart(12)} ` +
+        `${gib(r.peakRssAnon).padStart(18)} ${(r.peakRssAnon / budgetBytes).toFixed(2).padStart(10)} ` +
+        `${base ? (r.peakRssAnon / base.peakRssAnon).toFixed(2).padStart(12) : '           -'} ${(r.setMs / 1000).toFixed(1).padStart(13)}`,
+    )
+  }
+  for (const r of results.filter((x) => x.name.startsWith('coldpage'))) {
+    const ok = r.peakRssAnon <= budgetBytes * 1.1 + baseline()
+    console.log(`goal ${r.name}: peak RssAnon <= budget + 10% (+ the runtime's own ${gib(baseline())} GiB): ${ok ? 'met' : 'MISSED'}`)
+  }
+}
+
+/** RssAnon of a Node process that loaded coldpage and apache-arrow and holds nothing. */
+let runtimeRss
+function baseline() {
+  runtimeRss ??= Number(
+    execFileSync(process.execPath, ['--input-type=module', '-e', "await import('apache-arrow'); await import('coldpage'); const fs = await import('node:fs'); process.stdout.write(String(/RssAnon:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status','utf8'))?.[1] ?? 0))"], {
+      encoding: 'utf8',
+    }),
+  ) * 1024
+  return runtimeRss
+}
+
+if (child !== undefined) {
+  await runChild(child)
+} else {
+  const only = flag('only', undefined)?.split(',') ?? CONTENDERS
+  const results = []
+  for (const name of only) {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), ...args, '--child', name], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    results.push(JSON.parse(out.trim().split('\n').pop()))
+  }
+  if (args.includes('--json')) console.log(JSON.stringify(results))
+  report(results)
+}

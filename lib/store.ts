@@ -1,0 +1,592 @@
+/**
+ * `createStore`: a memory budget that pages out by itself. The store keeps
+ * Buffers and Arrow tables resident up to `residentBytes`, pages the coldest
+ * out (a Buffer whole, a table column by column) when the budget is passed or
+ * the OS is pressed for memory, and pages an entry back in when it is read.
+ */
+import type * as Arrow from 'apache-arrow'
+
+import type * as ArrowEntry from './arrow.js'
+import { classesOf } from './arrow/assemble.js'
+import type { ArrowModule } from './arrow/layout.js'
+import { columnsByName, isTable, select } from './arrow/select.js'
+import { ColdpageError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
+import type { Handle } from './handle.js'
+import { pageout } from './pageout.js'
+import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
+import { type PressureLevel, watchPressure } from './store/pressure.js'
+import { type Column, type TableShape, build, columnBytes, columnOf, shapeOf } from './store/table.js'
+import { type BackendName, type Data, backendOption, byteCount, chunks, options } from './validate.js'
+
+export type { PolicyName } from './store/policy.js'
+export type { PressureLevel } from './store/pressure.js'
+
+/** Options of `createStore`. */
+export interface StoreOptions {
+  /** The budget: bytes of values kept resident (a non-negative safe integer). */
+  residentBytes: number
+  /** Where evicted values go; default the global selector at each eviction. */
+  backend?: BackendName
+  /** Which resident value to evict first: `'sieve'` (the default) or `'lru'`. */
+  policy?: PolicyName
+  /** Shrink the resident set under the OS's memory pressure (half the budget at moderate, held entries only at critical). Default true. */
+  pressure?: boolean
+  /**
+   * The apache-arrow module of the tables set, needed only for tables from
+   * another copy of apache-arrow than coldpage's with nested or dictionary
+   * columns (as for `pageoutTable`).
+   */
+  arrow?: ArrowModule
+}
+
+/** One entry, as iteration gives it. */
+export interface StoreEntryInfo {
+  /** A Buffer entry or an Arrow table entry. */
+  kind: 'buffer' | 'table'
+  /** The value's bytes (for a table, its columns' buffers). */
+  byteLength: number
+  /** Of those, the bytes resident now. */
+  residentBytes: number
+  /** Whether a `hold` pins it. */
+  held: boolean
+}
+
+/** What a store has done: a plain, JSON-serialisable object. */
+export interface StoreStats {
+  /** Reads (`get`, `getRange`, `getTable`) of entries whose bytes were all resident. */
+  hits: number
+  /** Reads of entries with bytes paged out. */
+  misses: number
+  /** Units (a Buffer, a table column) paged back in. */
+  pageIns: number
+  /** Units paged out. */
+  pageOuts: number
+  /** Units evicted to keep the budget (or under memory pressure). */
+  evictions: number
+  /** Bytes resident now. */
+  residentBytes: number
+  /** Bytes paged out now. */
+  coldBytes: number
+  /** The budget set (`createStore`, `resize`). */
+  budgetBytes: number
+  /** The budget in force: smaller than `budgetBytes` under memory pressure. */
+  effectiveBudgetBytes: number
+  /** The OS's memory pressure as the store last saw it. */
+  pressure: PressureLevel
+}
+
+/** What is paged out and in as a whole: a Buffer entry, or one column of a table entry. */
+interface Unit extends PolicyNode {
+  readonly entry: Entry
+  /** The column of a table entry; -1 for a Buffer entry. */
+  readonly column: number
+  readonly bytes: number
+  /** The bytes while resident. */
+  value: Buffer | Column | null
+  /**
+   * The bytes paged out: while cold, and while resident again after a page-in
+   * from the file backend (evicting it again then writes nothing).
+   */
+  cold: Handle | ArrowEntry.TableHandle | null
+}
+
+interface Entry {
+  readonly key: string
+  readonly units: Unit[]
+  /** Set for a table entry. */
+  readonly table: { shape: TableShape; byName: ReadonlyMap<string, number>; arrow: ArrowModule | undefined } | null
+  readonly byteLength: number
+  holds: number
+  deleted: boolean
+}
+
+const INTERNAL = Symbol('coldpage.store.internal')
+
+let arrowEntry: typeof ArrowEntry | undefined
+/** coldpage/arrow, loaded with apache-arrow the first time a table is set. */
+function arrowModule(): typeof ArrowEntry {
+  arrowEntry ??= require('./arrow.js') as typeof ArrowEntry
+  return arrowEntry
+}
+
+function keyOf(key: unknown): string {
+  if (typeof key !== 'string') throw invalidArgType('key', 'a string', key)
+  return key
+}
+
+/** A Buffer over the bytes of `value` (one chunk: no copy; several: concatenated). */
+function bufferOf(value: unknown): Buffer {
+  const parts = chunks(value)
+  if (parts.length === 1) {
+    const p = parts[0] as Uint8Array
+    return Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)
+  }
+  return Buffer.concat(parts)
+}
+
+/**
+ * Buffers and Arrow tables under a budget of resident bytes. Reading an entry
+ * pages it in when it is cold; the coldest resident values are paged out
+ * (Buffers whole, tables column by column) whenever the budget is passed.
+ *
+ * Note: a value set is taken, not copied: do not change it afterwards. Values
+ * returned stay valid after later evictions (they are the caller's). Dispose
+ * the store (`dispose()` or `using`) to free what it paged out.
+ *
+ * @example
+ * ```ts
+ * using store = createStore({ residentBytes: 512 * 2 ** 20 })
+ * store.set('frame:1', buffer)
+ * const bytes = store.get('frame:1') // paged back in if it was evicted
+ * ```
+ */
+export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
+  readonly #entries = new Map<string, Entry>()
+  readonly #policy: Policy
+  readonly #backend: BackendName | undefined
+  readonly #arrow: ArrowModule | undefined
+  readonly #unwatch: (() => void) | undefined
+  #budget: number
+  #pressure: PressureLevel = 'none'
+  #resident = 0
+  /** Bytes of every entry's value. */
+  #total = 0
+  #held = 0
+  #disposed = false
+  readonly #counts = { hits: 0, misses: 0, pageIns: 0, pageOuts: 0, evictions: 0 }
+
+  /** @internal Stores come from `createStore`. */
+  constructor(token: symbol, opts: unknown) {
+    if (token !== INTERNAL) throw new TypeError('Store instances are created by createStore()')
+    const o = options<StoreOptions>(opts)
+    if (o.residentBytes === undefined) throw invalidArgType('opts.residentBytes', 'a number', undefined)
+    this.#budget = byteCount('opts.residentBytes', o.residentBytes)
+    this.#backend = backendOption(o.backend)
+    const policy = o.policy ?? 'sieve'
+    if (!POLICIES.includes(policy)) throw invalidArgValue('opts.policy', POLICIES.map((p) => `'${p}'`).join(' or '), policy)
+    this.#policy = makePolicy(policy)
+    if (o.pressure !== undefined && typeof o.pressure !== 'boolean') throw invalidArgType('opts.pressure', 'a boolean', o.pressure)
+    if (o.arrow !== undefined && (typeof o.arrow !== 'object' || o.arrow === null)) {
+      throw invalidArgType('opts.arrow', 'the apache-arrow module', o.arrow)
+    }
+    this.#arrow = o.arrow
+    if (o.pressure !== false) this.#unwatch = watchPressure((level) => this.#onPressure(level))
+  }
+
+  /** @internal */
+  static create(opts: unknown): Store {
+    return new Store(INTERNAL, opts)
+  }
+
+  /** Bytes of values resident now. */
+  get residentBytes(): number {
+    return this.#resident
+  }
+
+  /** Bytes of values paged out now. */
+  get coldBytes(): number {
+    return this.#total - this.#resident
+  }
+
+  /** The number of entries. */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** Whether the store was disposed. */
+  get disposed(): boolean {
+    return this.#disposed
+  }
+
+  #live(): void {
+    if (this.#disposed) throw new ColdpageError('ERR_COLDPAGE_DISPOSED', 'store is disposed')
+  }
+
+  #effectiveBudget(): number {
+    if (this.#pressure === 'critical') return 0
+    return this.#pressure === 'moderate' ? Math.floor(this.#budget / 2) : this.#budget
+  }
+
+  /**
+   * Stores `value` under `key` (replacing what was there), resident until evicted.
+   *
+   * @param value - bytes (an ArrayBufferView, an ArrayBuffer, or an array of them,
+   *   concatenated) or an apache-arrow `Table` of any copy
+   * @throws `ERR_INVALID_ARG_TYPE` for a key that is not a string or a value that is
+   *   neither bytes nor a table; `ERR_COLDPAGE_NO_SPACE` when evicting to keep the budget
+   *   found the scratch space full (the value is stored, resident, and nothing is lost)
+   */
+  set(key: string, value: Data | readonly Data[] | Arrow.Table): void {
+    this.#live()
+    const k = keyOf(key)
+    const entry = isTable(value) ? this.#tableEntry(k, value) : this.#bufferEntry(k, value)
+    this.delete(k)
+    this.#entries.set(k, entry)
+    this.#total += entry.byteLength
+    for (const unit of entry.units) this.#admit(unit)
+    this.#fit(entry)
+  }
+
+  #bufferEntry(key: string, value: unknown): Entry {
+    const bytes = bufferOf(value)
+    const entry: Entry = { key, units: [], table: null, byteLength: bytes.byteLength, holds: 0, deleted: false }
+    entry.units.push(this.#unit(entry, -1, bytes.byteLength, bytes))
+    return entry
+  }
+
+  #tableEntry(key: string, table: Arrow.Table): Entry {
+    const A = arrowModule()
+    const M = this.#arrow ?? A.moduleOf(table)
+    A.checkWritable(M, table)
+    const shape = shapeOf(table, classesOf(table, M))
+    const columns = table.schema.fields.map((_, c) => columnOf(table, c))
+    const sizes = columns.map(columnBytes)
+    const units: Unit[] = []
+    const entry: Entry = {
+      key,
+      units,
+      table: { shape, byName: columnsByName(table.schema), arrow: M },
+      byteLength: sizes.reduce((sum, n) => sum + n, 0),
+      holds: 0,
+      deleted: false,
+    }
+    columns.forEach((column, c) => units.push(this.#unit(entry, c, sizes[c] as number, column)))
+    return entry
+  }
+
+  #unit(entry: Entry, column: number, bytes: number, value: Buffer | Column): Unit {
+    return { entry, column, bytes, value, cold: null, prev: null, next: null, visited: false }
+  }
+
+  /** Counts a unit that became resident. */
+  #admit(unit: Unit): void {
+    this.#resident += unit.bytes
+    if (unit.entry.holds > 0) this.#held += unit.bytes
+    this.#policy.insert(unit)
+  }
+
+  /**
+   * Evicts until the budget holds, never `keep`'s units while others can go,
+   * nor held entries' units; `keep` goes last if it does not fit on its own.
+   */
+  #fit(keep?: Entry): void {
+    const budget = this.#effectiveBudget()
+    while (this.#resident > budget) {
+      const victim = this.#policy.victim((n) => {
+        const u = n as Unit
+        return u.entry !== keep && u.entry.holds === 0 && u.bytes > 0
+      }) as Unit | undefined
+      if (victim === undefined) break
+      this.#evict(victim)
+    }
+    if (keep !== undefined && keep.holds === 0 && this.#resident > budget) {
+      for (const unit of keep.units) if (unit.value !== null && unit.bytes > 0) this.#evict(unit)
+    }
+  }
+
+  /**
+   * Makes `unit` cold: pages it out, or only drops the resident bytes when a
+   * page-in kept their copy on disk. On failure (no space) it stays resident and
+   * the error is thrown.
+   */
+  #evict(unit: Unit): void {
+    if (unit.cold === null) {
+      const opts = this.#backend === undefined ? {} : { backend: this.#backend }
+      const table = unit.entry.table
+      if (table === null) {
+        unit.cold = pageout(unit.value as Buffer, opts)
+      } else {
+        const field = table.shape.schema.fields[unit.column] as Arrow.Field
+        const all = table.shape.batchRows.map((_, b) => b)
+        const one = build(table.shape, [field], [unit.value as Column], all)
+        unit.cold = arrowModule().pageoutTable(one, table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
+      }
+      this.#counts.pageOuts++
+    }
+    unit.value = null
+    this.#policy.remove(unit)
+    this.#resident -= unit.bytes
+    this.#counts.evictions++
+  }
+
+  /**
+   * The bytes of a cold unit: paged in (resident again) when `keep` or when
+   * the unit fits in the budget beside the held entries, else read and left
+   * cold. A file-backed copy stays on disk for the next eviction (values are
+   * not changed once set); a swap-backed one is taken (no copy).
+   */
+  #pageIn(unit: Unit, keep: boolean): Buffer | Column {
+    const cold = unit.cold as Handle | ArrowEntry.TableHandle
+    const fits = keep || unit.bytes <= this.#effectiveBudget() - this.#held
+    const take = fits && cold.backend !== 'file'
+    let bytes: Buffer | Column
+    if (unit.entry.table === null) {
+      const h = cold as Handle
+      bytes = take ? h.take() : h.readAt(0, unit.bytes)
+    } else {
+      const th = cold as ArrowEntry.TableHandle
+      bytes = columnOf(take ? th.take() : th.read(), 0)
+    }
+    if (!fits) return bytes
+    if (take) unit.cold = null
+    unit.value = bytes
+    this.#counts.pageIns++
+    this.#admit(unit)
+    return bytes
+  }
+
+  /** The bytes of `unit`, resident or paged in, counted as read. */
+  #read(unit: Unit, keep: boolean): Buffer | Column {
+    if (unit.value !== null) {
+      this.#policy.touch(unit)
+      return unit.value
+    }
+    return this.#pageIn(unit, keep)
+  }
+
+  /** Counts a read of `units`: a hit when all are resident. */
+  #count(units: readonly Unit[]): void {
+    if (units.every((u) => u.value !== null)) this.#counts.hits++
+    else this.#counts.misses++
+  }
+
+  /**
+   * The value of `key`: a Buffer, or a table with every column; cold bytes are
+   * paged in (and others evicted to make room).
+   *
+   * @returns the value, or `undefined` when there is no entry
+   * @throws `ERR_COLDPAGE_CORRUPT` / `ERR_COLDPAGE_IO` from paging in (the entry stays, paged out)
+   */
+  get(key: string): Buffer | Arrow.Table | undefined {
+    this.#live()
+    const entry = this.#entries.get(keyOf(key))
+    if (entry === undefined) return undefined
+    if (entry.table === null) {
+      const unit = entry.units[0] as Unit
+      this.#count(entry.units)
+      const bytes = this.#read(unit, false) as Buffer
+      this.#fit(entry)
+      return bytes
+    }
+    return this.#getTable(entry, undefined)
+  }
+
+  /**
+   * `length` bytes at `offset` of a Buffer entry, as a fresh copy; a cold entry
+   * is read without paging the rest of it in.
+   *
+   * @returns the bytes, or `undefined` when there is no entry
+   * @throws `ERR_OUT_OF_RANGE` for a range outside the value, `ERR_INVALID_ARG_VALUE` for a table entry
+   */
+  getRange(key: string, offset: number, length: number): Buffer | undefined {
+    this.#live()
+    const k = keyOf(key)
+    const o = byteCount('offset', offset)
+    const l = byteCount('length', length)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return undefined
+    if (entry.table !== null) throw invalidArgValue('key', 'the key of a Buffer entry (use getTable for tables)', k)
+    if (o + l > entry.byteLength) throw rangeOutside(o, l, entry.byteLength)
+    const unit = entry.units[0] as Unit
+    this.#count(entry.units)
+    if (unit.value === null) return (unit.cold as Handle).readAt(o, l)
+    this.#policy.touch(unit)
+    return Buffer.from((unit.value as Buffer).subarray(o, o + l))
+  }
+
+  /**
+   * Columns and record batches of a table entry. The columns asked for are
+   * paged in when cold; with `batches`, cold columns are read for those
+   * batches only and stay paged out.
+   *
+   * @returns a table of the caller's apache-arrow copy, or `undefined` when there is no entry
+   * @throws `ERR_OUT_OF_RANGE` naming an unknown column or batch, `ERR_INVALID_ARG_VALUE` for a Buffer entry
+   */
+  getTable(key: string, opts?: ArrowEntry.TableReadOptions): Arrow.Table | undefined {
+    this.#live()
+    const k = keyOf(key)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return undefined
+    if (entry.table === null) throw invalidArgValue('key', 'the key of a table entry (use get for Buffers)', k)
+    return this.#getTable(entry, opts)
+  }
+
+  #getTable(entry: Entry, opts: unknown): Arrow.Table {
+    const table = entry.table as NonNullable<Entry['table']>
+    const { shape } = table
+    const { fields, columns, which, batches } = select(shape.schema, table.byName, shape.batchRows.length, opts)
+    const some = (opts as { batches?: unknown } | undefined)?.batches !== undefined
+    const units = columns.map((c) => entry.units[c] as Unit)
+    this.#count(units)
+    const decoded = units.map((unit) => {
+      if (!some) return this.#read(unit, false) as Column
+      if (unit.value !== null) {
+        this.#policy.touch(unit)
+        return batches.map((b) => (unit.value as Column)[b] as Arrow.Data)
+      }
+      return columnOf((unit.cold as ArrowEntry.TableHandle).read({ batches }), 0)
+    })
+    this.#fit(entry)
+    const picked = which.map((d) => decoded[d] as Column)
+    return build(shape, fields, picked, batches)
+  }
+
+  /** Whether there is an entry for `key`. */
+  has(key: string): boolean {
+    this.#live()
+    return this.#entries.has(keyOf(key))
+  }
+
+  /**
+   * Removes the entry for `key`, freeing what it paged out.
+   *
+   * @returns whether there was one
+   */
+  delete(key: string): boolean {
+    this.#live()
+    const k = keyOf(key)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return false
+    this.#entries.delete(k)
+    this.#drop(entry)
+    return true
+  }
+
+  #drop(entry: Entry): void {
+    entry.deleted = true
+    this.#total -= entry.byteLength
+    for (const unit of entry.units) {
+      if (unit.value !== null) {
+        this.#policy.remove(unit)
+        this.#resident -= unit.bytes
+        if (entry.holds > 0) this.#held -= unit.bytes
+        unit.value = null
+      }
+      unit.cold?.dispose()
+      unit.cold = null
+    }
+  }
+
+  /**
+   * Pins the entry for `key` resident (paging it in) until the returned hold is
+   * disposed; held entries are never evicted and may pass the budget.
+   *
+   * @throws `ERR_INVALID_ARG_VALUE` when there is no entry for `key`
+   * @example
+   * ```ts
+   * using _ = store.hold('model')
+   * run(store.get('model'))
+   * ```
+   */
+  hold(key: string): Disposable & { dispose(): void } {
+    this.#live()
+    const k = keyOf(key)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) throw invalidArgValue('key', 'the key of an entry', k)
+    for (const unit of entry.units) if (unit.value === null) this.#pageIn(unit, true)
+    entry.holds++
+    if (entry.holds === 1) for (const unit of entry.units) this.#held += unit.bytes
+    this.#fit(entry)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      if (entry.deleted || this.#disposed) return
+      entry.holds--
+      if (entry.holds === 0) {
+        for (const unit of entry.units) this.#held -= unit.bytes
+        this.#fit()
+      }
+    }
+    return { dispose: release, [Symbol.dispose]: release }
+  }
+
+  /** Entries in the order they were set, with their kind, size, resident bytes and whether they are held. */
+  *[Symbol.iterator](): IterableIterator<[string, StoreEntryInfo]> {
+    for (const [key, entry] of this.#entries) {
+      let resident = 0
+      for (const unit of entry.units) if (unit.value !== null) resident += unit.bytes
+      yield [key, { kind: entry.table === null ? 'buffer' : 'table', byteLength: entry.byteLength, residentBytes: resident, held: entry.holds > 0 }]
+    }
+  }
+
+  /** The keys, in the order they were set. */
+  keys(): IterableIterator<string> {
+    return this.#entries.keys()
+  }
+
+  /** What the store has done and holds now. */
+  stats(): StoreStats {
+    return {
+      ...this.#counts,
+      residentBytes: this.#resident,
+      coldBytes: this.#total - this.#resident,
+      budgetBytes: this.#budget,
+      effectiveBudgetBytes: this.#effectiveBudget(),
+      pressure: this.#pressure,
+    }
+  }
+
+  /**
+   * Changes the budget; a smaller one evicts at once.
+   *
+   * @param residentBytes - a non-negative safe integer
+   */
+  resize(residentBytes: number): void {
+    this.#live()
+    this.#budget = byteCount('residentBytes', residentBytes)
+    this.#fit()
+  }
+
+  #onPressure(level: PressureLevel): void {
+    if (this.#disposed) return
+    const tighter = level !== 'none' && level !== this.#pressure
+    this.#pressure = level
+    if (tighter) {
+      try {
+        this.#fit()
+      } catch {
+        // No scratch space: the values stay resident (nothing is lost); the next set or get reports it.
+      }
+    }
+  }
+
+  /** Frees everything the store holds and paged out. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return
+    this.#disposed = true
+    this.#unwatch?.()
+    for (const entry of this.#entries.values()) this.#drop(entry)
+    this.#entries.clear()
+  }
+
+  /** Same as `dispose()`, so that `using store = createStore(...)` works. */
+  [Symbol.dispose](): void {
+    this.dispose()
+  }
+
+  /** @internal */
+  get [Symbol.toStringTag](): string {
+    return 'Store'
+  }
+}
+
+/**
+ * A store of Buffers and Arrow tables that keeps at most `residentBytes` of
+ * them resident, paging the coldest out by itself.
+ *
+ * Note: resident bytes never exceed the budget by more than the entry being
+ * set and the entries held; under the OS's memory pressure the budget halves
+ * (moderate) or drops to the held entries (critical) until it passes.
+ *
+ * @example
+ * ```ts
+ * import { createStore } from 'coldpage'
+ * using store = createStore({ residentBytes: 512 * 2 ** 20, backend: 'file' })
+ * store.set('prices', table)
+ * const t = store.getTable('prices', { columns: ['close'] })
+ * ```
+ */
+export function createStore(opts: StoreOptions): Store {
+  return Store.create(opts)
+}

@@ -1,0 +1,79 @@
+/**
+ * Tables in a store, column by column: what one column of a table weighs,
+ * a one-column table to page out, and the table a read builds back from
+ * columns (some resident, some read from their handles), with the classes of
+ * the caller's own apache-arrow copy. Loads no apache-arrow itself.
+ */
+import type * as Arrow from 'apache-arrow'
+
+import type { Classes } from '../arrow/assemble.js'
+
+/** What a table entry keeps of its table besides its columns. */
+export interface TableShape {
+  classes: Classes
+  schema: Arrow.Schema
+  batchRows: number[]
+  batchMetadata: (Map<string, string> | undefined)[]
+}
+
+/** One column of a table: its Data in each record batch. */
+export type Column = Arrow.Data[]
+
+export function shapeOf(table: Arrow.Table, classes: Classes): TableShape {
+  return {
+    classes,
+    schema: table.schema,
+    batchRows: table.batches.map((b) => b.numRows),
+    batchMetadata: table.batches.map((b) => (b.metadata?.size ? b.metadata : undefined)),
+  }
+}
+
+/** Column `c` of `table`. */
+export function columnOf(table: Arrow.Table, c: number): Column {
+  return table.batches.map((b) => b.data.children[c] as Arrow.Data)
+}
+
+/**
+ * The bytes a column's buffers hold (values, offsets, validity, type ids,
+ * children and dictionaries); a buffer or dictionary shared by several
+ * batches counts once.
+ */
+export function columnBytes(column: Column): number {
+  const seen = new Set<unknown>()
+  let bytes = 0
+  const visit = (d: Arrow.Data | undefined): void => {
+    if (d === undefined || seen.has(d)) return
+    seen.add(d)
+    for (const buffer of [d.values, d.valueOffsets, d.nullBitmap, d.typeIds] as (ArrayBufferView | undefined)[]) {
+      if (buffer !== undefined && !seen.has(buffer)) {
+        seen.add(buffer)
+        bytes += buffer.byteLength
+      }
+    }
+    for (const child of d.children) visit(child)
+    const dictionary = d.dictionary
+    if (dictionary !== undefined && !seen.has(dictionary)) {
+      seen.add(dictionary)
+      for (const part of dictionary.data) visit(part)
+    }
+  }
+  for (const d of column) visit(d)
+  return bytes
+}
+
+/**
+ * A table of `fields` whose `i`th column is `columns[i]` (its Data for the
+ * batches `batches` of the shape, in that order), built with the shape's classes.
+ */
+export function build(shape: TableShape, fields: readonly Arrow.Field[], columns: readonly Column[], batches: readonly number[]): Arrow.Table {
+  const C = shape.classes
+  const schema = new C.Schema([...fields], new Map(shape.schema.metadata))
+  const struct = new C.Struct([...fields])
+  const recordBatches = batches.map((b, k) => {
+    const children = columns.map((column) => column[k] as Arrow.Data)
+    const data = new C.Data(struct, 0, shape.batchRows[b] as number, 0, {}, children)
+    const metadata = shape.batchMetadata[b]
+    return metadata === undefined ? new C.RecordBatch(schema, data) : new C.RecordBatch(schema, data, new Map(metadata))
+  })
+  return new C.Table(schema, recordBatches)
+}
