@@ -46,6 +46,12 @@ export declare class NativeHandle {
    * handle by the core, which never fails a hint).
    */
   prefetch(offset: number, length: number): void
+  /**
+   * Ends the handle's life like `dispose`, but its live views keep their bytes:
+   * each keeps its lease (and so the storage) until it is collected. For owners
+   * that hand views out as values that stay the caller's (a store's entries).
+   */
+  release(): void
   /** Frees the handle's memory or scratch space now; idempotent. */
   dispose(): void
 }

@@ -6,11 +6,18 @@
 //   coldpage-sieve / coldpage-lru  createStore({ residentBytes, policy }) on the file backend
 //   lmdb                           the same budget as a JS LRU in front of lmdb-js as the spill store
 //   map                            an in-heap Map holding everything (the baseline)
-// Prints per contender: hit ratio, get latency p50/p99, peak RssAnon and its ratio
-// to the budget, set phase time; and the ratio of each peak to the Map's.
+// Prints per contender: hit ratio, latency p50/p99 of a get and a read of one byte of
+// every 4 KiB page of the value (mapped values fault in there), peak RssAnon and its
+// ratio to the budget and to the Map's peak, set phase time, and peak RssFile (file
+// pages mapped: zero-copy values are page cache, which the OS can reclaim).
 //
 // Usage: npm run bench:store -- [--total-mib 4096] [--budget-mib 512] [--gets 20000]
-//          [--zipf 1.0] [--only coldpage-sieve,map] [--json]
+//          [--zipf 1.0] [--only coldpage-sieve,map] [--gc] [--json]
+//   --no-yield  run each phase as one synchronous loop; by default the loops yield to
+//          the event loop every 16 ops, as a server or UI does between requests
+//          (Node runs Node-API finalizers, which unmap dropped zero-copy views, only then)
+//   --gc   collect garbage after every 8 sets and gets (node --expose-gc), which shows the
+//          live set apart from dropped Buffers waiting for V8's next collection
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -28,6 +35,9 @@ const budgetBytes = Number(flag('budget-mib', '512')) * MIB
 const gets = Number(flag('gets', '20000'))
 const zipfS = Number(flag('zipf', '1.0'))
 const child = flag('child', undefined)
+const collect = args.includes('--gc')
+const yieldEvery = args.includes('--no-yield') ? 0 : 16
+const turn = () => new Promise((resolve) => setImmediate(resolve))
 const CONTENDERS = ['coldpage-sieve', 'coldpage-lru', 'lmdb', 'map']
 
 /** A deterministic PRNG (xorshift32) so every contender sees the same values and gets. */
@@ -86,9 +96,19 @@ function zipfSequence(n, count, s) {
   return out
 }
 
-function rssAnon() {
-  const m = /RssAnon:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))
-  return m ? Number(m[1]) * 1024 : 0
+/** RssAnon and RssFile (mapped file pages: the page cache a process maps) in bytes. */
+function rss() {
+  const status = fs.readFileSync('/proc/self/status', 'utf8')
+  const kb = (name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024
+  return { anon: kb('RssAnon'), file: kb('RssFile') }
+}
+const rssAnon = () => rss().anon
+
+/** Reads one byte of every 4 KiB page of a Buffer value (an app uses what it gets), returns their sum. */
+function touch(buf) {
+  let sum = 0
+  for (let i = 0; i < buf.length; i += 4096) sum += buf[i]
+  return sum
 }
 
 async function runChild(name) {
@@ -114,9 +134,11 @@ async function runChild(name) {
     }
   }
   let peak = rssAnon()
+  let peakFile = 0
   const sample = () => {
-    const now = rssAnon()
-    if (now > peak) peak = now
+    const now = rss()
+    if (now.anon > peak) peak = now.anon
+    if (now.file > peakFile) peakFile = now.file
   }
   const scratch = fs.mkdtempSync(path.join('/var/tmp', 'coldpage-bench-store-'))
   let store
@@ -132,12 +154,15 @@ async function runChild(name) {
     hits = () => store.stats()
   }
   const t0 = performance.now()
-  values.forEach((v, i) => {
+  for (const [i, v] of values.entries()) {
     store.set(v.key, make(v, i))
+    if (collect && i % 8 === 0) globalThis.gc()
     if (i % 16 === 0) sample()
-  })
+    if (yieldEvery && i % yieldEvery === 0) await turn()
+  }
   const setMs = performance.now() - t0
   sample()
+  const peakSet = peak
   const seq = zipfSequence(values.length, gets, zipfS)
   const lat = new Float64Array(gets)
   const before = hits()
@@ -146,16 +171,19 @@ async function runChild(name) {
     const v = values[i]
     const s = performance.now()
     const got = store.get(v.key)
+    if (v.kind === 'buffer') touch(got)
     lat[g] = performance.now() - s
     check(v, i, got)
+    if (collect && g % 8 === 0) globalThis.gc()
     if (g % 64 === 0) sample()
+    if (yieldEvery && g % yieldEvery === 0) await turn()
   }
   sample()
   const after = hits()
   lat.sort()
   const q = (p) => lat[Math.min(gets - 1, Math.floor(p * gets))]
   const hitRatio = after === null ? 1 : (after.hits - before.hits) / (after.hits + after.misses - before.hits - before.misses)
-  const result = { name, values: values.length, totalBytes, budgetBytes, gets, setMs, hitRatio, p50Ms: q(0.5), p99Ms: q(0.99), peakRssAnon: peak }
+  const result = { name, values: values.length, totalBytes, budgetBytes, gets, setMs, hitRatio, p50Ms: q(0.5), p99Ms: q(0.99), peakRssAnon: peak, peakSet, peakRssFile: peakFile }
   store.dispose?.()
   store.close?.()
   fs.rmSync(scratch, { recursive: true, force: true })
@@ -211,13 +239,13 @@ function lmdbSpill(lmdb, arrow, dir, budget) {
 function report(results) {
   const base = results.find((r) => r.name === 'map')
   const gib = (b) => (b / 2 ** 30).toFixed(2)
-  console.log(`store benchmark: ${results[0]?.values} values, ${gib(totalBytes)} GiB, budget ${gib(budgetBytes)} GiB, ${gets} Zipf(${zipfS}) gets, ${os.cpus().length} cores`)
-  console.log('contender        hit ratio   get p50 ms   get p99 ms   peak RssAnon GiB   / budget   / Map peak   set phase s')
+  console.log(`store benchmark: ${results[0]?.values} values, ${gib(totalBytes)} GiB, budget ${gib(budgetBytes)} GiB, ${gets} Zipf(${zipfS}) gets, ${os.cpus().length} cores${collect ? ', gc() every 8 ops' : ''}`)
+  console.log('contender        hit ratio   get p50 ms   get p99 ms   peak RssAnon GiB   (set phase)   / budget   / Map peak   set phase s   peak RssFile GiB')
   for (const r of results) {
     console.log(
       `${r.name.padEnd(16)} ${r.hitRatio.toFixed(3).padStart(9)} ${r.p50Ms.toFixed(3).padStart(12)} ${r.p99Ms.toFixed(3).padStart(12)} ` +
-        `${gib(r.peakRssAnon).padStart(18)} ${(r.peakRssAnon / budgetBytes).toFixed(2).padStart(10)} ` +
-        `${base ? (r.peakRssAnon / base.peakRssAnon).toFixed(2).padStart(12) : '           -'} ${(r.setMs / 1000).toFixed(1).padStart(13)}`,
+        `${gib(r.peakRssAnon).padStart(18)} ${gib(r.peakSet).padStart(13)} ${(r.peakRssAnon / budgetBytes).toFixed(2).padStart(10)} ` +
+        `${base ? (r.peakRssAnon / base.peakRssAnon).toFixed(2).padStart(12) : '           -'} ${(r.setMs / 1000).toFixed(1).padStart(13)} ${gib(r.peakRssFile).padStart(18)}`,
     )
   }
   for (const r of results.filter((x) => x.name.startsWith('coldpage'))) {
@@ -243,7 +271,7 @@ if (child !== undefined) {
   const only = flag('only', undefined)?.split(',') ?? CONTENDERS
   const results = []
   for (const name of only) {
-    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), ...args, '--child', name], {
+    const out = execFileSync(process.execPath, [...(collect ? ['--expose-gc'] : []), fileURLToPath(import.meta.url), ...args, '--child', name], {
       encoding: 'utf8',
       maxBuffer: 1 << 20,
       stdio: ['ignore', 'pipe', 'inherit'],

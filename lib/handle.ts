@@ -365,6 +365,17 @@ export class Handle implements Disposable {
     this.#native.dispose()
   }
 
+  /**
+   * Ends the handle like `dispose()`, but the views made so far stay valid: each
+   * keeps the bytes (and the scratch space) until it is collected.
+   * @internal For the store, whose values are the caller's.
+   */
+  release(): void {
+    if (this.#disposed) return
+    this.#disposed = true
+    this.#native.release()
+  }
+
   /** Same as `dispose()`, so that `using h = pageout(...)` works. */
   [Symbol.dispose](): void {
     this.dispose()

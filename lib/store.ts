@@ -12,6 +12,7 @@ import type { ArrowModule } from './arrow/layout.js'
 import { columnsByName, isTable, select } from './arrow/select.js'
 import { ColdpageError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
 import type { Handle } from './handle.js'
+import native, { zeroCopyAllowed } from './native.js'
 import { pageout } from './pageout.js'
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
 import { type PressureLevel, watchPressure } from './store/pressure.js'
@@ -102,6 +103,15 @@ interface Entry {
 
 const INTERNAL = Symbol('coldpage.store.internal')
 
+let autoBackend: BackendName | undefined
+/** The backend a pageout without `backend` gets now (what `auto` picks is looked up once). */
+function selected(): BackendName {
+  const backend = native.getConfig().backend
+  if (backend === 'swap' || backend === 'file') return backend
+  autoBackend ??= native.doctor().auto.backend as BackendName
+  return autoBackend
+}
+
 let arrowEntry: typeof ArrowEntry | undefined
 /** coldpage/arrow, loaded with apache-arrow the first time a table is set. */
 function arrowModule(): typeof ArrowEntry {
@@ -129,9 +139,17 @@ function bufferOf(value: unknown): Buffer {
  * pages it in when it is cold; the coldest resident values are paged out
  * (Buffers whole, tables column by column) whenever the budget is passed.
  *
- * Note: a value set is taken, not copied: do not change it afterwards. Values
- * returned stay valid after later evictions (they are the caller's). Dispose
- * the store (`dispose()` or `using`) to free what it paged out.
+ * With the file backend where Buffers can be zero-copy, a Buffer entry is
+ * written to scratch at `set` and its resident bytes are a zero-copy view of that
+ * copy: page cache the OS can reclaim, not anonymous memory, and evicting writes
+ * nothing. Elsewhere (swap, tables, Electron) the resident bytes are the value set
+ * or paged in.
+ *
+ * Note: treat values as immutable once set (the store may keep the Buffer it was
+ * given, and hands back the bytes it stored). Values returned stay valid after
+ * later evictions, deletes and `dispose()`: they are the caller's (a view keeps
+ * its scratch bytes until it is collected). Dispose the store (`dispose()` or
+ * `using`) to free what it paged out.
  *
  * @example
  * ```ts
@@ -224,7 +242,31 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     this.#entries.set(k, entry)
     this.#total += entry.byteLength
     for (const unit of entry.units) this.#admit(unit)
+    if (entry.table === null && zeroCopyAllowed() && (this.#backend ?? selected()) === 'file') this.#writeThrough(entry.units[0] as Unit)
     this.#fit(entry)
+  }
+
+  /**
+   * Writes a Buffer entry to the file backend at once and keeps a zero-copy view
+   * of that copy as its resident bytes: the caller's Buffer is let go, the
+   * resident bytes are page cache the OS can reclaim (not anonymous memory), and
+   * evicting the entry later writes nothing. Where the write fails (no space),
+   * the entry keeps the caller's bytes and a later eviction tries again.
+   */
+  #writeThrough(unit: Unit): void {
+    let handle: Handle
+    try {
+      handle = pageout(unit.value as Buffer, { backend: 'file' })
+    } catch {
+      return
+    }
+    this.#counts.pageOuts++
+    unit.cold = handle
+    try {
+      unit.value = handle.view()
+    } catch {
+      // The copy on disk stays for the eviction; the caller's bytes stay resident.
+    }
   }
 
   #bufferEntry(key: string, value: unknown): Entry {
@@ -313,7 +355,8 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
    * The bytes of a cold unit: paged in (resident again) when `keep` or when
    * the unit fits in the budget beside the held entries, else read and left
    * cold. A file-backed copy stays on disk for the next eviction (values are
-   * not changed once set); a swap-backed one is taken (no copy).
+   * not changed once set) and a Buffer comes back as a view of it; a
+   * swap-backed one is taken (no copy).
    */
   #pageIn(unit: Unit, keep: boolean): Buffer | Column {
     const cold = unit.cold as Handle | ArrowEntry.TableHandle
@@ -322,7 +365,8 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     let bytes: Buffer | Column
     if (unit.entry.table === null) {
       const h = cold as Handle
-      bytes = take ? h.take() : h.readAt(0, unit.bytes)
+      // A file handle's view: zero-copy where the runtime allows, else a copy.
+      bytes = take ? h.take() : h.backend === 'file' ? h.view() : h.readAt(0, unit.bytes)
     } else {
       const th = cold as ArrowEntry.TableHandle
       bytes = columnOf(take ? th.take() : th.read(), 0)
@@ -462,7 +506,9 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
         if (entry.holds > 0) this.#held -= unit.bytes
         unit.value = null
       }
-      unit.cold?.dispose()
+      // Views handed out as values stay valid: they keep their bytes until collected.
+      if (unit.cold !== null && entry.table === null) (unit.cold as Handle).release()
+      else unit.cold?.dispose()
       unit.cold = null
     }
   }

@@ -185,6 +185,21 @@ impl NativeHandle {
         .throw(&env)
     }
 
+    /// Ends the handle's life like `dispose`, but its live views keep their bytes:
+    /// each keeps its lease (and so the storage) until it is collected. For owners
+    /// that hand views out as values that stay the caller's (a store's entries).
+    #[napi]
+    pub fn release(&self, env: Env) {
+        if self.cell.is_live() {
+            for view in self.views.take() {
+                view.buffer.delete(&env);
+            }
+            self.cell.dispose();
+            fast::unregister(self.cell.id());
+            buffers::adjust_external_memory(&env, -self.external_bytes.replace(0));
+        }
+    }
+
     /// Frees the handle's memory or scratch space now; idempotent.
     #[napi]
     pub fn dispose(&self, env: Env) {
@@ -211,13 +226,23 @@ impl NativeHandle {
             let lease = held.as_ref().expect("just stored");
             (lease.as_ptr().cast_mut(), lease.len())
         };
+        // A view maps `len` bytes, resident as JS reads them: V8 is told, as for a
+        // Buffer that size, so that views dropped by their users are collected (and
+        // unmapped) at the pace dropped Buffers are, not only when the heap fills.
+        // The finalizer gives the count back.
+        let reported = i64::try_from(len).unwrap_or(i64::MAX);
+        buffers::adjust_external_memory(env, reported);
         // SAFETY: `data`/`len` are the lease's bytes: a private copy-on-write map of
         // the extent (file handles only, above), which the core keeps mapped and
         // writable while the lease lives, and which no write reaches the handle's
         // storage through; the lease stays in `slot` until the finalizer drops
         // `ViewOwner` or `retire` has detached the Buffer, so no JS object reaches
         // the bytes after they are released.
-        match unsafe { buffers::external(env, data, len, ViewOwner(slot.clone()), 0) }? {
+        let made = unsafe { buffers::external(env, data, len, ViewOwner(slot.clone()), reported) };
+        if !matches!(made, Ok(External::Made(_))) {
+            buffers::adjust_external_memory(env, -reported);
+        }
+        match made? {
             External::Made(buffer) => {
                 let weak = WeakRef::new(env, &buffer)?;
                 self.views.borrow_mut().push(View { buffer: weak, slot });
