@@ -46,6 +46,12 @@ export declare class NativeHandle {
    * handle by the core, which never fails a hint).
    */
   prefetch(offset: number, length: number): void
+  /**
+   * A token naming this handle's storage, for `open` in any thread of this
+   * process: plain data (a string and a number), so it survives structured clone.
+   * Weak: it keeps nothing alive.
+   */
+  share(): NativeSharedHandle
   /** Frees the handle's memory or scratch space now; idempotent. */
   dispose(): void
 }
@@ -147,6 +153,18 @@ export interface NativeDoctorReport {
   warnings: Array<string>
 }
 
+/**
+ * A shared handle token as plain data: the nonce of the process that made it (16
+ * hex digits; a `u64` does not fit a JS number) and the id of the handle whose
+ * storage it names.
+ */
+export interface NativeSharedHandle {
+  /** The process nonce, 16 lowercase hex digits. */
+  process: string
+  /** The id of the handle that shared its storage. */
+  id: number
+}
+
 /** The pager's counters. */
 export interface NativeStats {
   /** The swap backend's live handles. */
@@ -166,6 +184,13 @@ export interface NativeStats {
   /** Operations that failed. */
   errors: number
 }
+
+/**
+ * A new handle over the storage that `shared` (from `NativeHandle.share`, in any
+ * thread of this process) names; `ERR_COLDPAGE_DISPOSED` once every handle over it
+ * is gone.
+ */
+export declare function open(shared: NativeSharedHandle): NativeHandle
 
 /**
  * Pages out the concatenation of `chunks` (copied; the caller's buffers are

@@ -13,7 +13,7 @@ import './polyfill.js'
 
 export { type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
-export { Handle, type ReadOptions } from './handle.js'
+export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
 export type { BackendName, Data, Ranges } from './validate.js'
 
 /** Options of `pageout`. */

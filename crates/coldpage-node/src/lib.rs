@@ -21,7 +21,7 @@ use napi_derive::napi;
 
 use crate::config::backend_arg;
 use crate::error::{Failure, Outcome, Pending, Throw};
-pub use crate::handle::NativeHandle;
+pub use crate::handle::{NativeHandle, NativeSharedHandle};
 
 fn pager() -> &'static coldpage::Pager {
     coldpage::Pager::global()
@@ -84,6 +84,16 @@ impl Task for Pageout {
     fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {
         self.pending.reject(&env, err)
     }
+}
+
+/// A new handle over the storage that `shared` (from `NativeHandle.share`, in any
+/// thread of this process) names; `ERR_COLDPAGE_DISPOSED` once every handle over it
+/// is gone.
+#[napi]
+pub fn open(env: Env, shared: NativeSharedHandle) -> napi::Result<NativeHandle> {
+    let handle =
+        (|| -> Outcome<coldpage::Handle> { Ok(coldpage::Handle::open(&shared.to_token()?)?) })().throw(&env)?;
+    Ok(NativeHandle::new(&env, handle))
 }
 
 /// What the zero-copy probe found: whether `view`/`take` may hand out pager

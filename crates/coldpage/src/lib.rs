@@ -72,6 +72,7 @@ mod os;
 mod pager;
 mod region;
 mod shared;
+mod tokens;
 
 /// 64 bits the caller cannot predict, for names of fresh private directories and
 /// files (std's `RandomState` keys come from the OS's random number generator, as
@@ -92,6 +93,7 @@ pub use error::{Error, Result};
 pub use handle::{Handle, Lease, Residency, TakeError, Taken};
 pub use pager::{BackendStats, Pager, Staged, Stats};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
+pub use tokens::SharedToken;
 
 /// Bytes per checksummed block of file-backed data.
 pub const CHECKSUM_BLOCK: u64 = integrity::BLOCK;
