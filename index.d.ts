@@ -77,6 +77,9 @@ export declare function doctor(): NativeDoctorReport
 /** The config in force. */
 export declare function getConfig(): NativeConfig
 
+/** Samples the process-wide memory-pressure signal (see `coldpage::pressure`). */
+export declare function memoryPressure(): NativePressure
+
 /** What `auto` picks and why. */
 export interface NativeAutoChoice {
   /** `"swap"` or `"file"`. */
@@ -149,8 +152,20 @@ export interface NativeDoctorReport {
   holePunching: boolean
   /** What `auto` picks and why. */
   auto: NativeAutoChoice
+  /** The memory-pressure signal (a fresh sample). */
+  pressure: NativePressure
   /** Things worth fixing. */
   warnings: Array<string>
+}
+
+/** One sample of the OS's memory-pressure signal. */
+export interface NativePressure {
+  /** `"none"`, `"moderate"` or `"critical"`. */
+  level: string
+  /** `"psi"`, `"cgroup2"`, `"cgroup1"`, `"windows"`, `"macos"` or `"none"`. */
+  source: string
+  /** What the sources read. */
+  detail: string
 }
 
 /**

@@ -840,6 +840,7 @@ module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.configure = nativeBinding.configure
 module.exports.doctor = nativeBinding.doctor
 module.exports.getConfig = nativeBinding.getConfig
+module.exports.memoryPressure = nativeBinding.memoryPressure
 module.exports.open = nativeBinding.open
 module.exports.pageout = nativeBinding.pageout
 module.exports.pageoutAsync = nativeBinding.pageoutAsync

@@ -7,6 +7,7 @@ import { loadEnv } from './config.js'
 import { fromNative } from './errors.js'
 import { Handle } from './handle.js'
 import native, { zeroCopyAllowed, zeroCopyReason } from './native.js'
+import type { MemoryPressure, PressureLevel, PressureSource } from './pressure.js'
 import { type BackendName, type Data, backendOption, chunks, options } from './validate.js'
 
 import './polyfill.js'
@@ -14,6 +15,7 @@ import './polyfill.js'
 export { type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
 export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
+export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPressure } from './pressure.js'
 export type { BackendName, Data, Ranges } from './validate.js'
 
 /** Options of `pageout`. */
@@ -142,6 +144,8 @@ export interface DoctorReport {
   runtime: { node: string; electron: string | null; napi: string }
   /** What `backend: 'auto'` picks, and why. */
   auto: { backend: BackendName; reason: string }
+  /** The memory-pressure signal: its source (`none` where there is none), level and reading now. */
+  pressure: MemoryPressure
   /** Things worth fixing. */
   warnings: string[]
 }
@@ -176,6 +180,11 @@ export function doctor(): DoctorReport {
       napi: process.versions.napi ?? 'unknown',
     },
     auto: { backend: r.auto.backend as BackendName, reason: r.auto.reason },
+    pressure: {
+      level: r.pressure.level as PressureLevel,
+      source: r.pressure.source as PressureSource,
+      detail: r.pressure.detail,
+    },
     warnings,
   }
 }

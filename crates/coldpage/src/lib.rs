@@ -70,6 +70,7 @@ mod integrity;
 #[cfg_attr(not(any(unix, windows)), path = "os/stub.rs")]
 mod os;
 mod pager;
+pub mod pressure;
 mod region;
 mod shared;
 mod tokens;
@@ -92,6 +93,7 @@ pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
 pub use handle::{Handle, Lease, Residency, TakeError, Taken};
 pub use pager::{BackendStats, Pager, Staged, Stats};
+pub use pressure::{Level, Pressure};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
 pub use tokens::SharedToken;
 
@@ -109,5 +111,6 @@ mod static_asserts {
         send_sync::<super::Taken>();
         send_sync::<super::Pager>();
         send_sync::<super::Error>();
+        send_sync::<super::pressure::Sampler>();
     }
 }
