@@ -325,7 +325,7 @@ test('memoryPressure() reports a level and a source of this platform', () => {
   assert.ok(['psi', 'cgroup2', 'cgroup1', 'windows', 'macos', 'none'].includes(p.source), p.source)
   if (process.platform === 'win32') assert.equal(p.source, 'windows', p.detail)
   assert.equal(typeof p.detail, 'string')
-  note(`memory pressure: ${p.level} (${p.source}): ${p.detail}`)
+  console.log(`  memory pressure: ${p.level} (${p.source}): ${p.detail}`)
 })
 
 test('errors carry their codes and classes', async () => {
