@@ -102,7 +102,7 @@ test('a fake cgroup v2 directory: working set against memory.max, and new memory
       ['critical', 'cgroup2'],
     ],
   )
-  t.regex(got[0]!.detail, /working set 500 B of max 1000 B \(50%\)/)
+  t.regex(got[0]!.detail, /working set 500 B of max 1000 B \(50\.0%\)/)
 })
 
 test('a fake cgroup v1 directory: working set against memory.limit_in_bytes', async (t) => {

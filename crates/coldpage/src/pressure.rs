@@ -307,7 +307,7 @@ fn read_cgroup(dir: &Path, events: &mut Events, now: Instant) -> Result<Reading,
         }
         let mut detail = format!("{}: working set {}", dir.display(), mib(working));
         if let Some(max) = max {
-            detail += &format!(" of max {} ({:.0}%)", mib(max), 100.0 * working as f64 / max as f64);
+            detail += &format!(" of max {} ({:.1}%)", mib(max), 100.0 * working as f64 / max as f64);
         }
         if let Some(high) = high {
             detail += &format!(", high {}", mib(high));
@@ -345,7 +345,7 @@ fn read_cgroup(dir: &Path, events: &mut Events, now: Instant) -> Result<Reading,
         let mut level = max.map_or(Level::None, |max| usage_level(working, max));
         let mut detail = format!("{}: working set {}", dir.display(), mib(working));
         match max {
-            Some(max) => detail += &format!(" of limit {} ({:.0}%)", mib(max), 100.0 * working as f64 / max as f64),
+            Some(max) => detail += &format!(" of limit {} ({:.1}%)", mib(max), 100.0 * working as f64 / max as f64),
             None => detail += ", no limit",
         }
         let mut grown = Vec::new();
@@ -445,7 +445,7 @@ mod tests {
         write(d, &[("memory.current", "1070\n")]); // 970 of 1000
         let p = sampler.sample_at(t0);
         assert_eq!(p.level, Level::Critical, "{}", p.detail);
-        assert!(p.detail.contains("(97%)"), "{}", p.detail);
+        assert!(p.detail.contains("(97.0%)"), "{}", p.detail);
         write(d, &[("memory.current", "500\n"), ("memory.high", "400\n")]);
         assert_eq!(sampler.sample_at(t0).level, Level::Moderate, "at memory.high");
         write(d, &[("memory.high", "max\n")]);
