@@ -52,6 +52,12 @@ export declare class NativeHandle {
    * that hand views out as values that stay the caller's (a store's entries).
    */
   release(): void
+  /**
+   * A token naming this handle's storage, for `open` in any thread of this
+   * process: plain data (a string and a number), so it survives structured clone.
+   * Weak: it keeps nothing alive.
+   */
+  share(): NativeSharedHandle
   /** Frees the handle's memory or scratch space now; idempotent. */
   dispose(): void
 }
@@ -76,6 +82,9 @@ export declare function doctor(): NativeDoctorReport
 
 /** The config in force. */
 export declare function getConfig(): NativeConfig
+
+/** Samples the process-wide memory-pressure signal (see `coldpage::pressure`). */
+export declare function memoryPressure(): NativePressure
 
 /** What `auto` picks and why. */
 export interface NativeAutoChoice {
@@ -149,8 +158,32 @@ export interface NativeDoctorReport {
   holePunching: boolean
   /** What `auto` picks and why. */
   auto: NativeAutoChoice
+  /** The memory-pressure signal (a fresh sample). */
+  pressure: NativePressure
   /** Things worth fixing. */
   warnings: Array<string>
+}
+
+/** One sample of the OS's memory-pressure signal. */
+export interface NativePressure {
+  /** `"none"`, `"moderate"` or `"critical"`. */
+  level: string
+  /** `"psi"`, `"cgroup2"`, `"cgroup1"`, `"windows"`, `"macos"` or `"none"`. */
+  source: string
+  /** What the sources read. */
+  detail: string
+}
+
+/**
+ * A shared handle token as plain data: the nonce of the process that made it (16
+ * hex digits; a `u64` does not fit a JS number) and the id of the handle whose
+ * storage it names.
+ */
+export interface NativeSharedHandle {
+  /** The process nonce, 16 lowercase hex digits. */
+  process: string
+  /** The id of the handle that shared its storage. */
+  id: number
 }
 
 /** The pager's counters. */
@@ -172,6 +205,13 @@ export interface NativeStats {
   /** Operations that failed. */
   errors: number
 }
+
+/**
+ * A new handle over the storage that `shared` (from `NativeHandle.share`, in any
+ * thread of this process) names; `ERR_COLDPAGE_DISPOSED` once every handle over it
+ * is gone.
+ */
+export declare function open(shared: NativeSharedHandle): NativeHandle
 
 /**
  * Pages out the concatenation of `chunks` (copied; the caller's buffers are

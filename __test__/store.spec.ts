@@ -1,12 +1,16 @@
 // createStore: a model test against a Map with a byte counter (values always
 // equal, the budget never passed beyond SPEC's rule, every byte accounted for),
 // tables evicted and paged in column by column, holds, resize, bad arguments.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+
 import { fc, testProp } from '@fast-check/ava'
 import test from 'ava'
 import * as arrow from 'apache-arrow'
-import { type BackendName, type Store, createStore, stats, zeroCopySupported } from 'coldpage'
+import { type BackendName, type Store, type StoreStats, createStore, stats, zeroCopySupported } from 'coldpage'
 
-import { BACKENDS, bytes, collectUntil, throwsCode } from './helpers.js'
+import { BACKENDS, bytes, collectUntil, node, throwsCode } from './helpers.js'
 
 type Op =
   | { op: 'set'; key: number; size: number; seed: number }
@@ -282,3 +286,54 @@ for (const backend of BACKENDS) {
     store.dispose()
   })
 }
+
+test('under memory pressure (a fake PSI file) the store shrinks to half its budget, then to its held entries, and grows back', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'coldpage-store-pressure-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'memory')
+  const psi = (some: number, full: number) =>
+    `some avg10=${some} avg60=0.00 avg300=0.00 total=1\nfull avg10=${full} avg60=0.00 avg300=0.00 total=1\n`
+  writeFileSync(file, psi(0, 0))
+  // Each stage waits (up to 30 s: the store samples once a second) for the store to react.
+  const script = `
+    const fs = require('node:fs')
+    const { createStore } = require('coldpage')
+    const psi = ${psi.toString()}
+    const store = createStore({ residentBytes: 1 << 20, backend: 'file' })
+    for (let i = 0; i < 8; i++) store.set('v' + i, Buffer.alloc(128 << 10, i))
+    const held = store.hold('v7')
+    const until = async (ok) => {
+      for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 100))
+      return store.stats()
+    }
+    ;(async () => {
+      const out = [store.stats()]
+      fs.writeFileSync(${JSON.stringify(file)}, psi(25, 0))
+      out.push(await until(() => store.stats().pressure === 'moderate'))
+      fs.writeFileSync(${JSON.stringify(file)}, psi(25, 12))
+      out.push(await until(() => store.stats().pressure === 'critical'))
+      fs.writeFileSync(${JSON.stringify(file)}, psi(0, 0))
+      out.push(await until(() => store.stats().pressure === 'none'))
+      for (let i = 0; i < 8; i++) store.get('v' + i)
+      out.push(store.stats())
+      const same = [0, 1, 2, 3, 4, 5, 6, 7].every((i) => store.get('v' + i).equals(Buffer.alloc(128 << 10, i)))
+      held.dispose()
+      store.dispose()
+      console.log(JSON.stringify({ out, same }))
+    })()
+  `
+  const r = await node(['-e', script], { COLDPAGE_PRESSURE_PSI: file })
+  t.is(r.code, 0, r.stderr)
+  const { out, same } = JSON.parse(r.stdout) as { out: StoreStats[]; same: boolean }
+  const [calm, moderate, critical, after, refilled] = out as [StoreStats, StoreStats, StoreStats, StoreStats, StoreStats]
+  t.is(calm.residentBytes, 1 << 20)
+  t.is(moderate.pressure, 'moderate')
+  t.is(moderate.effectiveBudgetBytes, 512 << 10)
+  t.true(moderate.residentBytes <= 512 << 10, `moderate: ${moderate.residentBytes} resident`)
+  t.is(critical.pressure, 'critical')
+  t.is(critical.residentBytes, 128 << 10, 'critical: only the held entry stays resident')
+  t.is(after.pressure, 'none')
+  t.is(after.effectiveBudgetBytes, 1 << 20)
+  t.is(refilled.residentBytes, 1 << 20, 'with the pressure gone, gets page entries back in up to the whole budget')
+  t.true(same, 'every value reads back equal')
+})

@@ -8,7 +8,7 @@ import { type DoctorReport, doctor } from './index.js'
 const USAGE = `usage: coldpage doctor [--json]
 
   doctor   report swap, MADV_COLD, scratch dir, hole punching, zero-copy
-           support and the backend 'auto' picks
+           support, the backend 'auto' picks and the memory-pressure signal
   --json   print the report as JSON`
 
 function gib(bytes: number): string {
@@ -34,6 +34,7 @@ export function formatDoctor(r: DoctorReport): string {
     ['hole punching', yes(r.holePunching)],
     ['zero-copy', r.zeroCopy ? 'yes' : `no: ${r.zeroCopyReason}`],
     ["'auto' picks", `${r.auto.backend}: ${r.auto.reason}`],
+    ['memory pressure', `${r.pressure.level} (${r.pressure.source}): ${r.pressure.detail}`],
   ]
   const width = Math.max(...rows.map(([k]) => k.length))
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)

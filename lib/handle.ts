@@ -4,10 +4,36 @@
  */
 import { constants as bufferConstants } from 'node:buffer'
 
-import { abortError, disposedError, fromNative, illegalConstructor, noMemory, outOfRange, rangeOutside } from './errors.js'
+import {
+  abortError,
+  disposedError,
+  fromNative,
+  illegalConstructor,
+  invalidArgType,
+  invalidArgValue,
+  noMemory,
+  outOfRange,
+  rangeOutside,
+} from './errors.js'
 import type { NativeHandle } from './native.js'
 import native_, { zeroCopyAllowed } from './native.js'
 import { type BackendName, type Ranges, byteCount, options, ranges, signalOption, target } from './validate.js'
+
+/**
+ * A token for a handle's storage, from `handle.share()`: plain data (a string and
+ * a number), so `postMessage` can send it to any worker_thread of this process,
+ * where `open(shared)` gives a new `Handle` over the same storage.
+ *
+ * Note: a token is weak, not a handle: it keeps nothing alive. Keep your handle
+ * until the worker has opened the token; once every handle over the storage is
+ * disposed (or collected), `open` throws `ERR_COLDPAGE_DISPOSED`.
+ */
+export interface SharedHandle {
+  /** The process that made the token: a random nonce, 16 hex digits (tokens do not work across processes). */
+  readonly process: string
+  /** The id of the handle whose storage it names. */
+  readonly id: number
+}
 
 /** Options of the async reads. */
 export interface ReadOptions {
@@ -358,6 +384,28 @@ export class Handle implements Disposable {
     call(() => native.prefetch(o, l))
   }
 
+  /**
+   * A token for this handle's storage, to post to a worker_thread of this process
+   * and `open` there. Each opened `Handle` has its own views, `take` and
+   * `dispose`; the storage is freed when every handle over it is disposed (or
+   * collected). While another handle shares the storage, `take()` returns a copy.
+   *
+   * Note: the token is weak: keep this handle until the worker has opened it.
+   *
+   * @returns a structured-cloneable `SharedHandle`
+   * @throws `ERR_COLDPAGE_DISPOSED` once the handle is disposed or taken
+   * @example
+   * ```ts
+   * const worker = new Worker('./reader.js')
+   * worker.postMessage(handle.share()) // there: using h = open(message)
+   * ```
+   */
+  share(): SharedHandle {
+    const native = this.#live()
+    const token = call(() => native.share())
+    return { process: token.process, id: token.id }
+  }
+
   /** Frees the memory or scratch space now and detaches every view. Idempotent. */
   dispose(): void {
     if (this.#disposed) return
@@ -385,4 +433,37 @@ export class Handle implements Disposable {
   get [Symbol.toStringTag](): string {
     return 'Handle'
   }
+}
+
+/**
+ * A new `Handle` over the storage that `shared` names (from `handle.share()` in
+ * any thread of this process). It reads the same bytes and has its own views,
+ * `take` and `dispose`: disposing it, or any other handle over the storage, never
+ * breaks the others. The storage is freed when the last one is disposed (or
+ * collected).
+ *
+ * @param shared - a token from `handle.share()`
+ * @returns a live handle; dispose it (or `using`) when done
+ * @throws `ERR_COLDPAGE_DISPOSED` when every handle over the storage is gone
+ *   (tokens are weak); `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for
+ *   something that is not a token of this process
+ * @example
+ * ```ts
+ * import { parentPort } from 'node:worker_threads'
+ * import { open } from 'coldpage'
+ * parentPort!.on('message', (shared) => {
+ *   using h = open(shared)
+ *   parentPort!.postMessage(h.readAt(0, 16))
+ * })
+ * ```
+ */
+export function open(shared: SharedHandle): Handle {
+  if (typeof shared !== 'object' || shared === null) {
+    throw invalidArgType('shared', 'a SharedHandle from handle.share()', shared)
+  }
+  const { process: nonce, id } = shared as { process: unknown; id: unknown }
+  if (typeof nonce !== 'string') throw invalidArgType('shared.process', 'a string', nonce)
+  if (typeof id !== 'number') throw invalidArgType('shared.id', 'a number', id)
+  if (!Number.isSafeInteger(id) || id <= 0) throw invalidArgValue('shared.id', 'a handle id from handle.share()', id)
+  return Handle.wrap(call(() => native_.open({ process: nonce, id })))
 }

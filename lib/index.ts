@@ -5,17 +5,18 @@
  */
 import { loadEnv } from './config.js'
 import native, { zeroCopyAllowed, zeroCopyReason } from './native.js'
+import type { MemoryPressure, PressureLevel, PressureSource } from './pressure.js'
 import type { BackendName } from './validate.js'
 
 import './polyfill.js'
 
 export { type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
-export { Handle, type ReadOptions } from './handle.js'
+export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
 export { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
+export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPressure } from './pressure.js'
 export {
   type PolicyName,
-  type PressureLevel,
   Store,
   type StoreEntryInfo,
   type StoreOptions,
@@ -100,6 +101,8 @@ export interface DoctorReport {
   runtime: { node: string; electron: string | null; napi: string }
   /** What `backend: 'auto'` picks, and why. */
   auto: { backend: BackendName; reason: string }
+  /** The memory-pressure signal: its source (`none` where there is none), level and reading now. */
+  pressure: MemoryPressure
   /** Things worth fixing. */
   warnings: string[]
 }
@@ -134,6 +137,11 @@ export function doctor(): DoctorReport {
       napi: process.versions.napi ?? 'unknown',
     },
     auto: { backend: r.auto.backend as BackendName, reason: r.auto.reason },
+    pressure: {
+      level: r.pressure.level as PressureLevel,
+      source: r.pressure.source as PressureSource,
+      detail: r.pressure.detail,
+    },
     warnings,
   }
 }

@@ -15,12 +15,12 @@ import type { Handle } from './handle.js'
 import native, { zeroCopyAllowed } from './native.js'
 import { pageout } from './pageout.js'
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
-import { type PressureLevel, watchPressure } from './store/pressure.js'
+import type { PressureLevel } from './pressure.js'
+import { watchPressure } from './store/pressure.js'
 import { type Column, type TableShape, build, columnBytes, columnOf, shapeOf } from './store/table.js'
 import { type BackendName, type Data, backendOption, byteCount, chunks, options } from './validate.js'
 
 export type { PolicyName } from './store/policy.js'
-export type { PressureLevel } from './store/pressure.js'
 
 /** Options of `createStore`. */
 export interface StoreOptions {

@@ -15,11 +15,13 @@
 import assert from 'node:assert/strict'
 import { Buffer } from 'node:buffer'
 import { spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Worker } from 'node:worker_threads'
 
 const require = createRequire(import.meta.url)
 
@@ -93,7 +95,7 @@ const cjs = require('coldpage')
 const esm = await import('coldpage')
 const cjsArrow = require('coldpage/arrow')
 const esmArrow = await import('coldpage/arrow')
-const { pageout, pageoutAsync, stats, configure, getConfig, doctor, zeroCopySupported, Handle, ColdpageError } = cjs
+const { pageout, pageoutAsync, stats, configure, getConfig, doctor, zeroCopySupported, Handle, ColdpageError, open, memoryPressure } = cjs
 
 const zeroCopy = zeroCopySupported()
 const report = doctor()
@@ -119,7 +121,7 @@ const BACKENDS = SWAP_PLATFORMS.includes(process.platform) ? ['swap', 'file'] : 
 if (!SWAP_PLATFORMS.includes(process.platform)) note(`the swap backend is Linux and Windows only; ${process.platform} tests the file backend`)
 
 test('require and import load one module instance, coldpage/arrow too', () => {
-  for (const name of ['pageout', 'pageoutAsync', 'configure', 'getConfig', 'watchConfig', 'stats', 'doctor', 'zeroCopySupported', 'Handle', 'ColdpageError']) {
+  for (const name of ['pageout', 'pageoutAsync', 'configure', 'getConfig', 'watchConfig', 'stats', 'doctor', 'zeroCopySupported', 'Handle', 'ColdpageError', 'open', 'memoryPressure']) {
     assert.equal(typeof cjs[name], 'function', name)
     assert.equal(esm[name], cjs[name], `import and require give the same ${name}`)
   }
@@ -268,6 +270,63 @@ for (const backend of BACKENDS) {
     }
   })
 }
+
+test('a shared handle opens in a worker thread, which keeps reading after the owner disposes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coldpage-suite-'))
+  const script = join(dir, 'share-worker.cjs')
+  writeFileSync(
+    script,
+    `const { parentPort, workerData } = require('node:worker_threads')
+    const coldpage = require(workerData.entry)
+    const data = Buffer.from(workerData.data)
+    const h = coldpage.open(workerData.shared)
+    parentPort.postMessage('opened')
+    parentPort.once('message', () => {
+      const ok = h.readAt(0, h.byteLength).equals(data) && h.backend === workerData.backend
+      h.dispose()
+      parentPort.postMessage(ok)
+    })`,
+  )
+  try {
+    for (const backend of BACKENDS) {
+      const data = bytes(100_000, 9)
+      const h = pageout(data, { backend })
+      const shared = h.share()
+      const w = new Worker(script, { workerData: { entry: require.resolve('coldpage'), shared, data, backend } })
+      const messages = []
+      const next = () => new Promise((resolve, reject) => {
+        w.once('message', resolve)
+        w.once('error', reject)
+      })
+      let got = next()
+      messages.push(await got)
+      got = next()
+      h.dispose() // the worker's handle keeps the storage
+      w.postMessage('read')
+      messages.push(await got)
+      assert.deepEqual(messages, ['opened', true], backend)
+      await w.terminate()
+      throwsCode(() => open(shared), 'ERR_COLDPAGE_DISPOSED', ColdpageError)
+      throwsCode(() => h.share(), 'ERR_COLDPAGE_DISPOSED', ColdpageError)
+    }
+    const end = Date.now() + 10_000
+    while (stats().swap.handles + stats().file.handles > 0 && Date.now() < end) await sleep(10)
+    assert.equal(stats().swap.handles + stats().file.handles, 0)
+    throwsCode(() => open({ process: 'x', id: 1 }), 'ERR_INVALID_ARG_VALUE', TypeError)
+    throwsCode(() => open(null), 'ERR_INVALID_ARG_TYPE', TypeError)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('memoryPressure() reports a level and a source of this platform', () => {
+  const p = memoryPressure()
+  assert.ok(['none', 'moderate', 'critical'].includes(p.level), p.level)
+  assert.ok(['psi', 'cgroup2', 'cgroup1', 'windows', 'macos', 'none'].includes(p.source), p.source)
+  if (process.platform === 'win32') assert.equal(p.source, 'windows', p.detail)
+  assert.equal(typeof p.detail, 'string')
+  console.log(`  memory pressure: ${p.level} (${p.source}): ${p.detail}`)
+})
 
 test('errors carry their codes and classes', async () => {
   const h = pageout(Buffer.from('hello world'))

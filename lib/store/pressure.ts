@@ -1,13 +1,10 @@
 /**
- * The OS's memory-pressure level, polled once a second for the stores that
- * asked (`pressure: true`), one timer for all of them. The level comes from the
- * core (Linux PSI and cgroups, Windows' memory resource notification, macOS's
- * pressure level); the timer never keeps the process alive.
+ * The OS's memory-pressure level (`memoryPressure()`), polled once a second for
+ * the stores that asked (`pressure: true`), one timer for all of them; stores
+ * shrink to half their budget at `moderate` and to their held entries at
+ * `critical`. The timer never keeps the process alive.
  */
-import native from '../native.js'
-
-/** How hard the OS is pressed for memory: stores shrink to half their budget at `moderate`, to held entries at `critical`. */
-export type PressureLevel = 'none' | 'moderate' | 'critical'
+import { type PressureLevel, memoryPressure } from '../pressure.js'
 
 /** How often the level is sampled. */
 export const PRESSURE_POLL_MS = 1000
@@ -18,15 +15,8 @@ const listeners = new Set<Listener>()
 let timer: ReturnType<typeof setInterval> | undefined
 let last: PressureLevel = 'none'
 
-/** The level now; `none` where the core cannot tell. */
-export function samplePressure(): PressureLevel {
-  // TODO(merge issue-14-share): native.memoryPressure() lands with the pressure signal.
-  const level = (native as unknown as { memoryPressure?: () => { level: string } }).memoryPressure?.().level
-  return level === 'moderate' || level === 'critical' ? level : 'none'
-}
-
 function poll(): void {
-  const level = samplePressure()
+  const level = memoryPressure().level
   if (level === last) return
   last = level
   for (const listener of listeners) listener(level)
@@ -38,7 +28,7 @@ function poll(): void {
  */
 export function watchPressure(listener: Listener): () => void {
   if (timer === undefined) {
-    last = samplePressure()
+    last = memoryPressure().level
     timer = setInterval(poll, PRESSURE_POLL_MS)
     timer.unref()
   }

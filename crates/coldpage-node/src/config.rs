@@ -164,6 +164,29 @@ pub struct NativeAutoChoice {
     pub reason: String,
 }
 
+/// One sample of the OS's memory-pressure signal.
+#[napi(object)]
+pub struct NativePressure {
+    /// `"none"`, `"moderate"` or `"critical"`.
+    pub level: String,
+    /// `"psi"`, `"cgroup2"`, `"cgroup1"`, `"windows"`, `"macos"` or `"none"`.
+    pub source: String,
+    /// What the sources read.
+    pub detail: String,
+}
+
+impl From<coldpage::Pressure> for NativePressure {
+    fn from(p: coldpage::Pressure) -> Self {
+        NativePressure { level: p.level.as_str().to_owned(), source: p.source.to_owned(), detail: p.detail }
+    }
+}
+
+/// Samples the process-wide memory-pressure signal (see `coldpage::pressure`).
+#[napi]
+pub fn memory_pressure() -> NativePressure {
+    coldpage::pressure::sample().into()
+}
+
 /// The platform facts the pager depends on.
 #[napi(object)]
 pub struct NativeDoctorReport {
@@ -197,6 +220,8 @@ pub struct NativeDoctorReport {
     pub hole_punching: bool,
     /// What `auto` picks and why.
     pub auto: NativeAutoChoice,
+    /// The memory-pressure signal (a fresh sample).
+    pub pressure: NativePressure,
     /// Things worth fixing.
     pub warnings: Vec<String>,
 }
@@ -222,6 +247,7 @@ pub fn doctor() -> NativeDoctorReport {
         scratch_fallback: r.scratch_fallback,
         hole_punching: r.hole_punching,
         auto: NativeAutoChoice { backend: r.auto.backend.as_str().to_owned(), reason: r.auto.reason },
+        pressure: r.pressure.into(),
         warnings: r.warnings,
     }
 }

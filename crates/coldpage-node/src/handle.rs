@@ -17,7 +17,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::buffers::{self, Detach, External, JsBuffer, WeakRef};
-use crate::error::{to_u64, Outcome, Throw};
+use crate::error::{to_u64, Failure, Outcome, Throw};
 use crate::fast::{self, ranges_arg};
 use crate::tasks;
 
@@ -200,6 +200,14 @@ impl NativeHandle {
         }
     }
 
+    /// A token naming this handle's storage, for `open` in any thread of this
+    /// process: plain data (a string and a number), so it survives structured clone.
+    /// Weak: it keeps nothing alive.
+    #[napi]
+    pub fn share(&self, env: Env) -> napi::Result<NativeSharedHandle> {
+        (|| -> Outcome<NativeSharedHandle> { Ok(NativeSharedHandle::from(self.cell.share_token()?)) })().throw(&env)
+    }
+
     /// Frees the handle's memory or scratch space now; idempotent.
     #[napi]
     pub fn dispose(&self, env: Env) {
@@ -209,6 +217,37 @@ impl NativeHandle {
             fast::unregister(self.cell.id());
             buffers::adjust_external_memory(&env, -self.external_bytes.replace(0));
         }
+    }
+}
+
+/// A shared handle token as plain data: the nonce of the process that made it (16
+/// hex digits; a `u64` does not fit a JS number) and the id of the handle whose
+/// storage it names.
+#[napi(object)]
+pub struct NativeSharedHandle {
+    /// The process nonce, 16 lowercase hex digits.
+    pub process: String,
+    /// The id of the handle that shared its storage.
+    pub id: f64,
+}
+
+impl From<coldpage::SharedToken> for NativeSharedHandle {
+    fn from(token: coldpage::SharedToken) -> Self {
+        NativeSharedHandle { process: format!("{:016x}", token.process), id: token.id as f64 }
+    }
+}
+
+impl NativeSharedHandle {
+    /// The core's token, or `ERR_INVALID_ARG_VALUE` naming the malformed field.
+    pub(crate) fn to_token(&self) -> Outcome<coldpage::SharedToken> {
+        let hex = self.process.len() == 16 && self.process.bytes().all(|b| b.is_ascii_hexdigit());
+        let process = u64::from_str_radix(&self.process, 16)
+            .ok()
+            .filter(|_| hex)
+            .ok_or_else(|| Failure::invalid_value("shared.process", "expected 16 hex digits from handle.share()"))?;
+        let id = to_u64("shared.id", self.id)
+            .map_err(|_| Failure::invalid_value("shared.id", "expected a handle id from handle.share()"))?;
+        Ok(coldpage::SharedToken { process, id })
     }
 }
 

@@ -21,7 +21,7 @@ use napi_derive::napi;
 
 use crate::config::backend_arg;
 use crate::error::{Failure, Outcome, Pending, Throw};
-pub use crate::handle::NativeHandle;
+pub use crate::handle::{NativeHandle, NativeSharedHandle};
 
 fn pager() -> &'static coldpage::Pager {
     coldpage::Pager::global()
@@ -86,6 +86,16 @@ impl Task for Pageout {
     }
 }
 
+/// A new handle over the storage that `shared` (from `NativeHandle.share`, in any
+/// thread of this process) names; `ERR_COLDPAGE_DISPOSED` once every handle over it
+/// is gone.
+#[napi]
+pub fn open(env: Env, shared: NativeSharedHandle) -> napi::Result<NativeHandle> {
+    let handle =
+        (|| -> Outcome<coldpage::Handle> { Ok(coldpage::Handle::open(&shared.to_token()?)?) })().throw(&env)?;
+    Ok(NativeHandle::new(&env, handle))
+}
+
 /// What the zero-copy probe found: whether `view`/`take` may hand out pager
 /// memory as external Buffers in this runtime, and if not, why.
 #[napi(object)]
@@ -107,5 +117,5 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
     }
 }
 
-pub use crate::config::{claim_environment, configure, doctor, get_config, stats};
+pub use crate::config::{claim_environment, configure, doctor, get_config, memory_pressure, stats};
 pub use crate::fast::{read_at_many_into, read_into};

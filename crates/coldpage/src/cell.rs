@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::error::{Error, Result};
 use crate::handle::{Handle, Taken};
 use crate::selector::Backend;
+use crate::tokens::SharedToken;
 
 /// A handle that is live until [`HandleCell::dispose`] or a successful
 /// [`HandleCell::take`]; every use after that is [`Error::Disposed`].
@@ -60,6 +61,15 @@ impl HandleCell {
     /// [`Error::Disposed`] once disposed or taken.
     pub fn get(&self) -> Result<Handle> {
         self.lock().as_ref().map(Handle::share).ok_or(Error::Disposed(self.id))
+    }
+
+    /// A token naming the handle's storage for [`Handle::open`] on another thread
+    /// (weak: see [`Handle::share_token`]).
+    ///
+    /// # Errors
+    /// [`Error::Disposed`] once disposed or taken.
+    pub fn share_token(&self) -> Result<SharedToken> {
+        self.lock().as_ref().map(Handle::share_token).ok_or(Error::Disposed(self.id))
     }
 
     /// Ends the handle's life; its storage is freed once reads in flight and leases

@@ -43,6 +43,10 @@ pub struct DoctorReport {
     pub hole_punching: bool,
     /// What `auto` picks and why.
     pub auto: AutoChoice,
+    /// The memory-pressure signal: its source (`"psi"`, `"cgroup2"`, `"cgroup1"`,
+    /// `"windows"`, `"macos"`, `"none"`), level and reading, from a fresh
+    /// [`crate::pressure::Sampler`] (so it never takes an event from [`crate::pressure::sample`]'s callers).
+    pub pressure: crate::pressure::Pressure,
     /// Things an operator should fix.
     pub warnings: Vec<String>,
 }
@@ -82,6 +86,13 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
             scratch_dir.display()
         ));
     }
+    let pressure = crate::pressure::Sampler::from_env().sample();
+    if pressure.source == "none" {
+        warnings.push(format!(
+            "no memory-pressure signal ({}): a store cannot shrink under OS memory pressure here",
+            pressure.detail
+        ));
+    }
     if scratch_error.is_none() && !hole_punching {
         warnings.push(
             "freed scratch extents cannot be deallocated here (no hole punching): they stay allocated and are \
@@ -105,6 +116,7 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
         scratch_fallback,
         hole_punching,
         auto,
+        pressure,
         warnings,
     }
 }

@@ -2,7 +2,7 @@
 //! storage, a [`Taken`] owns it.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use memmap2::MmapMut;
@@ -12,10 +12,27 @@ use crate::file_store::FileStore;
 use crate::region::Region;
 use crate::selector::Backend;
 use crate::shared::{slot, Shared};
+use crate::tokens::{Registry, SharedToken};
+
+/// Handle ids: never reused in a process, so a stale id never names another handle.
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh handle id.
+pub(crate) fn next_id() -> u64 {
+    NEXT_HANDLE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The storage that [`Handle::share_token`] named, by the id of the handle that
+/// shared it. Entries are weak and leave when their storage is freed.
+static SHARED: Registry<Stored> = Registry::new();
 
 /// Paged-out bytes. `Send + Sync`; reads take `&self` and may run from many threads.
-/// Dropping the handle frees its storage (once no [`Lease`] borrows it).
+/// Dropping the handle frees its storage (once no [`Lease`] and no other handle
+/// opened with [`Handle::open`] holds it).
 pub struct Handle {
+    /// This handle's id: the storage's for the handle that paged it out, a fresh one
+    /// for each [`Handle::open`].
+    id: u64,
     stored: Arc<Stored>,
 }
 
@@ -26,6 +43,8 @@ pub(crate) struct Stored {
     backend: Backend,
     data: Data,
     shared: Arc<Shared>,
+    /// Whether [`SHARED`] holds an entry for this storage (under `id`).
+    registered: AtomicBool,
 }
 
 pub(crate) enum Data {
@@ -80,12 +99,17 @@ impl Stored {
         let c = &shared.counters;
         c.handles[slot(backend)].fetch_add(1, Ordering::Relaxed);
         c.bytes[slot(backend)].fetch_add(len, Ordering::Relaxed);
-        Stored { id, len, backend, data, shared }
+        Stored { id, len, backend, data, shared, registered: AtomicBool::new(false) }
     }
 }
 
 impl Drop for Stored {
     fn drop(&mut self) {
+        // Registration happened while a handle held the storage, so it is visible here
+        // (Arc's last drop synchronises with every earlier one).
+        if self.registered.load(Ordering::Acquire) {
+            SHARED.forget(self.id);
+        }
         let c = &self.shared.counters;
         c.handles[slot(self.backend)].fetch_sub(1, Ordering::Relaxed);
         c.bytes[slot(self.backend)].fetch_sub(self.len, Ordering::Relaxed);
@@ -128,18 +152,67 @@ fn plan_targets(ranges: &[(u64, u64)], targets: &[&mut [u8]]) -> Result<Vec<(usi
 
 impl Handle {
     pub(crate) fn new(stored: Stored) -> Handle {
-        Handle { stored: Arc::new(stored) }
+        Handle { id: stored.id, stored: Arc::new(stored) }
     }
 
-    /// Another owner of the same storage (freed when the last one drops); for
-    /// [`crate::HandleCell`], whose reads in flight each hold one.
+    /// Another owner of the same storage (freed when the last one drops), with the
+    /// same id; for [`crate::HandleCell`], whose reads in flight each hold one.
     pub(crate) fn share(&self) -> Handle {
-        Handle { stored: Arc::clone(&self.stored) }
+        Handle { id: self.id, stored: Arc::clone(&self.stored) }
+    }
+
+    /// A token naming this handle's storage, for [`Handle::open`] on any thread of
+    /// this process (a binding posts it to its workers as plain data).
+    ///
+    /// The token is weak: it does not keep the storage alive. Keep this handle (or
+    /// another one over the storage) until the other thread has opened it.
+    ///
+    /// ```
+    /// let pager = coldpage::Pager::new(coldpage::Config::default())?;
+    /// let handle = pager.pageout_to(coldpage::Backend::File, &[b"shared bytes"])?;
+    /// let token = handle.share_token();
+    /// let other = std::thread::spawn(move || coldpage::Handle::open(&token)?.read_at(0, 6))
+    ///     .join()
+    ///     .unwrap()?;
+    /// assert_eq!(other, b"shared");
+    /// # Ok::<(), coldpage::Error>(())
+    /// ```
+    pub fn share_token(&self) -> SharedToken {
+        let stored = &self.stored;
+        SHARED.register(stored.id, stored, || stored.registered.store(true, Ordering::Release));
+        SharedToken { process: SharedToken::this_process(), id: stored.id }
+    }
+
+    /// A new handle over the storage that `token` names, with its own id. The storage
+    /// is freed when every handle over it (and every lease) is gone; [`Handle::take`]
+    /// of a handle that is not the last one copies.
+    ///
+    /// # Errors
+    /// [`Error::Disposed`] when every handle over the storage was dropped (the token
+    /// is weak); [`Error::InvalidArgValue`] for a token of another process, or one
+    /// that names no storage this process shared.
+    pub fn open(token: &SharedToken) -> Result<Handle> {
+        if token.process != SharedToken::this_process() {
+            return Err(Error::InvalidArgValue(format!(
+                "the shared handle comes from another process (nonce {:016x}, this process {:016x}): tokens \
+                 work only between the threads of the process that made them",
+                token.process,
+                SharedToken::this_process()
+            )));
+        }
+        if token.id == 0 || token.id >= NEXT_HANDLE.load(Ordering::Relaxed) {
+            return Err(Error::InvalidArgValue(format!(
+                "the shared handle names handle {}, which this process never made",
+                token.id
+            )));
+        }
+        let stored = SHARED.get(token.id).ok_or(Error::Disposed(token.id))?;
+        Ok(Handle { id: next_id(), stored })
     }
 
     /// A process-unique id, used in error messages.
     pub fn id(&self) -> u64 {
-        self.stored.id
+        self.id
     }
 
     /// The handle's logical length in bytes.
@@ -211,7 +284,7 @@ impl Handle {
                 crate::copy::copy_bytes(buf, &region.as_slice()[at..at + buf.len()]);
                 Ok(())
             }
-            Data::File(file) => file.read_into(offset, buf, self.verify(), s.id, &s.shared.counters),
+            Data::File(file) => file.read_into(offset, buf, self.verify(), self.id, &s.shared.counters),
         };
         s.shared.count_failure(result)?;
         self.count_read(1, buf.len() as u64);
@@ -282,7 +355,7 @@ impl Handle {
                 // no system call, and no staging buffer between the file and `buf`.
                 ranges.iter().zip(&plan).filter(|(r, _)| r.1 > 0).try_for_each(|(&(offset, len), &(t, at))| {
                     let dst = &mut targets[t][at..at + len as usize];
-                    file.read_into(offset, dst, self.verify(), s.id, &s.shared.counters)
+                    file.read_into(offset, dst, self.verify(), self.id, &s.shared.counters)
                 })
             }
             _ if ranges.len() == 1 && ranges[0].1 > 0 => {
@@ -331,7 +404,7 @@ impl Handle {
                 }
                 Ok(())
             }
-            Data::File(file) => file.read_many(ranges, self.verify(), s.id, &s.shared.counters, deliver),
+            Data::File(file) => file.read_many(ranges, self.verify(), self.id, &s.shared.counters, deliver),
         }
     }
 
@@ -350,7 +423,7 @@ impl Handle {
             Data::Swap(_) => Span::Region { offset: offset as usize, len: len as usize },
             Data::File(file) => {
                 let (map, at) =
-                    s.shared.count_failure(file.map(offset, len, self.verify(), s.id, &s.shared.counters))?;
+                    s.shared.count_failure(file.map(offset, len, self.verify(), self.id, &s.shared.counters))?;
                 Span::Map { map, at, len: len as usize }
             }
         };
@@ -384,7 +457,7 @@ impl Handle {
             // the storage later.
             Err(stored) => stored,
         };
-        let handle = Handle { stored };
+        let handle = Handle { id: self.id, stored };
         match handle.read_at(0, len) {
             Ok(bytes) => Ok(Taken(Owned::Vec(bytes))),
             Err(error) => Err(TakeError { error, handle }),
@@ -436,7 +509,7 @@ impl Handle {
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
-            .field("id", &self.stored.id)
+            .field("id", &self.id)
             .field("len", &self.stored.len)
             .field("backend", &self.stored.backend)
             .finish()
@@ -544,5 +617,36 @@ impl DerefMut for Taken {
 impl std::fmt::Debug for Taken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Taken").field("len", &self.len()).field("zero_copy", &self.is_zero_copy()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Pager};
+
+    #[test]
+    fn a_shared_storage_leaves_the_registry_with_its_last_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let pager = Pager::new(Config { scratch_dir: dir.path().to_path_buf(), ..Config::default() }).unwrap();
+        for backend in [Backend::File, Backend::Swap] {
+            let Ok(first) = pager.pageout_to(backend, &[&[3u8; 10_000]]) else { continue };
+            let token = first.share_token();
+            assert_eq!(first.share_token(), token, "{backend:?}: sharing again names the same storage");
+            assert!(SHARED.contains(token.id));
+            let second = Handle::open(&token).unwrap();
+            drop(first);
+            assert!(SHARED.contains(token.id), "{backend:?}: the storage lives while a handle does");
+            let lease = second.view(0, 10).unwrap();
+            drop(second);
+            assert!(SHARED.contains(token.id), "{backend:?}: and while a lease does");
+            drop(lease);
+            assert!(!SHARED.contains(token.id), "{backend:?}: no entry outlives its storage");
+            assert_eq!(Handle::open(&token).unwrap_err().code(), "ERR_COLDPAGE_DISPOSED");
+        }
+        let taken = pager.pageout_to(Backend::File, &[b"x"]).unwrap();
+        let token = taken.share_token();
+        taken.take().unwrap();
+        assert!(!SHARED.contains(token.id), "a take frees the entry too");
     }
 }

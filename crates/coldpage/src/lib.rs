@@ -70,8 +70,10 @@ mod integrity;
 #[cfg_attr(not(any(unix, windows)), path = "os/stub.rs")]
 mod os;
 mod pager;
+pub mod pressure;
 mod region;
 mod shared;
+mod tokens;
 
 /// 64 bits the caller cannot predict, for names of fresh private directories and
 /// files (std's `RandomState` keys come from the OS's random number generator, as
@@ -91,7 +93,9 @@ pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
 pub use handle::{Handle, Lease, Residency, TakeError, Taken};
 pub use pager::{BackendStats, Pager, Staged, Stats};
+pub use pressure::{Level, Pressure};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
+pub use tokens::SharedToken;
 
 /// Bytes per checksummed block of file-backed data.
 pub const CHECKSUM_BLOCK: u64 = integrity::BLOCK;
@@ -107,5 +111,6 @@ mod static_asserts {
         send_sync::<super::Taken>();
         send_sync::<super::Pager>();
         send_sync::<super::Error>();
+        send_sync::<super::pressure::Sampler>();
     }
 }

@@ -12,8 +12,6 @@ use crate::handle::{Data, Handle, Stored};
 use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
 use crate::shared::{ArenaSlot, Counters, Shared};
 
-static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
-
 /// Bytes copied out of a caller's memory by [`Pager::stage`], not yet paged out.
 pub struct Staged {
     region: crate::region::Region,
@@ -248,7 +246,7 @@ impl Pager {
                 })
             }
         };
-        let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+        let id = crate::handle::next_id();
         Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
     }
 

@@ -31,6 +31,18 @@ fn unsupported(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, format!("{what} is not implemented on {}", std::env::consts::OS))
 }
 
+/// Where this platform reports memory pressure in files (Linux: the PSI file and
+/// this process's memory cgroup directory), those that exist.
+pub fn pressure_files() -> (Option<PathBuf>, Option<PathBuf>) {
+    (None, None)
+}
+
+/// The memory-pressure level the OS reports itself (0 none, 1 moderate, 2 critical),
+/// with its source name (`"windows"`, `"macos"`) and what it read, or why there is none.
+pub fn pressure_reported() -> std::result::Result<(u8, &'static str, String), String> {
+    Err(format!("no memory-pressure signal on {}", std::env::consts::OS))
+}
+
 /// The size of a memory page, in bytes.
 pub fn page_size() -> usize {
     4096

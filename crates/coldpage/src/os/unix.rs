@@ -550,8 +550,107 @@ pub fn kernel() -> String {
     format!("{} {}", uts.sysname().to_string_lossy(), uts.release().to_string_lossy())
 }
 
+/// Where this platform reports memory pressure in files: Linux's PSI file and this
+/// process's memory cgroup directory (v2, or v1's memory controller), each where it
+/// exists; none elsewhere.
+pub fn pressure_files() -> (Option<PathBuf>, Option<PathBuf>) {
+    #[cfg(target_os = "linux")]
+    {
+        let psi = Path::new("/proc/pressure/memory");
+        let mount = Path::new("/sys/fs/cgroup");
+        let unified = mount.join("cgroup.controllers").exists();
+        let cgroup =
+            std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|list| memory_cgroup_dir(&list, mount, unified));
+        (psi.exists().then(|| psi.to_path_buf()), cgroup)
+    }
+    #[cfg(not(target_os = "linux"))]
+    (None, None)
+}
+
+/// The memory cgroup directory of `/proc/self/cgroup`'s `list`: the `0::path` line
+/// under a unified (v2) `mount`, else the v1 line whose controllers include `memory`
+/// under `mount/memory`. Inside a cgroup namespace the path may not exist under the
+/// mount (the namespace's root is the mount's root): then the mount's root is used.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn memory_cgroup_dir(list: &str, mount: &Path, unified: bool) -> Option<PathBuf> {
+    let (root, path) = list.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if unified {
+            (id == "0" && controllers.is_empty()).then(|| (mount.to_path_buf(), path))
+        } else {
+            controllers.split(',').any(|c| c == "memory").then(|| (mount.join("memory"), path))
+        }
+    })?;
+    let dir = root.join(path.trim_start_matches('/'));
+    let has_files = |d: &Path| d.join("memory.current").exists() || d.join("memory.usage_in_bytes").exists();
+    [dir, root].into_iter().find(|d| has_files(d))
+}
+
+/// The memory-pressure level the OS reports itself (0 none, 1 moderate, 2 critical),
+/// with its source name and what it read, or why there is none. macOS: the
+/// `kern.memorystatus_vm_pressure_level` sysctl (1 normal, 2 warn, 4 critical).
+pub fn pressure_reported() -> std::result::Result<(u8, &'static str, String), String> {
+    #[cfg(target_os = "macos")]
+    {
+        let mut level: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>();
+        // SAFETY: the name is NUL-terminated; `level` is a writable c_int of `len` bytes
+        // for the old value; no new value is set (null, 0).
+        let rc = unsafe {
+            libc::sysctlbyname(
+                c"kern.memorystatus_vm_pressure_level".as_ptr(),
+                (&raw mut level).cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        if rc != 0 {
+            return Err(format!("sysctl kern.memorystatus_vm_pressure_level failed: {}", io::Error::last_os_error()));
+        }
+        let (os_level, name) = match level {
+            4 => (2, "critical"),
+            2 => (1, "warn"),
+            _ => (0, "normal"),
+        };
+        Ok((os_level, "macos", format!("kern.memorystatus_vm_pressure_level {level} ({name})")))
+    }
+    #[cfg(target_os = "linux")]
+    {
+        Err("no PSI file (/proc/pressure/memory) and no memory cgroup found".into())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        Err(format!("no memory-pressure signal on {}", std::env::consts::OS))
+    }
+}
+
 /// Owner uid and mode of an open file.
 fn owner_and_mode(file: &File) -> io::Result<(u32, u32)> {
     let meta = file.metadata()?;
     Ok((meta.uid(), meta.mode()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cgroup_comes_from_proc_self_cgroup() {
+        let mount = tempfile::tempdir().unwrap();
+        let v1 = mount.path().join("memory/app/42");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(v1.join("memory.usage_in_bytes"), "1\n").unwrap();
+        let list = "5:devices:/\n4:cpu,memory:/app/42\n0::/\n";
+        assert_eq!(memory_cgroup_dir(list, mount.path(), false), Some(v1.clone()));
+        let v2 = mount.path().join("user.slice/app.scope");
+        std::fs::create_dir_all(&v2).unwrap();
+        std::fs::write(v2.join("memory.current"), "1\n").unwrap();
+        assert_eq!(memory_cgroup_dir("0::/user.slice/app.scope\n", mount.path(), true), Some(v2));
+        // In a cgroup namespace the listed path need not exist under the mount.
+        std::fs::write(mount.path().join("memory.current"), "1\n").unwrap();
+        assert_eq!(memory_cgroup_dir("0::/../elsewhere\n", mount.path(), true), Some(mount.path().to_path_buf()));
+        assert_eq!(memory_cgroup_dir("4:cpu:/\n", mount.path(), false), None, "no memory controller");
+    }
 }

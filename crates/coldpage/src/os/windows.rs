@@ -47,7 +47,8 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 use windows_sys::Win32::System::Ioctl::{FILE_ZERO_DATA_INFORMATION, FSCTL_SET_SPARSE, FSCTL_SET_ZERO_DATA};
 use windows_sys::Win32::System::Memory::{
-    VirtualAlloc, VirtualFree, VirtualUnlock, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
+    CreateMemoryResourceNotification, LowMemoryResourceNotification, QueryMemoryResourceNotification, VirtualAlloc,
+    VirtualFree, VirtualUnlock, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
 };
 use windows_sys::Win32::System::ProcessStatus::{K32QueryWorkingSetEx, PSAPI_WORKING_SET_EX_INFORMATION};
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, GlobalMemoryStatusEx, MEMORYSTATUSEX, SYSTEM_INFO};
@@ -103,6 +104,62 @@ pub fn swap_total_bytes() -> u64 {
         return 0;
     }
     status.ullTotalPageFile.saturating_sub(status.ullTotalPhys)
+}
+
+/// Where this platform reports memory pressure in files: nowhere on Windows (the OS
+/// reports it itself, see [`pressure_reported`]).
+pub fn pressure_files() -> (Option<PathBuf>, Option<PathBuf>) {
+    (None, None)
+}
+
+/// The low-memory resource notification object, made once and kept for the life of
+/// the process (the OS signals it while available physical memory is low).
+struct LowMemory(HANDLE);
+
+// SAFETY: a notification handle may be queried from any thread; it is never closed.
+unsafe impl Send for LowMemory {}
+// SAFETY: as above; queries do not mutate the object.
+unsafe impl Sync for LowMemory {}
+
+/// The memory-pressure level the OS reports (0 none, 1 moderate, 2 critical): 2 while
+/// the `LowMemoryResourceNotification` object is signalled
+/// (`QueryMemoryResourceNotification`), 1 at a memory load of 90 % or more
+/// (`GlobalMemoryStatusEx`), with what was read; or why neither could be read.
+pub fn pressure_reported() -> std::result::Result<(u8, &'static str, String), String> {
+    static LOW: std::sync::OnceLock<Option<LowMemory>> = std::sync::OnceLock::new();
+    let low = LOW.get_or_init(|| {
+        // SAFETY: takes no pointers; a null result (failure) is checked here.
+        let handle = unsafe { CreateMemoryResourceNotification(LowMemoryResourceNotification) };
+        (!handle.is_null()).then_some(LowMemory(handle))
+    });
+    let low_now = low.as_ref().and_then(|low| {
+        let mut state = 0;
+        // SAFETY: `low.0` is a live notification handle (never closed); `state` is a
+        // writable BOOL.
+        let ok = unsafe { QueryMemoryResourceNotification(low.0, &mut state) };
+        (ok != 0).then_some(state != 0)
+    });
+    let mut status = MEMORYSTATUSEX { dwLength: std::mem::size_of::<MEMORYSTATUSEX>() as u32, ..Default::default() };
+    // SAFETY: `status` is a MEMORYSTATUSEX with dwLength set, as the call requires.
+    let load = (unsafe { GlobalMemoryStatusEx(&mut status) } != 0).then_some(status.dwMemoryLoad);
+    if low_now.is_none() && load.is_none() {
+        return Err(format!(
+            "QueryMemoryResourceNotification and GlobalMemoryStatusEx failed: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    let level = match (low_now, load) {
+        (Some(true), _) => 2,
+        (_, Some(load)) if load >= 90 => 1,
+        _ => 0,
+    };
+    let low_text = match low_now {
+        Some(true) => "signalled",
+        Some(false) => "not signalled",
+        None => "unavailable",
+    };
+    let load_text = load.map_or_else(|| "unknown".to_string(), |l| format!("{l}%"));
+    Ok((level, "windows", format!("low-memory notification {low_text}, memory load {load_text}")))
 }
 
 /// A private `VirtualAlloc` region of whole pages owned by one swap-backed handle.
