@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { Worker } from 'node:worker_threads'
 
 import { fc, testProp } from '@fast-check/ava'
 import test from 'ava'
@@ -337,3 +338,32 @@ test('under memory pressure (a fake PSI file) the store shrinks to half its budg
   t.is(refilled.residentBytes, 1 << 20, 'with the pressure gone, gets page entries back in up to the whole budget')
   t.true(same, 'every value reads back equal')
 })
+
+for (const backend of BACKENDS) {
+  test(`${backend}: a store entry shared with a Worker reads there, and stays readable there after the store deletes it`, async (t) => {
+    const store = createStore({ residentBytes: 1 << 20, backend, pressure: false })
+    const value = bytes(300_000, 9)
+    store.set('v', value)
+    const token = store.share('v')
+    t.truthy(token)
+    t.is(store.share('missing'), undefined)
+    const w = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads'); const coldpage = require('coldpage')
+       const h = coldpage.open(workerData.token)
+       parentPort.postMessage('opened')
+       parentPort.once('message', () => { parentPort.postMessage(Buffer.from(h.readAt(0, h.byteLength)).toString('base64')); h.dispose() })`,
+      { eval: true, workerData: { token } },
+    )
+    const next = () => new Promise<unknown>((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+    t.is(await next(), 'opened')
+    store.delete('v')
+    store.dispose()
+    w.postMessage('read')
+    t.true(Buffer.from((await next()) as string, 'base64').equals(value), 'the worker reads the bytes after the entry is gone')
+    await new Promise((resolve) => w.once('exit', resolve))
+    const tables = createStore({ residentBytes: 1 << 20, pressure: false })
+    tables.set('t', table(10, 10))
+    throwsCode(t, () => tables.share('t'), 'ERR_INVALID_ARG_VALUE')
+    tables.dispose()
+  })
+}

@@ -11,7 +11,7 @@ import { classesOf } from './arrow/assemble.js'
 import type { ArrowModule } from './arrow/layout.js'
 import { columnsByName, isTable, select } from './arrow/select.js'
 import { ColdpageError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
-import type { Handle } from './handle.js'
+import type { Handle, SharedHandle } from './handle.js'
 import native, { zeroCopyAllowed } from './native.js'
 import { pageout } from './pageout.js'
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
@@ -473,6 +473,34 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     this.#fit(entry)
     const picked = which.map((d) => decoded[d] as Column)
     return build(shape, fields, picked, batches)
+  }
+
+  /**
+   * A token for the bytes of a Buffer entry, for `open()` in any worker_thread
+   * of this process (as `handle.share()`): the worker gets a `Handle` of its
+   * own, which keeps the bytes readable after the entry is evicted, replaced or
+   * deleted. An entry with no copy in scratch yet is written there (it stays
+   * resident). Tokens are weak: open it before the entry goes.
+   *
+   * @returns the token, or `undefined` when there is no entry
+   * @throws `ERR_INVALID_ARG_VALUE` for a table entry
+   * @example
+   * ```ts
+   * worker.postMessage(store.share('frame:1')) // there: using h = open(token)
+   * ```
+   */
+  share(key: string): SharedHandle | undefined {
+    this.#live()
+    const k = keyOf(key)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return undefined
+    if (entry.table !== null) throw invalidArgValue('key', 'the key of a Buffer entry (tables are not shared)', k)
+    const unit = entry.units[0] as Unit
+    if (unit.cold === null) {
+      unit.cold = pageout(unit.value as Buffer, this.#backend === undefined ? {} : { backend: this.#backend })
+      this.#counts.pageOuts++
+    }
+    return (unit.cold as Handle).share()
   }
 
   /** Whether there is an entry for `key`. */
