@@ -112,6 +112,8 @@ export interface NativeConfig {
   maxScratchBytes?: number
   /** Whether reads from the file backend verify checksums. */
   verify: boolean
+  /** The budget of every store while set; absent (null) for each store's own. */
+  residentBytes?: number
 }
 
 /** The fields of a `configure` call; absent ones stay as they are. */
@@ -124,6 +126,8 @@ export interface NativeConfigPatch {
   maxScratchBytes?: number
   /** Whether reads from the file backend verify checksums. */
   verify?: boolean
+  /** The budget of every store; negative for none (each store's own). */
+  residentBytes?: number
 }
 
 /** The platform facts the pager depends on. */

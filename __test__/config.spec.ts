@@ -17,8 +17,9 @@ test.after.always(() => {
 })
 
 test.serial('defaults: auto, a disk-backed scratch dir, no quota, verify on', (t) => {
-  t.deepEqual(Object.keys(initial).sort(), ['backend', 'maxScratchBytes', 'scratchDir', 'verify'])
+  t.deepEqual(Object.keys(initial).sort(), ['backend', 'maxScratchBytes', 'residentBytes', 'scratchDir', 'verify'])
   t.is(initial.backend, 'auto')
+  t.is(initial.residentBytes, null, "no budget for stores: each keeps its own")
   t.is(initial.maxScratchBytes, Infinity)
   t.true(initial.verify)
   t.true(path.isAbsolute(initial.scratchDir))
@@ -30,6 +31,8 @@ test.serial('configure validates everything before applying anything', (t) => {
   throwsCode(t, () => configure({ backend: 'tape' as 'file' }), 'ERR_INVALID_ARG_VALUE', TypeError)
   throwsCode(t, () => configure({ verify: 'yes' as unknown as boolean }), 'ERR_INVALID_ARG_TYPE', TypeError)
   throwsCode(t, () => configure({ maxScratchBytes: 1.5 }), 'ERR_OUT_OF_RANGE', RangeError)
+  throwsCode(t, () => configure({ residentBytes: -1 }), 'ERR_OUT_OF_RANGE', RangeError)
+  throwsCode(t, () => configure({ residentBytes: '1' as never }), 'ERR_INVALID_ARG_TYPE', TypeError)
   throwsCode(t, () => configure({ scratchDir: 42 as unknown as string }), 'ERR_INVALID_ARG_TYPE', TypeError)
   throwsCode(t, () => configure({ colour: 'blue' } as never), 'ERR_INVALID_ARG_VALUE', TypeError)
   throwsCode(t, () => configure(null as never), 'ERR_INVALID_ARG_TYPE', TypeError)
@@ -46,9 +49,10 @@ test.serial('configure applies and returns the config; scratchDir moves new page
   const scratch = path.join(dir, 'scratch')
   mkdirSync(scratch, { mode: 0o700 })
   const old = pageout(bytes(5_000), { backend: 'file' })
-  const c = configure({ backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false })
-  t.deepEqual(c, { backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false })
+  const c = configure({ backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false, residentBytes: 4096 })
+  t.deepEqual(c, { backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false, residentBytes: 4096 })
   t.deepEqual(getConfig(), c)
+  t.is(configure({ residentBytes: null }).residentBytes, null)
   using moved = pageout(bytes(5_000, 2))
   t.is(moved.backend, 'file')
   t.deepEqual(moved.readAt(0, 5_000), bytes(5_000, 2))
@@ -136,9 +140,10 @@ test('config from the environment, read once at load', async (t) => {
     COLDPAGE_SCRATCH_DIR: scratch,
     COLDPAGE_MAX_SCRATCH_BYTES: '1048576',
     COLDPAGE_VERIFY: '0',
+    COLDPAGE_RESIDENT_BYTES: '65536',
   })
   t.is(r.code, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), { backend: 'file', scratchDir: scratch, maxScratchBytes: 1048576, verify: false })
+  t.deepEqual(JSON.parse(r.stdout), { backend: 'file', scratchDir: scratch, maxScratchBytes: 1048576, verify: false, residentBytes: 65536 })
 })
 
 test('an invalid environment variable throws at load, naming the variable', async (t) => {
@@ -147,6 +152,7 @@ test('an invalid environment variable throws at load, naming the variable', asyn
     ['COLDPAGE_MAX_SCRATCH_BYTES', '-5'],
     ['COLDPAGE_MAX_SCRATCH_BYTES', '1e3'],
     ['COLDPAGE_VERIFY', 'yes'],
+    ['COLDPAGE_RESIDENT_BYTES', '-1'],
     ['COLDPAGE_NO_EXTERNAL_BUFFERS', 'true'],
     ['COLDPAGE_SCRATCH_DIR', path.join(dir, 'a-file')],
     ['COLDPAGE_CONFIG', path.join(dir, 'nope.json')],

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads'
 import { fc, testProp } from '@fast-check/ava'
 import test from 'ava'
 import * as arrow from 'apache-arrow'
-import { type BackendName, type Store, type StoreStats, createStore, stats, zeroCopySupported } from 'coldpage'
+import { type BackendName, type Store, type StoreStats, configure, createStore, stats, zeroCopySupported } from 'coldpage'
 
 import { BACKENDS, bytes, collectUntil, node, throwsCode } from './helpers.js'
 
@@ -124,7 +124,7 @@ for (const backend of BACKENDS) {
   }
 }
 
-test('evicting pages values out and get pages them back in; the values returned stay valid after later evictions, deletes and dispose', async (t) => {
+test.serial('evicting pages values out and get pages them back in; the values returned stay valid after later evictions, deletes and dispose', async (t) => {
   const before = stats().file.handles
   const views = zeroCopySupported()
   let store: Store | undefined = createStore({ residentBytes: 3 * 65536, backend: 'file', pressure: false })
@@ -354,16 +354,50 @@ for (const backend of BACKENDS) {
        parentPort.once('message', () => { parentPort.postMessage(Buffer.from(h.readAt(0, h.byteLength)).toString('base64')); h.dispose() })`,
       { eval: true, workerData: { token } },
     )
-    const next = () => new Promise<unknown>((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+    const exit = new Promise<number>((resolve) => w.once('exit', resolve))
+    const next = () =>
+      new Promise<unknown>((resolve, reject) => {
+        w.once('message', resolve)
+        w.once('error', reject)
+        void exit.then((code) => reject(new Error(`the worker exited (${code}) before answering`)))
+      })
     t.is(await next(), 'opened')
     store.delete('v')
     store.dispose()
     w.postMessage('read')
     t.true(Buffer.from((await next()) as string, 'base64').equals(value), 'the worker reads the bytes after the entry is gone')
-    await new Promise((resolve) => w.once('exit', resolve))
+    t.is(await exit, 0)
     const tables = createStore({ residentBytes: 1 << 20, pressure: false })
     tables.set('t', table(10, 10))
     throwsCode(t, () => tables.share('t'), 'ERR_INVALID_ARG_VALUE')
     tables.dispose()
   })
 }
+
+test.serial('the residentBytes config field replaces every store\'s budget, live, and null gives each its own back', (t) => {
+  const a = createStore({ residentBytes: 1 << 20, backend: 'file', pressure: false })
+  const b = createStore({ residentBytes: 1 << 20, backend: 'file', pressure: false })
+  try {
+    for (let i = 0; i < 8; i++) {
+      a.set(`v${i}`, bytes(100_000, i + 1))
+      b.set(`v${i}`, bytes(100_000, i + 11))
+    }
+    t.is(a.residentBytes, 800_000)
+    configure({ residentBytes: 250_000 })
+    for (const s of [a, b]) {
+      t.is(s.stats().budgetBytes, 250_000)
+      t.true(s.residentBytes <= 250_000, 'applied at once in this thread')
+    }
+    a.resize(2 << 20)
+    t.is(a.stats().budgetBytes, 250_000, 'while the field is set, it is the budget in force')
+    configure({ residentBytes: null })
+    t.is(a.stats().budgetBytes, 2 << 20)
+    t.is(b.stats().budgetBytes, 1 << 20)
+    for (let i = 0; i < 8; i++) t.true((a.get(`v${i}`) as Buffer).equals(bytes(100_000, i + 1)))
+    t.is(a.residentBytes, 800_000)
+  } finally {
+    configure({ residentBytes: null })
+    a.dispose()
+    b.dispose()
+  }
+})

@@ -20,9 +20,14 @@ export interface Config {
   maxScratchBytes: number
   /** Checksum every byte read back from the file backend. Default `true`. */
   verify: boolean
+  /**
+   * The budget of every store (`createStore`) while set, replacing each one's
+   * own, applied live; `null` (the default) leaves each store its own.
+   */
+  residentBytes: number | null
 }
 
-const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify'])
+const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify', 'residentBytes'])
 
 /**
  * Checks a partial config. `where` prefixes argument names (`opts.` for
@@ -65,9 +70,31 @@ function checkPartial(value: unknown, where: string, json = false): Partial<Conf
         if (typeof v !== 'boolean') throw invalidArgType(name, 'a boolean', v)
         out.verify = v
         break
+      case 'residentBytes':
+        if (v === null) {
+          out.residentBytes = null
+          break
+        }
+        if (typeof v !== 'number') throw invalidArgType(name, 'a number or null', v)
+        if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(name, 'a non-negative safe integer or null', v)
+        out.residentBytes = v
+        break
     }
   }
   return out
+}
+
+/** Called with `residentBytes` when this thread changes it (other threads' changes reach stores within a second). */
+const budgetListeners = new Set<(budget: number | null) => void>()
+
+/**
+ * Calls `listener` whenever this thread sets `residentBytes`, until the
+ * returned function is called.
+ * @internal For stores.
+ */
+export function onResidentBytes(listener: (budget: number | null) => void): () => void {
+  budgetListeners.add(listener)
+  return () => budgetListeners.delete(listener)
 }
 
 /**
@@ -81,11 +108,14 @@ function apply(partial: Partial<Config>): Config {
       ...(partial.scratchDir === undefined ? {} : { scratchDir: partial.scratchDir }),
       ...(partial.maxScratchBytes === undefined ? {} : { maxScratchBytes: partial.maxScratchBytes }),
       ...(partial.verify === undefined ? {} : { verify: partial.verify }),
+      ...(partial.residentBytes === undefined ? {} : { residentBytes: partial.residentBytes ?? -1 }),
     })
   } catch (err) {
     throw fromNative(err)
   }
-  return getConfig()
+  const config = getConfig()
+  if (partial.residentBytes !== undefined) for (const listener of budgetListeners) listener(config.residentBytes)
+  return config
 }
 
 /**
@@ -114,6 +144,7 @@ export function getConfig(): Config {
     scratchDir: c.scratchDir,
     maxScratchBytes: c.maxScratchBytes ?? Infinity,
     verify: c.verify,
+    residentBytes: c.residentBytes ?? null,
   }
 }
 
@@ -297,6 +328,12 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
   if (verify !== undefined) {
     if (verify !== '0' && verify !== '1') throw envError('COLDPAGE_VERIFY', verify, '0 or 1')
     partial.verify = verify === '1'
+  }
+  const budget = envVar('COLDPAGE_RESIDENT_BYTES')
+  if (budget !== undefined) {
+    const n = /^(0|[1-9][0-9]*)$/.test(budget) ? Number(budget) : NaN
+    if (!Number.isSafeInteger(n)) throw envError('COLDPAGE_RESIDENT_BYTES', budget, 'a non-negative integer')
+    partial.residentBytes = n
   }
   const noExternal = envVar('COLDPAGE_NO_EXTERNAL_BUFFERS')
   if (noExternal !== undefined && noExternal !== '0' && noExternal !== '1') {

@@ -16,7 +16,7 @@ import native, { zeroCopyAllowed } from './native.js'
 import { pageout } from './pageout.js'
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
 import type { PressureLevel } from './pressure.js'
-import { watchPressure } from './store/pressure.js'
+import { follow } from './store/watch.js'
 import { type Column, type TableShape, build, columnBytes, columnOf, shapeOf } from './store/table.js'
 import { type BackendName, type Data, backendOption, byteCount, chunks, options } from './validate.js'
 
@@ -68,7 +68,7 @@ export interface StoreStats {
   residentBytes: number
   /** Bytes paged out now. */
   coldBytes: number
-  /** The budget set (`createStore`, `resize`). */
+  /** The budget set: the config's `residentBytes` while set, else the store's own (`createStore`, `resize`). */
   budgetBytes: number
   /** The budget in force: smaller than `budgetBytes` under memory pressure. */
   effectiveBudgetBytes: number
@@ -164,7 +164,10 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   readonly #backend: BackendName | undefined
   readonly #arrow: ArrowModule | undefined
   readonly #unwatch: (() => void) | undefined
+  /** The store's own budget (`createStore`, `resize`). */
   #budget: number
+  /** The config's `residentBytes`, which replaces the store's own while set. */
+  #configBudget: number | null = null
   #pressure: PressureLevel = 'none'
   #resident = 0
   /** Bytes of every entry's value. */
@@ -188,7 +191,11 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       throw invalidArgType('opts.arrow', 'the apache-arrow module', o.arrow)
     }
     this.#arrow = o.arrow
-    if (o.pressure !== false) this.#unwatch = watchPressure((level) => this.#onPressure(level))
+    this.#unwatch = follow({
+      pressure: o.pressure !== false,
+      onPressure: (level) => this.#onChange(() => (this.#pressure = level)),
+      onBudget: (budget) => this.#onChange(() => (this.#configBudget = budget)),
+    })
   }
 
   /** @internal */
@@ -220,9 +227,16 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     if (this.#disposed) throw new ColdpageError('ERR_COLDPAGE_DISPOSED', 'store is disposed')
   }
 
+  /** The budget set: the config's `residentBytes` while set, else the store's own. */
+  #budgetSet(): number {
+    return this.#configBudget ?? this.#budget
+  }
+
+  /** The budget in force: the budget set, halved under moderate memory pressure, none under critical. */
   #effectiveBudget(): number {
     if (this.#pressure === 'critical') return 0
-    return this.#pressure === 'moderate' ? Math.floor(this.#budget / 2) : this.#budget
+    const budget = this.#budgetSet()
+    return this.#pressure === 'moderate' ? Math.floor(budget / 2) : budget
   }
 
   /**
@@ -595,14 +609,15 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       ...this.#counts,
       residentBytes: this.#resident,
       coldBytes: this.#total - this.#resident,
-      budgetBytes: this.#budget,
+      budgetBytes: this.#budgetSet(),
       effectiveBudgetBytes: this.#effectiveBudget(),
       pressure: this.#pressure,
     }
   }
 
   /**
-   * Changes the budget; a smaller one evicts at once.
+   * Changes the store's own budget; a smaller one evicts at once. While the
+   * config's `residentBytes` is set, that is the budget in force instead.
    *
    * @param residentBytes - a non-negative safe integer
    */
@@ -612,16 +627,14 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     this.#fit()
   }
 
-  #onPressure(level: PressureLevel): void {
+  /** Applies a change of pressure or of the config's budget; a smaller budget evicts at once. */
+  #onChange(change: () => void): void {
     if (this.#disposed) return
-    const tighter = level !== 'none' && level !== this.#pressure
-    this.#pressure = level
-    if (tighter) {
-      try {
-        this.#fit()
-      } catch {
-        // No scratch space: the values stay resident (nothing is lost); the next set or get reports it.
-      }
+    change()
+    try {
+      this.#fit()
+    } catch {
+      // No scratch space: the values stay resident (nothing is lost); the next set or get reports it.
     }
   }
 

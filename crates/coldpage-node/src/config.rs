@@ -25,6 +25,8 @@ pub struct NativeConfig {
     pub max_scratch_bytes: Option<f64>,
     /// Whether reads from the file backend verify checksums.
     pub verify: bool,
+    /// The budget of every store while set; absent (null) for each store's own.
+    pub resident_bytes: Option<f64>,
 }
 
 /// The fields of a `configure` call; absent ones stay as they are.
@@ -38,6 +40,8 @@ pub struct NativeConfigPatch {
     pub max_scratch_bytes: Option<f64>,
     /// Whether reads from the file backend verify checksums.
     pub verify: Option<bool>,
+    /// The budget of every store; negative for none (each store's own).
+    pub resident_bytes: Option<f64>,
 }
 
 /// Changes the fields given, atomically: everything is validated before anything
@@ -59,8 +63,17 @@ pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
             Some(m) if m == f64::INFINITY => Some(None),
             Some(m) => Some(Some(to_u64("maxScratchBytes", m)?)),
         };
+        let resident_bytes = match patch.resident_bytes {
+            None => None,
+            Some(r) if r < 0.0 => Some(None),
+            Some(r) => Some(Some(to_u64("residentBytes", r)?)),
+        };
         let pager = coldpage::Pager::global();
-        if patch.scratch_dir.is_some() || max_scratch_bytes.is_some() || patch.verify.is_some() {
+        if patch.scratch_dir.is_some()
+            || max_scratch_bytes.is_some()
+            || patch.verify.is_some()
+            || resident_bytes.is_some()
+        {
             pager.update(|c| {
                 if let Some(dir) = patch.scratch_dir {
                     c.scratch_dir = PathBuf::from(dir);
@@ -70,6 +83,9 @@ pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
                 }
                 if let Some(verify) = patch.verify {
                     c.verify = verify;
+                }
+                if let Some(budget) = resident_bytes {
+                    c.resident_bytes = budget;
                 }
             })?;
         }
@@ -100,6 +116,7 @@ pub fn get_config() -> NativeConfig {
         scratch_dir: config.scratch_dir.to_string_lossy().into_owned(),
         max_scratch_bytes: config.max_scratch_bytes.map(|m| m as f64),
         verify: config.verify,
+        resident_bytes: config.resident_bytes.map(|b| b as f64),
     }
 }
 

@@ -16,11 +16,15 @@ pub struct Config {
     pub max_scratch_bytes: Option<u64>,
     /// Checksum every byte read back from the file backend.
     pub verify: bool,
+    /// A budget of resident bytes for the stores built on the pager (the JS
+    /// `createStore`), replacing each store's own while set; the pager itself does
+    /// not use it. Kept here so that every thread sees one value.
+    pub resident_bytes: Option<u64>,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { scratch_dir: default_scratch_dir(), max_scratch_bytes: None, verify: true }
+        Config { scratch_dir: default_scratch_dir(), max_scratch_bytes: None, verify: true, resident_bytes: None }
     }
 }
 
