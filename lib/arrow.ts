@@ -15,10 +15,11 @@ import { type TableReadOptions, columnsByName, isTable, select } from './arrow/s
 import { ColdpageError, illegalConstructor, invalidArgType } from './errors.js'
 import type { Handle } from './handle.js'
 import { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
-import './index.js' // loading coldpage/arrow applies the COLDPAGE_* environment, as loading coldpage does
+import './load.js'
 import { type BackendName, backendOption, options } from './validate.js'
 
-export type { BackendName, PageoutOptions } from './index.js'
+export type { PageoutOptions } from './pageout.js'
+export type { BackendName } from './validate.js'
 export type { TableReadOptions } from './arrow/select.js'
 
 /** Options of `pageoutTable`. */

@@ -3,7 +3,7 @@
  * bytes asked for. This module is the package's entry point; it applies the
  * `COLDPAGE_*` environment once, when first loaded.
  */
-import { loadEnv } from './config.js'
+import './load.js'
 import native, { zeroCopyAllowed, zeroCopyReason } from './native.js'
 import type { MemoryPressure, PressureLevel, PressureSource } from './pressure.js'
 import type { BackendName } from './validate.js'
@@ -145,8 +145,3 @@ export function doctor(): DoctorReport {
     warnings,
   }
 }
-
-// The environment is checked in every thread that loads the package, and applied
-// (with the COLDPAGE_CONFIG watch) once per process, by the first: the pager and
-// its config are process-wide.
-loadEnv(native.claimEnvironment())

@@ -9,7 +9,8 @@
  */
 import type * as Arrow from 'apache-arrow'
 
-import { ALIGN } from './layout.js'
+/** Alignment of messages and bodies in the handle, and within every Buffer read back. */
+export const ALIGN = 64
 
 /** Buffer slots, in apache-arrow's `Data` order: offsets, values, validity. */
 const SLOTS = 3

@@ -10,13 +10,12 @@ import type * as Arrow from 'apache-arrow'
 import type { Message } from 'apache-arrow/ipc/metadata/message'
 import type { ArrayBufferViewInput } from 'apache-arrow/util/buffer'
 
-import { type FastColumn, isFlat, writeFast } from './fast.js'
+import { ALIGN, type FastColumn, isFlat, writeFast } from './fast.js'
 
 /** The apache-arrow build a table belongs to (CommonJS and ESM builds are distinct). */
 export type ArrowModule = typeof import('apache-arrow')
 
-/** Alignment of messages and bodies in the handle, and within every Buffer read back. */
-export const ALIGN = 64
+export { ALIGN } from './fast.js'
 
 /** A message's place in the handle. */
 export interface Span {
