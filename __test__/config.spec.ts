@@ -16,8 +16,10 @@ test.after.always(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-test.serial('defaults: auto, a disk-backed scratch dir, no quota, verify on', (t) => {
-  t.deepEqual(Object.keys(initial).sort(), ['backend', 'maxScratchBytes', 'scratchDir', 'verify'])
+test.serial('defaults: auto, a disk-backed scratch dir, no quota, verify on, no encryption or compression', (t) => {
+  t.deepEqual(Object.keys(initial).sort(), ['backend', 'compress', 'encrypt', 'maxScratchBytes', 'scratchDir', 'verify'])
+  t.false(initial.encrypt)
+  t.is(initial.compress, 'none')
   t.is(initial.backend, 'auto')
   t.is(initial.maxScratchBytes, Infinity)
   t.true(initial.verify)
@@ -47,7 +49,7 @@ test.serial('configure applies and returns the config; scratchDir moves new page
   mkdirSync(scratch, { mode: 0o700 })
   const old = pageout(bytes(5_000), { backend: 'file' })
   const c = configure({ backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false })
-  t.deepEqual(c, { backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false })
+  t.deepEqual(c, { ...initial, backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false })
   t.deepEqual(getConfig(), c)
   using moved = pageout(bytes(5_000, 2))
   t.is(moved.backend, 'file')
@@ -138,7 +140,14 @@ test('config from the environment, read once at load', async (t) => {
     COLDPAGE_VERIFY: '0',
   })
   t.is(r.code, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), { backend: 'file', scratchDir: scratch, maxScratchBytes: 1048576, verify: false })
+  t.deepEqual(JSON.parse(r.stdout), {
+    backend: 'file',
+    scratchDir: scratch,
+    maxScratchBytes: 1048576,
+    verify: false,
+    encrypt: false,
+    compress: 'none',
+  })
 })
 
 test('an invalid environment variable throws at load, naming the variable', async (t) => {
@@ -147,6 +156,8 @@ test('an invalid environment variable throws at load, naming the variable', asyn
     ['COLDPAGE_MAX_SCRATCH_BYTES', '-5'],
     ['COLDPAGE_MAX_SCRATCH_BYTES', '1e3'],
     ['COLDPAGE_VERIFY', 'yes'],
+    ['COLDPAGE_ENCRYPT', 'true'],
+    ['COLDPAGE_COMPRESS', 'zstd'],
     ['COLDPAGE_NO_EXTERNAL_BUFFERS', 'true'],
     ['COLDPAGE_SCRATCH_DIR', path.join(dir, 'a-file')],
     ['COLDPAGE_CONFIG', path.join(dir, 'nope.json')],

@@ -20,9 +20,19 @@ export interface Config {
   maxScratchBytes: number
   /** Checksum every byte read back from the file backend. Default `true`. */
   verify: boolean
+  /**
+   * File backend: encrypt new pageouts (AES-256-GCM, a per-process key that never leaves
+   * memory); the AEAD tag is each block's checksum, checked on every read. Default `false`.
+   */
+  encrypt: boolean
+  /** File backend: compress new pageouts block by block (`'lz4'`). Default `'none'`. */
+  compress: CompressName
 }
 
-const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify'])
+/** Block-wise compression of the file backend. */
+export type CompressName = 'none' | 'lz4'
+
+const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify', 'encrypt', 'compress'])
 
 /**
  * Checks a partial config. `where` prefixes argument names (`opts.` for
@@ -62,8 +72,14 @@ function checkPartial(value: unknown, where: string, json = false): Partial<Conf
         break
       }
       case 'verify':
+      case 'encrypt':
         if (typeof v !== 'boolean') throw invalidArgType(name, 'a boolean', v)
-        out.verify = v
+        out[key] = v
+        break
+      case 'compress':
+        if (typeof v !== 'string') throw invalidArgType(name, "'none' or 'lz4'", v)
+        if (v !== 'none' && v !== 'lz4') throw invalidArgValue(name, "'none' or 'lz4'", v)
+        out.compress = v
         break
     }
   }
@@ -81,6 +97,8 @@ function apply(partial: Partial<Config>): Config {
       ...(partial.scratchDir === undefined ? {} : { scratchDir: partial.scratchDir }),
       ...(partial.maxScratchBytes === undefined ? {} : { maxScratchBytes: partial.maxScratchBytes }),
       ...(partial.verify === undefined ? {} : { verify: partial.verify }),
+      ...(partial.encrypt === undefined ? {} : { encrypt: partial.encrypt }),
+      ...(partial.compress === undefined ? {} : { compress: partial.compress }),
     })
   } catch (err) {
     throw fromNative(err)
@@ -95,6 +113,9 @@ function apply(partial: Partial<Config>): Config {
  *
  * @param opts - the fields to change
  * @returns the configuration now in force
+ * Note: `encrypt` and `compress` apply to new file pageouts; live handles keep how
+ * they were stored, and swap handles are never encrypted or compressed.
+ *
  * @throws `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` / `ERR_OUT_OF_RANGE` for bad fields,
  *   `ERR_COLDPAGE_CONFIG` for an unsafe scratch dir (a symlink, not ours, not a directory)
  * @example
@@ -114,6 +135,8 @@ export function getConfig(): Config {
     scratchDir: c.scratchDir,
     maxScratchBytes: c.maxScratchBytes ?? Infinity,
     verify: c.verify,
+    encrypt: c.encrypt,
+    compress: c.compress as CompressName,
   }
 }
 
@@ -297,6 +320,16 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
   if (verify !== undefined) {
     if (verify !== '0' && verify !== '1') throw envError('COLDPAGE_VERIFY', verify, '0 or 1')
     partial.verify = verify === '1'
+  }
+  const encrypt = envVar('COLDPAGE_ENCRYPT')
+  if (encrypt !== undefined) {
+    if (encrypt !== '0' && encrypt !== '1') throw envError('COLDPAGE_ENCRYPT', encrypt, '0 or 1')
+    partial.encrypt = encrypt === '1'
+  }
+  const compress = envVar('COLDPAGE_COMPRESS')
+  if (compress !== undefined) {
+    if (compress !== 'none' && compress !== 'lz4') throw envError('COLDPAGE_COMPRESS', compress, "'none' or 'lz4'")
+    partial.compress = compress
   }
   const noExternal = envVar('COLDPAGE_NO_EXTERNAL_BUFFERS')
   if (noExternal !== undefined && noExternal !== '0' && noExternal !== '1') {

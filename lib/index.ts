@@ -11,7 +11,7 @@ import { type BackendName, type Data, backendOption, chunks, options } from './v
 
 import './polyfill.js'
 
-export { type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
+export { type CompressName, type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
 export { Handle, type ReadOptions } from './handle.js'
 export type { BackendName, Data, Ranges } from './validate.js'

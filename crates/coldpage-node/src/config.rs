@@ -25,6 +25,10 @@ pub struct NativeConfig {
     pub max_scratch_bytes: Option<f64>,
     /// Whether reads from the file backend verify checksums.
     pub verify: bool,
+    /// Whether new file pageouts are encrypted.
+    pub encrypt: bool,
+    /// `"none"` or `"lz4"`: how new file pageouts are compressed.
+    pub compress: String,
 }
 
 /// The fields of a `configure` call; absent ones stay as they are.
@@ -38,6 +42,10 @@ pub struct NativeConfigPatch {
     pub max_scratch_bytes: Option<f64>,
     /// Whether reads from the file backend verify checksums.
     pub verify: Option<bool>,
+    /// Whether new file pageouts are encrypted.
+    pub encrypt: Option<bool>,
+    /// `"none"` or `"lz4"`.
+    pub compress: Option<String>,
 }
 
 /// Changes the fields given, atomically: everything is validated before anything
@@ -59,8 +67,17 @@ pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
             Some(m) if m == f64::INFINITY => Some(None),
             Some(m) => Some(Some(to_u64("maxScratchBytes", m)?)),
         };
+        let compress: Option<coldpage::Compression> = patch
+            .compress
+            .map(|c| c.parse().map_err(|_| Failure::invalid_value("compress", format!("{c:?} is not 'none' or 'lz4'"))))
+            .transpose()?;
         let pager = coldpage::Pager::global();
-        if patch.scratch_dir.is_some() || max_scratch_bytes.is_some() || patch.verify.is_some() {
+        if patch.scratch_dir.is_some()
+            || max_scratch_bytes.is_some()
+            || patch.verify.is_some()
+            || patch.encrypt.is_some()
+            || compress.is_some()
+        {
             pager.update(|c| {
                 if let Some(dir) = patch.scratch_dir {
                     c.scratch_dir = PathBuf::from(dir);
@@ -70,6 +87,12 @@ pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
                 }
                 if let Some(verify) = patch.verify {
                     c.verify = verify;
+                }
+                if let Some(encrypt) = patch.encrypt {
+                    c.encrypt = encrypt;
+                }
+                if let Some(compress) = compress {
+                    c.compress = compress;
                 }
             })?;
         }
@@ -100,6 +123,8 @@ pub fn get_config() -> NativeConfig {
         scratch_dir: config.scratch_dir.to_string_lossy().into_owned(),
         max_scratch_bytes: config.max_scratch_bytes.map(|m| m as f64),
         verify: config.verify,
+        encrypt: config.encrypt,
+        compress: config.compress.as_str().to_owned(),
     }
 }
 

@@ -84,6 +84,11 @@ impl FileStore {
         &self.extent.arena
     }
 
+    /// Where the extent is in its arena file (for tests that tamper with it).
+    pub(crate) fn extent_offset(&self) -> u64 {
+        self.extent.offset
+    }
+
     fn block_end(&self, block: u64) -> u64 {
         ((block + 1) * BLOCK).min(self.len)
     }

@@ -56,7 +56,9 @@ mod arena;
 mod cell;
 mod config;
 mod copy;
+mod crypt;
 mod doctor;
+mod encoded_store;
 mod error;
 mod file_store;
 mod handle;
@@ -86,7 +88,7 @@ pub(crate) fn random_u64() -> u64 {
 mod selector;
 
 pub use cell::HandleCell;
-pub use config::{default_scratch_dir, Config};
+pub use config::{default_scratch_dir, Compression, Config};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
 pub use handle::{Handle, Lease, Residency, TakeError, Taken};

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use crate::arena::{Arena, Quota};
-use crate::config::Config;
+use crate::config::{Compression, Config};
+use crate::crypt::{Algorithm, Key};
+use crate::encoded_store::{EncodedStore, Encoding};
 use crate::error::{Error, Result};
 use crate::file_store::FileStore;
 use crate::handle::{Data, Handle, Stored};
@@ -110,6 +112,7 @@ impl Pager {
                 arenas: Mutex::default(),
                 quota: Arc::new(quota),
                 counters: Counters::default(),
+                key: Mutex::new(None),
             }),
         }
     }
@@ -226,6 +229,8 @@ impl Pager {
     }
 
     fn store(&self, backend: Backend, len: u64, source: Source<'_>) -> Result<Handle> {
+        // Taken first: an encrypted pageout binds its blocks to the handle's id.
+        let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
         let data = match backend {
             Backend::Swap if !swap_backend_supported() => {
                 let why = crate::os::page_out_primitive().err().unwrap_or_default();
@@ -242,18 +247,60 @@ impl Pager {
             }),
             Backend::File => {
                 let arena = self.arena()?;
-                Data::File(match &source {
-                    Source::Chunks(chunks) => FileStore::write(&arena, chunks, len)?,
-                    Source::Staged(region) => FileStore::write(&arena, &[region.as_slice()], len)?,
-                })
+                let staged;
+                let chunks = match &source {
+                    Source::Chunks(chunks) => *chunks,
+                    Source::Staged(region) => {
+                        staged = [region.as_slice()];
+                        &staged[..]
+                    }
+                };
+                match self.encoding()? {
+                    None => Data::File(FileStore::write(&arena, chunks, len)?),
+                    Some(encoding) => Data::Encoded(EncodedStore::write(&arena, chunks, len, id, &encoding)?),
+                }
             }
         };
-        let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
         Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
     }
 
     pub(crate) fn count_failure<T>(&self, r: Result<T>) -> Result<T> {
         self.shared.count_failure(r)
+    }
+
+    /// How a file pageout now encodes its blocks; `None` for plain (checksummed) blocks.
+    fn encoding(&self) -> Result<Option<Encoding>> {
+        let (encrypt, compress) = {
+            let config = self.shared.config.read().unwrap_or_else(|p| p.into_inner());
+            (config.encrypt, config.compress)
+        };
+        if !encrypt && compress == Compression::None {
+            return Ok(None);
+        }
+        let key = if encrypt { Some(self.key()?) } else { None };
+        Ok(Some(Encoding { lz4: compress == Compression::Lz4, key }))
+    }
+
+    /// The pager's scratch key, made on first use; it lives as long as the pager or
+    /// a handle sealed with it.
+    fn key(&self) -> Result<Arc<Key>> {
+        let mut key = self.shared.key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = key.as_ref() {
+            return Ok(Arc::clone(key));
+        }
+        let made = Arc::new(Key::new(Algorithm::for_this_cpu())?);
+        *key = Some(Arc::clone(&made));
+        Ok(made)
+    }
+
+    /// The AEAD that encrypted pageouts use on this CPU, and why the key's memory is
+    /// not locked (`None` when it is, or before the first encrypted pageout).
+    pub fn encryption(&self) -> (&'static str, Option<String>) {
+        let key = self.shared.key.lock().unwrap_or_else(|p| p.into_inner());
+        match key.as_ref() {
+            Some(key) => (key.algorithm().name(), key.lock_error().map(str::to_owned)),
+            None => (Algorithm::for_this_cpu().name(), None),
+        }
     }
 
     fn lock_arena(&self) -> std::sync::MutexGuard<'_, ArenaSlot> {

@@ -221,7 +221,12 @@ fn a_bad_config_is_refused_whole() {
     let link = dir.path().join("link");
     std::os::unix::fs::symlink(dir.path(), &link).unwrap();
     let err = pager
-        .configure(coldpage::Config { scratch_dir: link, verify: true, max_scratch_bytes: Some(1 << 20) })
+        .configure(coldpage::Config {
+            scratch_dir: link,
+            verify: true,
+            max_scratch_bytes: Some(1 << 20),
+            ..pager.config()
+        })
         .unwrap_err();
     assert_eq!(err.code(), "ERR_COLDPAGE_CONFIG");
     assert_eq!(pager.config(), before, "nothing applied");
