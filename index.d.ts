@@ -97,6 +97,10 @@ export interface NativeConfig {
   maxScratchBytes?: number
   /** Whether reads from the file backend verify checksums. */
   verify: boolean
+  /** Whether new file pageouts are encrypted. */
+  encrypt: boolean
+  /** `"none"` or `"lz4"`: how new file pageouts are compressed. */
+  compress: string
 }
 
 /** The fields of a `configure` call; absent ones stay as they are. */
@@ -109,6 +113,10 @@ export interface NativeConfigPatch {
   maxScratchBytes?: number
   /** Whether reads from the file backend verify checksums. */
   verify?: boolean
+  /** Whether new file pageouts are encrypted. */
+  encrypt?: boolean
+  /** `"none"` or `"lz4"`. */
+  compress?: string
 }
 
 /** The platform facts the pager depends on. */
