@@ -30,8 +30,6 @@ use crate::integrity::{hash, BLOCK};
 use crate::os;
 use crate::shared::Counters;
 
-/// Stored bytes are written in pieces of about this size.
-const WRITE_PIECE: usize = 1 << 20;
 /// Reads fetch at most this many stored bytes per `pread`, so a piece is decoded
 /// while it is still in cache.
 const READ_PIECE: u64 = 256 << 10;
@@ -84,22 +82,6 @@ fn aad(handle: u64, block: u64, raw: usize, stored: usize, lz4: bool) -> [u8; 25
     a[20..24].copy_from_slice(&(stored as u32).to_le_bytes());
     a[24] = u8::from(lz4);
     a
-}
-
-/// Copies the `len` bytes at `at` of the concatenation of `chunks` into `out`
-/// (`cursor` is (chunk index, offset in it), moved forward).
-fn gather(chunks: &[&[u8]], cursor: &mut (usize, usize), out: &mut [u8]) {
-    let mut got = 0;
-    while got < out.len() {
-        let chunk = chunks[cursor.0];
-        let take = (out.len() - got).min(chunk.len() - cursor.1);
-        out[got..got + take].copy_from_slice(&chunk[cursor.1..cursor.1 + take]);
-        got += take;
-        cursor.1 += take;
-        if cursor.1 == chunk.len() {
-            *cursor = (cursor.0 + 1, 0);
-        }
-    }
 }
 
 impl EncodedStore {
@@ -197,18 +179,69 @@ impl EncodedStore {
     }
 
     /// Fills `dst` from `offset` (the range is already checked against the handle).
-    /// On a failed check `dst` is zeroed and the error is `Corrupt`.
+    /// On a failed check `dst` is zeroed and the error is `Corrupt`. Large reads decode
+    /// on several threads, each its own part of `dst`.
     pub(crate) fn read_into(&self, offset: u64, dst: &mut [u8], verify: bool, counters: &Counters) -> Result<()> {
         if dst.is_empty() {
             return Ok(());
         }
-        let result = FETCHED.with_borrow_mut(|fetched| self.decode_range(offset, dst, verify, counters, fetched));
+        let threads = if dst.len() as u64 >= PARALLEL_MIN {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+        } else {
+            1
+        };
+        let result = if threads == 1 {
+            FETCHED.with_borrow_mut(|fetched| self.decode_range(offset, dst, verify, counters, fetched))
+        } else {
+            self.decode_parallel(offset, dst, verify, counters, threads)
+        };
         if matches!(result, Err(Error::Corrupt { .. })) {
             dst.fill(0);
         }
         result
     }
 
+    /// [`EncodedStore::decode_range`] over `threads` parts of `dst` cut at block edges.
+    fn decode_parallel(
+        &self,
+        offset: u64,
+        dst: &mut [u8],
+        verify: bool,
+        counters: &Counters,
+        threads: usize,
+    ) -> Result<()> {
+        let len = dst.len() as u64;
+        let mut parts: Vec<(u64, &mut [u8])> = Vec::with_capacity(threads);
+        let (mut rest, mut at) = (dst, offset);
+        for k in 1..threads as u64 {
+            let cut = ((offset + k * len / threads as u64) / BLOCK * BLOCK).clamp(at, offset + len);
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut((cut - at) as usize);
+            parts.push((at, part));
+            (rest, at) = (tail, cut);
+        }
+        parts.push((at, rest));
+        std::thread::scope(|scope| {
+            let mut parts = parts.into_iter().filter(|(_, part)| !part.is_empty());
+            let first = parts.next();
+            let workers: Vec<_> = parts
+                .map(|(at, part)| {
+                    let run = move || self.decode_range(at, part, verify, counters, &mut Vec::new());
+                    scope.spawn(run)
+                })
+                .collect();
+            let mine = first.map_or(Ok(()), |(at, part)| {
+                FETCHED.with_borrow_mut(|fetched| self.decode_range(at, part, verify, counters, fetched))
+            });
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .fold(mine, |all, part| all.and(part))
+        })
+    }
+
+    /// Decodes `[offset, offset + dst.len())` into `dst`, fetching stored bytes into
+    /// `fetched`; uncompressed blocks that `dst` holds whole are fetched and opened in
+    /// `dst` itself.
     fn decode_range(
         &self,
         offset: u64,
@@ -219,18 +252,35 @@ impl EncodedStore {
     ) -> Result<()> {
         let end = offset + dst.len() as u64;
         let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        let whole = |b: u64| b * BLOCK >= offset && b * BLOCK + self.raw_len(b) as u64 <= end;
         let mut edge = [0u8; BLOCK as usize];
         let mut block = first;
         while block <= last {
-            // A run of blocks whose stored bytes are contiguous, up to READ_PIECE.
+            // A run of blocks whose stored bytes are contiguous, up to READ_PIECE; a
+            // block `dst` holds in part is a run of its own.
             let start = self.stored(block).at;
             let mut run_end = block;
             let mut stored_end = start + u64::from(self.stored(block).len);
-            while run_end < last && stored_end - start < READ_PIECE {
-                stored_end += u64::from(self.stored(run_end + 1).len);
-                run_end += 1;
+            if whole(block) {
+                while run_end < last && whole(run_end + 1) && stored_end - start < READ_PIECE {
+                    stored_end += u64::from(self.stored(run_end + 1).len);
+                    run_end += 1;
+                }
             }
             let span = (stored_end - start) as usize;
+            if self.blocks.is_none() && whole(block) {
+                // Stored raw at their own offsets: straight into `dst`, opened there.
+                let at = (block * BLOCK - offset) as usize;
+                let part = &mut dst[at..at + span];
+                self.fetch(start, part)?;
+                for (b, bytes) in (block..=run_end).zip(part.chunks_mut(BLOCK as usize)) {
+                    if !self.check(b, bytes, false, verify) {
+                        return Err(self.corrupt(b, counters));
+                    }
+                }
+                block = run_end + 1;
+                continue;
+            }
             if fetched.len() < span {
                 fetched.try_reserve(span - fetched.len()).map_err(|_| Error::no_memory(span as u64))?;
                 fetched.resize(span, 0);
@@ -240,24 +290,17 @@ impl EncodedStore {
                 let s = self.stored(b);
                 let from = (s.at - start) as usize;
                 let bytes = &mut fetched[from..from + s.len as usize];
-                let raw_len = self.raw_len(b);
-                let ok = match &self.checks {
-                    Checks::Tags { key, first_nonce, tags } => {
-                        let aad = aad(self.handle, b, raw_len, bytes.len(), s.lz4);
-                        key.open(first_nonce + b, &aad, bytes, &tags[b as usize])
-                    }
-                    Checks::Sums(sums) => !verify || hash(bytes) == sums[b as usize],
-                };
-                if !ok {
+                if !self.check(b, bytes, s.lz4, verify) {
                     return Err(self.corrupt(b, counters));
                 }
                 // The block's part of the read: whole blocks decode straight into `dst`.
+                let raw_len = self.raw_len(b);
                 let block_start = b * BLOCK;
                 let lo = offset.max(block_start);
                 let hi = end.min(block_start + raw_len as u64);
                 let at_dst = (lo - offset) as usize;
-                let whole = lo == block_start && hi == block_start + raw_len as u64;
-                let target: &mut [u8] = if whole { &mut dst[at_dst..at_dst + raw_len] } else { &mut edge[..raw_len] };
+                let target: &mut [u8] =
+                    if whole(b) { &mut dst[at_dst..at_dst + raw_len] } else { &mut edge[..raw_len] };
                 if s.lz4 {
                     match lz4_flex::block::decompress_into(bytes, target) {
                         Ok(n) if n == raw_len => {}
@@ -266,7 +309,7 @@ impl EncodedStore {
                 } else {
                     crate::copy::copy_bytes(target, bytes);
                 }
-                if !whole {
+                if !whole(b) {
                     let from = (lo - block_start) as usize;
                     dst[at_dst..at_dst + (hi - lo) as usize].copy_from_slice(&edge[from..from + (hi - lo) as usize]);
                 }
@@ -274,6 +317,17 @@ impl EncodedStore {
             block = run_end + 1;
         }
         Ok(())
+    }
+
+    /// Checks block `b`'s stored `bytes` (and decrypts them in place when encrypted).
+    fn check(&self, b: u64, bytes: &mut [u8], lz4: bool, verify: bool) -> bool {
+        match &self.checks {
+            Checks::Tags { key, first_nonce, tags } => {
+                let aad = aad(self.handle, b, self.raw_len(b), bytes.len(), lz4);
+                key.open(first_nonce + b, &aad, bytes, &tags[b as usize])
+            }
+            Checks::Sums(sums) => !verify || hash(bytes) == sums[b as usize],
+        }
     }
 
     /// Hints the kernel to read the stored bytes of `[offset, offset + len)` ahead.
@@ -290,9 +344,125 @@ impl EncodedStore {
     }
 }
 
+/// Raw bytes one thread encodes at a time (whole blocks).
+const PIECE: u64 = 1 << 20;
+const _: () = assert!(PIECE % BLOCK == 0, "pieces hold whole blocks");
+/// Pageouts of at least this size are encoded on several threads (spawning costs ~30
+/// µs a thread), while the calling thread writes the pieces encoded before.
+const PARALLEL_MIN: u64 = 4 << 20;
+/// At most this many encoding threads.
+const MAX_THREADS: usize = 4;
+
+/// The concatenation of a pageout's chunks (none empty), by byte offset.
+struct Input<'a> {
+    chunks: &'a [&'a [u8]],
+    starts: Vec<u64>,
+}
+
+impl<'a> Input<'a> {
+    fn new(chunks: &'a [&'a [u8]]) -> Input<'a> {
+        let mut at = 0u64;
+        let starts = chunks
+            .iter()
+            .map(|c| {
+                let start = at;
+                at += c.len() as u64;
+                start
+            })
+            .collect();
+        Input { chunks, starts }
+    }
+
+    /// The `out.len()` bytes at `at`: a slice of one chunk where they lie in one, else
+    /// gathered into `out`.
+    fn bytes<'s>(&'s self, at: u64, out: &'s mut [u8]) -> &'s [u8] {
+        let mut i = self.starts.partition_point(|&s| s <= at) - 1;
+        let mut from = (at - self.starts[i]) as usize;
+        if from + out.len() <= self.chunks[i].len() {
+            return &self.chunks[i][from..from + out.len()];
+        }
+        let mut got = 0;
+        while got < out.len() {
+            let chunk = self.chunks[i];
+            let take = (out.len() - got).min(chunk.len() - from);
+            out[got..got + take].copy_from_slice(&chunk[from..from + take]);
+            (got, i, from) = (got + take, i + 1, 0);
+        }
+        out
+    }
+}
+
+/// What encoding one piece gives: its stored bytes (`used` of `bytes`), and per block
+/// its place (relative to the piece) and check.
+struct Piece {
+    bytes: Vec<u8>,
+    used: usize,
+    blocks: Vec<Stored>,
+    tags: Vec<Tag>,
+    sums: Vec<u64>,
+}
+
+/// What every piece of one pageout shares.
+struct Job<'a> {
+    input: Input<'a>,
+    total: u64,
+    handle: u64,
+    lz4: bool,
+    /// The key and the handle's first nonce, when encrypting.
+    seal: Option<(&'a Key, u64)>,
+}
+
+impl Job<'_> {
+    /// Encodes the blocks of raw piece `piece` into `bytes` (long enough for the
+    /// piece's worst case).
+    fn encode(&self, piece: u64, mut bytes: Vec<u8>) -> Piece {
+        let max_stored = lz4_flex::block::get_maximum_output_size(BLOCK as usize);
+        let first = piece * PIECE / BLOCK;
+        let end = ((piece + 1) * PIECE).min(self.total).div_ceil(BLOCK);
+        let n = (end - first) as usize;
+        let mut out = Piece {
+            bytes: Vec::new(),
+            used: 0,
+            blocks: Vec::with_capacity(if self.lz4 { n } else { 0 }),
+            tags: Vec::with_capacity(if self.seal.is_some() { n } else { 0 }),
+            sums: Vec::with_capacity(if self.seal.is_some() { 0 } else { n }),
+        };
+        let mut gathered = [0u8; BLOCK as usize];
+        let mut pos = 0usize;
+        for block in first..end {
+            let raw_len = (((block + 1) * BLOCK).min(self.total) - block * BLOCK) as usize;
+            let raw = self.input.bytes(block * BLOCK, &mut gathered[..raw_len]);
+            let dst = &mut bytes[pos..pos + max_stored];
+            let compressed =
+                if self.lz4 { lz4_flex::block::compress_into(raw, dst).ok().filter(|&n| n < raw_len) } else { None };
+            let stored_len = compressed.unwrap_or_else(|| {
+                dst[..raw_len].copy_from_slice(raw);
+                raw_len
+            });
+            let lz4 = compressed.is_some();
+            let stored = &mut dst[..stored_len];
+            match self.seal {
+                Some((key, first_nonce)) => {
+                    let aad = aad(self.handle, block, raw_len, stored_len, lz4);
+                    out.tags.push(key.seal(first_nonce + block, &aad, stored));
+                }
+                None => out.sums.push(hash(stored)),
+            }
+            if self.lz4 {
+                out.blocks.push(Stored { at: pos as u64, len: stored_len as u32, lz4 });
+            }
+            pos += stored_len;
+        }
+        out.bytes = bytes;
+        out.used = pos;
+        out
+    }
+}
+
 /// Encodes and writes every block of `chunks` (`total` bytes, no empty chunk) to
 /// `extent`; returns the blocks' places (when compressed), their checks and the
-/// bytes written.
+/// bytes written. Large pageouts encode a wave of pieces on several threads while
+/// this thread writes the wave before.
 fn encode_into(
     extent: &Extent,
     chunks: &[&[u8]],
@@ -300,61 +470,107 @@ fn encode_into(
     handle: u64,
     encoding: &Encoding,
 ) -> Result<(Option<Vec<Stored>>, Checks, u64)> {
-    let arena = &extent.arena;
     let count = total.div_ceil(BLOCK);
     let count_usize = usize::try_from(count).map_err(|_| Error::no_memory(total))?;
     let mut blocks = Vec::new();
+    let mut tags = Vec::new();
+    let mut sums = Vec::new();
     if encoding.lz4 {
         blocks.try_reserve_exact(count_usize).map_err(|_| Error::no_memory(count * 16))?;
     }
-    let mut checks = match &encoding.key {
+    let first_nonce = match &encoding.key {
         Some(key) => {
-            let mut tags = Vec::new();
             tags.try_reserve_exact(count_usize).map_err(|_| Error::no_memory(count * 16))?;
-            Checks::Tags { key: Arc::clone(key), first_nonce: key.nonces(count)?, tags }
+            key.nonces(count)?
         }
         None => {
-            let mut sums = Vec::new();
             sums.try_reserve_exact(count_usize).map_err(|_| Error::no_memory(count * 8))?;
-            Checks::Sums(sums)
+            0
         }
     };
-    let max_stored = lz4_flex::block::get_maximum_output_size(BLOCK as usize);
-    let mut staging = try_zeroed(WRITE_PIECE + max_stored)?;
-    let mut raw = [0u8; BLOCK as usize];
-    let mut cursor = (0usize, 0usize);
-    let (mut pos, mut written) = (0usize, 0u64);
-    for block in 0..count {
-        let raw_len = (((block + 1) * BLOCK).min(total) - block * BLOCK) as usize;
-        let raw = &mut raw[..raw_len];
-        gather(chunks, &mut cursor, raw);
-        let out = &mut staging[pos..pos + max_stored];
-        let compressed =
-            if encoding.lz4 { lz4_flex::block::compress_into(raw, out).ok().filter(|&n| n < raw_len) } else { None };
-        let stored_len = compressed.unwrap_or_else(|| {
-            out[..raw_len].copy_from_slice(raw);
-            raw_len
-        });
-        let lz4 = compressed.is_some();
-        let stored = &mut out[..stored_len];
-        match &mut checks {
-            Checks::Tags { key, first_nonce, tags } => {
-                let aad = aad(handle, block, raw_len, stored_len, lz4);
-                tags.push(key.seal(*first_nonce + block, &aad, stored));
-            }
-            Checks::Sums(sums) => sums.push(hash(stored)),
+    let job = Job {
+        input: Input::new(chunks),
+        total,
+        handle,
+        lz4: encoding.lz4,
+        seal: encoding.key.as_deref().map(|key| (key, first_nonce)),
+    };
+    let pieces = total.div_ceil(PIECE);
+    let threads = if total >= PARALLEL_MIN {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+    } else {
+        1
+    };
+    let buf_len = PIECE.min(total) as usize + lz4_flex::block::get_maximum_output_size(BLOCK as usize);
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let mut written = 0u64;
+    let mut write = |piece: Piece, spare: &mut Vec<Vec<u8>>| -> Result<()> {
+        let arena = &extent.arena;
+        write_at(arena, extent.offset + written, &piece.bytes[..piece.used])
+            .map_err(|e| Error::io_at("pwrite", Some(arena.dir.path.clone()), e))?;
+        blocks.extend(piece.blocks.iter().map(|b| Stored { at: b.at + written, ..*b }));
+        tags.extend_from_slice(&piece.tags);
+        sums.extend_from_slice(&piece.sums);
+        written += piece.used as u64;
+        spare.push(piece.bytes);
+        Ok(())
+    };
+    let mut pending: Vec<Piece> = Vec::new();
+    let mut next = 0u64;
+    while next < pieces {
+        let wave = next..(next + threads as u64).min(pieces);
+        let mut bufs = Vec::with_capacity(wave.clone().count());
+        for _ in wave.clone() {
+            bufs.push(match spare.pop() {
+                Some(buf) => buf,
+                None => try_zeroed(buf_len)?,
+            });
         }
-        if encoding.lz4 {
-            blocks.push(Stored { at: written + pos as u64, len: stored_len as u32, lz4 });
+        let (encoded, wrote) = if threads == 1 {
+            let encoded: Vec<Piece> = wave.clone().zip(bufs).map(|(p, buf)| job.encode(p, buf)).collect();
+            (encoded, Ok(()))
+        } else {
+            std::thread::scope(|scope| {
+                let job = &job;
+                let workers: Vec<_> = wave
+                    .clone()
+                    .zip(bufs)
+                    .map(|(p, buf)| {
+                        // No thread to be had: this piece is encoded on this thread below.
+                        let mut buf = Some(buf);
+                        let spawned = std::thread::Builder::new()
+                            .spawn_scoped(scope, {
+                                let buf = buf.take().expect("set above");
+                                move || job.encode(p, buf)
+                            })
+                            .ok();
+                        (p, spawned, buf)
+                    })
+                    .collect();
+                let wrote = pending.drain(..).try_for_each(|piece| write(piece, &mut spare));
+                let encoded = workers
+                    .into_iter()
+                    .map(|(p, worker, buf)| match worker {
+                        Some(w) => w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                        None => job.encode(p, buf.unwrap_or_default()),
+                    })
+                    .collect();
+                (encoded, wrote)
+            })
+        };
+        wrote?;
+        pending = encoded;
+        if threads == 1 {
+            pending.drain(..).try_for_each(|piece| write(piece, &mut spare))?;
         }
-        pos += stored_len;
-        if pos >= WRITE_PIECE || block + 1 == count {
-            write_at(arena, extent.offset + written, &staging[..pos])
-                .map_err(|e| Error::io_at("pwrite", Some(arena.dir.path.clone()), e))?;
-            written += pos as u64;
-            pos = 0;
-        }
+        next = wave.end;
     }
+    pending.drain(..).try_for_each(|piece| write(piece, &mut spare))?;
+    drop(write);
+    let checks = match &encoding.key {
+        Some(key) => Checks::Tags { key: Arc::clone(key), first_nonce, tags },
+        None => Checks::Sums(sums),
+    };
     Ok((encoding.lz4.then_some(blocks), checks, written))
 }
 

@@ -87,6 +87,26 @@ fn every_read_form_round_trips_with_each_option() {
 }
 
 #[test]
+fn large_pageouts_and_reads_split_over_threads_round_trip() {
+    // From 4 MiB on, pieces are encoded on several threads and reads decode in parts.
+    let len = (9 << 20) + 13;
+    for (encrypt, compress) in encodings() {
+        let (pager, _dir) = encoded_pager(encrypt, compress);
+        for (kind, data) in inputs(len, 77) {
+            let what = format!("encrypt {encrypt}, {compress:?}, {kind}");
+            let cuts = [0, 1 << 20, (1 << 20) + 7, 5 << 20, len];
+            let parts: Vec<&[u8]> = cuts.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+            let h = pager.pageout_to(Backend::File, &parts).unwrap();
+            assert_eq!(h.read_at(0, len as u64).unwrap(), data, "{what}");
+            for (o, l) in [(1, len - 2), (4095, 5 << 20), ((3 << 20) + 5, (4 << 20) + 9)] {
+                assert_eq!(h.read_at(o as u64, l as u64).unwrap(), &data[o..o + l], "[{o}, +{l}) {what}");
+            }
+            assert_eq!(&*h.take().unwrap(), &data[..], "{what}");
+        }
+    }
+}
+
+#[test]
 fn compression_stores_fewer_bytes_and_keeps_incompressible_blocks_raw() {
     let (pager, _dir) = encoded_pager(false, Compression::Lz4);
     let [(_, floats), (_, text), (_, random)] = inputs(64 * B, 5);
@@ -251,8 +271,10 @@ mod on_disk {
     fn a_flipped_byte_is_corrupt_for_every_read_form() {
         for (encrypt, compress) in encodings() {
             let (pager, dir) = encoded_pager(encrypt, compress);
+            // The large ones are read in parts on several threads.
             let [(_, floats), _, (_, random)] = inputs(6 * B + 77, 4);
-            for data in [&floats, &random] {
+            let [(_, big_floats), _, (_, big_random)] = inputs((5 << 20) + 77, 4);
+            for data in [&floats, &random, &big_floats, &big_random] {
                 let h = pager.pageout_to(Backend::File, &[data]).unwrap();
                 let file = arena(dir.path());
                 // A byte in the middle of the stored bytes: some block holds it.
