@@ -16,9 +16,10 @@
 //! written back where a newer one was, fails authentication (`Corrupt`).
 //!
 //! Only ciphertext reaches the disk: blocks are sealed in a staging buffer that the
-//! pager owns, never in the caller's memory, and written from there. Reads always use
-//! `pread` (no map: the bytes on disk are not the handle's bytes), and the decoded
-//! bytes land in the caller's buffer.
+//! pager owns, never in the caller's memory, and written from there. Reads fetch the
+//! stored bytes as plain reads do (from the extent's read-only map under the SIGBUS
+//! guard, or `pread`), then check and decode them into the caller's buffer; views are
+//! decoded copies (the bytes on disk are not the handle's bytes).
 
 use std::io::IoSliceMut;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use crate::arena::{Arena, Extent};
 use crate::crypt::{Key, Tag};
 use crate::error::{try_zeroed, Error, Result};
+use crate::file_store::ExtentReader;
 use crate::integrity::{hash, BLOCK};
 use crate::os;
 use crate::shared::Counters;
@@ -58,7 +60,8 @@ enum Checks {
 }
 
 pub(crate) struct EncodedStore {
-    extent: Extent,
+    /// The extent, reading its stored bytes (`reader.len` of them).
+    reader: ExtentReader,
     len: u64,
     /// The handle's id (part of every block's associated data).
     handle: u64,
@@ -120,11 +123,11 @@ impl EncodedStore {
             }
         };
         extent.shrink(written);
-        Ok(EncodedStore { extent, len: total, handle, blocks, checks })
+        Ok(EncodedStore { reader: ExtentReader::new(extent, written), len: total, handle, blocks, checks })
     }
 
     pub(crate) fn arena(&self) -> &Arc<Arena> {
-        &self.extent.arena
+        &self.reader.extent.arena
     }
 
     /// Bytes the blocks occupy in the extent.
@@ -145,7 +148,7 @@ impl EncodedStore {
 
     /// Where the extent is in its arena file (for tests that tamper with it).
     pub(crate) fn extent_offset(&self) -> u64 {
-        self.extent.offset
+        self.reader.extent.offset
     }
 
     fn raw_len(&self, block: u64) -> usize {
@@ -161,82 +164,29 @@ impl EncodedStore {
 
     fn corrupt(&self, block: u64, counters: &Counters) -> Error {
         counters.checksum_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Error::Corrupt { handle: self.handle, block, arena: self.extent.arena.id }
+        Error::Corrupt { handle: self.handle, block, arena: self.reader.extent.arena.id }
     }
 
+    /// The stored bytes at `at` (in the extent): copied from its map, as plain reads
+    /// do, or read with `pread`.
     fn fetch(&self, at: u64, buf: &mut [u8]) -> Result<()> {
-        fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
-        let read = os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, &mut [IoSliceMut::new(buf)])
-            .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e));
-        // Bit rot on the medium: the read succeeds with one byte flipped.
-        fail::fail_point!("file-read-flip", |_| {
-            if let Some(b) = buf.first_mut() {
-                *b ^= 0x5A;
-            }
-            read
-        });
-        read
+        self.reader.fetch(self.reader.source(), at, &mut [IoSliceMut::new(buf)])
     }
 
     /// Fills `dst` from `offset` (the range is already checked against the handle).
-    /// On a failed check `dst` is zeroed and the error is `Corrupt`. Large reads decode
-    /// on several threads, each its own part of `dst`.
+    /// On a failed check `dst` is zeroed and the error is `Corrupt`.
+    ///
+    /// Decoding runs on the calling thread: splitting large reads over two threads
+    /// was measured on this project's shared 2-core VM and gained nothing (README).
     pub(crate) fn read_into(&self, offset: u64, dst: &mut [u8], verify: bool, counters: &Counters) -> Result<()> {
         if dst.is_empty() {
             return Ok(());
         }
-        let threads = if dst.len() as u64 >= PARALLEL_MIN {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
-        } else {
-            1
-        };
-        let result = if threads == 1 {
-            FETCHED.with_borrow_mut(|fetched| self.decode_range(offset, dst, verify, counters, fetched))
-        } else {
-            self.decode_parallel(offset, dst, verify, counters, threads)
-        };
+        let result = FETCHED.with_borrow_mut(|fetched| self.decode_range(offset, dst, verify, counters, fetched));
         if matches!(result, Err(Error::Corrupt { .. })) {
             dst.fill(0);
         }
         result
-    }
-
-    /// [`EncodedStore::decode_range`] over `threads` parts of `dst` cut at block edges.
-    fn decode_parallel(
-        &self,
-        offset: u64,
-        dst: &mut [u8],
-        verify: bool,
-        counters: &Counters,
-        threads: usize,
-    ) -> Result<()> {
-        let len = dst.len() as u64;
-        let mut parts: Vec<(u64, &mut [u8])> = Vec::with_capacity(threads);
-        let (mut rest, mut at) = (dst, offset);
-        for k in 1..threads as u64 {
-            let cut = ((offset + k * len / threads as u64) / BLOCK * BLOCK).clamp(at, offset + len);
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut((cut - at) as usize);
-            parts.push((at, part));
-            (rest, at) = (tail, cut);
-        }
-        parts.push((at, rest));
-        std::thread::scope(|scope| {
-            let mut parts = parts.into_iter().filter(|(_, part)| !part.is_empty());
-            let first = parts.next();
-            let workers: Vec<_> = parts
-                .map(|(at, part)| {
-                    let run = move || self.decode_range(at, part, verify, counters, &mut Vec::new());
-                    scope.spawn(run)
-                })
-                .collect();
-            let mine = first.map_or(Ok(()), |(at, part)| {
-                FETCHED.with_borrow_mut(|fetched| self.decode_range(at, part, verify, counters, fetched))
-            });
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .fold(mine, |all, part| all.and(part))
-        })
     }
 
     /// Decodes `[offset, offset + dst.len())` into `dst`, fetching stored bytes into
@@ -337,21 +287,16 @@ impl EncodedStore {
         }
         let (first, last) = (self.stored(offset / BLOCK), self.stored((offset + len - 1) / BLOCK));
         os::read_ahead(
-            &self.extent.arena.file,
-            self.extent.offset + first.at,
+            &self.reader.extent.arena.file,
+            self.reader.extent.offset + first.at,
             last.at + u64::from(last.len) - first.at,
         );
     }
 }
 
-/// Raw bytes one thread encodes at a time (whole blocks).
+/// Raw bytes encoded, then written, at a time (whole blocks).
 const PIECE: u64 = 1 << 20;
 const _: () = assert!(PIECE % BLOCK == 0, "pieces hold whole blocks");
-/// Pageouts of at least this size are encoded on several threads (spawning costs ~30
-/// µs a thread), while the calling thread writes the pieces encoded before.
-const PARALLEL_MIN: u64 = 4 << 20;
-/// At most this many encoding threads.
-const MAX_THREADS: usize = 4;
 
 /// The concatenation of a pageout's chunks (none empty), by byte offset.
 struct Input<'a> {
@@ -461,8 +406,7 @@ impl Job<'_> {
 
 /// Encodes and writes every block of `chunks` (`total` bytes, no empty chunk) to
 /// `extent`; returns the blocks' places (when compressed), their checks and the
-/// bytes written. Large pageouts encode a wave of pieces on several threads while
-/// this thread writes the wave before.
+/// bytes written.
 fn encode_into(
     extent: &Extent,
     chunks: &[&[u8]],
@@ -495,78 +439,22 @@ fn encode_into(
         lz4: encoding.lz4,
         seal: encoding.key.as_deref().map(|key| (key, first_nonce)),
     };
-    let pieces = total.div_ceil(PIECE);
-    let threads = if total >= PARALLEL_MIN {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
-    } else {
-        1
-    };
-    let buf_len = PIECE.min(total) as usize + lz4_flex::block::get_maximum_output_size(BLOCK as usize);
-    let mut spare: Vec<Vec<u8>> = Vec::new();
+    // One piece at a time, encoded and then written from one reused buffer. Encoding
+    // on other threads while this one writes was measured on this project's shared
+    // 2-core VM and gained nothing (README).
+    let mut buf = try_zeroed(PIECE.min(total) as usize + lz4_flex::block::get_maximum_output_size(BLOCK as usize))?;
     let mut written = 0u64;
-    let mut write = |piece: Piece, spare: &mut Vec<Vec<u8>>| -> Result<()> {
+    for piece in 0..total.div_ceil(PIECE) {
+        let encoded = job.encode(piece, buf);
         let arena = &extent.arena;
-        write_at(arena, extent.offset + written, &piece.bytes[..piece.used])
+        write_at(arena, extent.offset + written, &encoded.bytes[..encoded.used])
             .map_err(|e| Error::io_at("pwrite", Some(arena.dir.path.clone()), e))?;
-        blocks.extend(piece.blocks.iter().map(|b| Stored { at: b.at + written, ..*b }));
-        tags.extend_from_slice(&piece.tags);
-        sums.extend_from_slice(&piece.sums);
-        written += piece.used as u64;
-        spare.push(piece.bytes);
-        Ok(())
-    };
-    let mut pending: Vec<Piece> = Vec::new();
-    let mut next = 0u64;
-    while next < pieces {
-        let wave = next..(next + threads as u64).min(pieces);
-        let mut bufs = Vec::with_capacity(wave.clone().count());
-        for _ in wave.clone() {
-            bufs.push(match spare.pop() {
-                Some(buf) => buf,
-                None => try_zeroed(buf_len)?,
-            });
-        }
-        let (encoded, wrote) = if threads == 1 {
-            let encoded: Vec<Piece> = wave.clone().zip(bufs).map(|(p, buf)| job.encode(p, buf)).collect();
-            (encoded, Ok(()))
-        } else {
-            std::thread::scope(|scope| {
-                let job = &job;
-                let workers: Vec<_> = wave
-                    .clone()
-                    .zip(bufs)
-                    .map(|(p, buf)| {
-                        // No thread to be had: this piece is encoded on this thread below.
-                        let mut buf = Some(buf);
-                        let spawned = std::thread::Builder::new()
-                            .spawn_scoped(scope, {
-                                let buf = buf.take().expect("set above");
-                                move || job.encode(p, buf)
-                            })
-                            .ok();
-                        (p, spawned, buf)
-                    })
-                    .collect();
-                let wrote = pending.drain(..).try_for_each(|piece| write(piece, &mut spare));
-                let encoded = workers
-                    .into_iter()
-                    .map(|(p, worker, buf)| match worker {
-                        Some(w) => w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                        None => job.encode(p, buf.unwrap_or_default()),
-                    })
-                    .collect();
-                (encoded, wrote)
-            })
-        };
-        wrote?;
-        pending = encoded;
-        if threads == 1 {
-            pending.drain(..).try_for_each(|piece| write(piece, &mut spare))?;
-        }
-        next = wave.end;
+        blocks.extend(encoded.blocks.iter().map(|b| Stored { at: b.at + written, ..*b }));
+        tags.extend_from_slice(&encoded.tags);
+        sums.extend_from_slice(&encoded.sums);
+        written += encoded.used as u64;
+        buf = encoded.bytes;
     }
-    pending.drain(..).try_for_each(|piece| write(piece, &mut spare))?;
-    drop(write);
     let checks = match &encoding.key {
         Some(key) => Checks::Tags { key: Arc::clone(key), first_nonce, tags },
         None => Checks::Sums(sums),

@@ -87,8 +87,8 @@ fn every_read_form_round_trips_with_each_option() {
 }
 
 #[test]
-fn large_pageouts_and_reads_split_over_threads_round_trip() {
-    // From 4 MiB on, pieces are encoded on several threads and reads decode in parts.
+fn large_pageouts_round_trip_across_pieces_and_read_runs() {
+    // Pageouts are encoded in 1 MiB pieces and reads fetch runs of up to 256 KiB.
     let len = (9 << 20) + 13;
     for (encrypt, compress) in encodings() {
         let (pager, _dir) = encoded_pager(encrypt, compress);
@@ -271,7 +271,7 @@ mod on_disk {
     fn a_flipped_byte_is_corrupt_for_every_read_form() {
         for (encrypt, compress) in encodings() {
             let (pager, dir) = encoded_pager(encrypt, compress);
-            // The large ones are read in parts on several threads.
+            // The large ones span several pieces and read runs.
             let [(_, floats), _, (_, random)] = inputs(6 * B + 77, 4);
             let [(_, big_floats), _, (_, big_random)] = inputs((5 << 20) + 77, 4);
             for data in [&floats, &random, &big_floats, &big_random] {
