@@ -296,7 +296,7 @@ impl EncodedStore {
 
 /// Raw bytes encoded, then written, at a time (whole blocks).
 const PIECE: u64 = 1 << 20;
-const _: () = assert!(PIECE % BLOCK == 0, "pieces hold whole blocks");
+const _: () = assert!(PIECE.is_multiple_of(BLOCK), "pieces hold whole blocks");
 
 /// The concatenation of a pageout's chunks (none empty), by byte offset.
 struct Input<'a> {
