@@ -151,8 +151,20 @@ export interface NativeDoctorReport {
   holePunching: boolean
   /** What `auto` picks and why. */
   auto: NativeAutoChoice
+  /** What `encrypt: true` uses here. */
+  encryption: NativeEncryption
   /** Things worth fixing. */
   warnings: Array<string>
+}
+
+/** The AEAD of encrypted pageouts and the state of the key. */
+export interface NativeEncryption {
+  /** The AEAD and its implementation, e.g. `"AES-256-GCM (ring)"`. */
+  aead: string
+  /** Whether the key's page is locked in RAM; absent before the first encrypted pageout. */
+  keyLocked?: boolean
+  /** Why it is not locked, if it is not. */
+  keyLockError?: string
 }
 
 /** The pager's counters. */

@@ -217,6 +217,23 @@ test.serial('a watched config file sets encrypt and compress; a bad value is rep
   }
 })
 
+test('doctor reports the AEAD and, once the first encrypted pageout made it, whether the key is locked', async (t) => {
+  const script = `
+    const c = require('coldpage')
+    const before = c.doctor().encryption
+    c.configure({ encrypt: true })
+    c.pageout(Buffer.alloc(10), { backend: 'file' }).dispose()
+    console.log(JSON.stringify([before, c.doctor().encryption]))`
+  const r = await node(['-e', script], { COLDPAGE_SCRATCH_DIR: scratch })
+  t.is(r.code, 0, r.stderr)
+  const [before, after] = JSON.parse(r.stdout) as { aead: string; keyLocked: boolean | null; keyLockError: string | null }[]
+  t.regex(before?.aead ?? '', /^(AES-256-GCM|ChaCha20-Poly1305) \((ring|RustCrypto)\)$/)
+  t.is(before?.keyLocked, null)
+  t.is(after?.aead, before?.aead)
+  t.is(typeof after?.keyLocked, 'boolean')
+  t.is(after?.keyLocked === false, typeof after?.keyLockError === 'string')
+})
+
 const PRINT = "const c = require('coldpage'); console.log(JSON.stringify(c.getConfig()))"
 
 test('COLDPAGE_ENCRYPT and COLDPAGE_COMPRESS are read at load; invalid values throw naming the variable', async (t) => {

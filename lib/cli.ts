@@ -34,6 +34,16 @@ export function formatDoctor(r: DoctorReport): string {
     ['hole punching', yes(r.holePunching)],
     ['zero-copy', r.zeroCopy ? 'yes' : `no: ${r.zeroCopyReason}`],
     ["'auto' picks", `${r.auto.backend}: ${r.auto.reason}`],
+    [
+      'encryption',
+      `${r.encryption.aead}, key ${
+        r.encryption.keyLocked === null
+          ? 'not made yet'
+          : r.encryption.keyLocked
+            ? 'locked in RAM'
+            : `not locked: ${r.encryption.keyLockError}`
+      }`,
+    ],
   ]
   const width = Math.max(...rows.map(([k]) => k.length))
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)

@@ -142,6 +142,12 @@ export interface DoctorReport {
   runtime: { node: string; electron: string | null; napi: string }
   /** What `backend: 'auto'` picks, and why. */
   auto: { backend: BackendName; reason: string }
+  /**
+   * What `encrypt: true` uses: the AEAD and its library, and whether the key's page is
+   * locked in RAM (`null` before the first encrypted pageout makes the key), with the
+   * reason when it is not.
+   */
+  encryption: { aead: string; keyLocked: boolean | null; keyLockError: string | null }
   /** Things worth fixing. */
   warnings: string[]
 }
@@ -176,6 +182,11 @@ export function doctor(): DoctorReport {
       napi: process.versions.napi ?? 'unknown',
     },
     auto: { backend: r.auto.backend as BackendName, reason: r.auto.reason },
+    encryption: {
+      aead: r.encryption.aead,
+      keyLocked: r.encryption.keyLocked ?? null,
+      keyLockError: r.encryption.keyLockError ?? null,
+    },
     warnings,
   }
 }

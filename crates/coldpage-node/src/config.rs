@@ -189,6 +189,17 @@ pub struct NativeAutoChoice {
     pub reason: String,
 }
 
+/// The AEAD of encrypted pageouts and the state of the key.
+#[napi(object)]
+pub struct NativeEncryption {
+    /// The AEAD and its implementation, e.g. `"AES-256-GCM (ring)"`.
+    pub aead: String,
+    /// Whether the key's page is locked in RAM; absent before the first encrypted pageout.
+    pub key_locked: Option<bool>,
+    /// Why it is not locked, if it is not.
+    pub key_lock_error: Option<String>,
+}
+
 /// The platform facts the pager depends on.
 #[napi(object)]
 pub struct NativeDoctorReport {
@@ -222,6 +233,8 @@ pub struct NativeDoctorReport {
     pub hole_punching: bool,
     /// What `auto` picks and why.
     pub auto: NativeAutoChoice,
+    /// What `encrypt: true` uses here.
+    pub encryption: NativeEncryption,
     /// Things worth fixing.
     pub warnings: Vec<String>,
 }
@@ -247,6 +260,14 @@ pub fn doctor() -> NativeDoctorReport {
         scratch_fallback: r.scratch_fallback,
         hole_punching: r.hole_punching,
         auto: NativeAutoChoice { backend: r.auto.backend.as_str().to_owned(), reason: r.auto.reason },
+        encryption: {
+            let e = coldpage::Pager::global().encryption();
+            NativeEncryption {
+                aead: e.aead.to_owned(),
+                key_locked: e.key_made.then_some(e.key_lock_error.is_none()),
+                key_lock_error: e.key_lock_error,
+            }
+        },
         warnings: r.warnings,
     }
 }

@@ -56,6 +56,9 @@ impl Aead {
 }
 
 #[cfg(not(target_os = "linux"))]
+// Its size does not matter: the one value lives alone in the key's locked page, and
+// boxing the larger variant would move the key to the heap, which is not locked.
+#[allow(clippy::large_enum_variant)]
 enum Aead {
     AesGcm(aes_gcm::Aes256Gcm),
     ChaCha(chacha20poly1305::ChaCha20Poly1305),
@@ -106,10 +109,13 @@ impl Algorithm {
         }
     }
 
+    /// The AEAD and the library that implements it on this target.
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Algorithm::AesGcm => "AES-256-GCM",
-            Algorithm::ChaCha => "ChaCha20-Poly1305",
+        match (self, cfg!(target_os = "linux")) {
+            (Algorithm::AesGcm, true) => "AES-256-GCM (ring)",
+            (Algorithm::ChaCha, true) => "ChaCha20-Poly1305 (ring)",
+            (Algorithm::AesGcm, false) => "AES-256-GCM (RustCrypto)",
+            (Algorithm::ChaCha, false) => "ChaCha20-Poly1305 (RustCrypto)",
         }
     }
 }

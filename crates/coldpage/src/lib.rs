@@ -92,7 +92,7 @@ pub use config::{default_scratch_dir, Compression, Config};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
 pub use handle::{Handle, Lease, Residency, TakeError, Taken};
-pub use pager::{BackendStats, Pager, Staged, Stats};
+pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
 
 /// Bytes per checksummed block of file-backed data.

@@ -81,6 +81,18 @@ pub struct Stats {
     pub errors: u64,
 }
 
+/// What [`Pager::encryption`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encryption {
+    /// The AEAD and its implementation, e.g. `"AES-256-GCM (ring)"`.
+    pub aead: &'static str,
+    /// Whether the key exists yet (it is made by the first encrypted pageout).
+    pub key_made: bool,
+    /// Why the key's page could not be locked in RAM (`None` when it is, or before
+    /// the key is made).
+    pub key_lock_error: Option<String>,
+}
+
 /// Live handles and bytes of one backend.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BackendStats {
@@ -293,13 +305,16 @@ impl Pager {
         Ok(made)
     }
 
-    /// The AEAD that encrypted pageouts use on this CPU, and why the key's memory is
-    /// not locked (`None` when it is, or before the first encrypted pageout).
-    pub fn encryption(&self) -> (&'static str, Option<String>) {
+    /// What encrypted pageouts use here: the AEAD and whether the key is locked in RAM.
+    pub fn encryption(&self) -> Encryption {
         let key = self.shared.key.lock().unwrap_or_else(|p| p.into_inner());
         match key.as_ref() {
-            Some(key) => (key.algorithm().name(), key.lock_error().map(str::to_owned)),
-            None => (Algorithm::for_this_cpu().name(), None),
+            Some(key) => Encryption {
+                aead: key.algorithm().name(),
+                key_made: true,
+                key_lock_error: key.lock_error().map(str::to_owned),
+            },
+            None => Encryption { aead: Algorithm::for_this_cpu().name(), key_made: false, key_lock_error: None },
         }
     }
 

@@ -147,6 +147,22 @@ fn options_apply_to_new_pageouts_only_and_never_to_swap() {
 }
 
 #[test]
+fn the_key_is_made_by_the_first_encrypted_pageout() {
+    let (pager, _dir) = encoded_pager(false, Compression::Lz4);
+    let before = pager.encryption();
+    assert!(before.aead.starts_with("AES-256-GCM") || before.aead.starts_with("ChaCha20-Poly1305"), "{before:?}");
+    assert!(!before.key_made);
+    drop(pager.pageout_to(Backend::File, &[&pattern(B, 1)]).unwrap());
+    assert!(!pager.encryption().key_made, "compression alone needs no key");
+    pager.update(|c| c.encrypt = true).unwrap();
+    drop(pager.pageout_to(Backend::File, &[&pattern(B, 1)]).unwrap());
+    let after = pager.encryption();
+    assert!(after.key_made && after.aead == before.aead, "{after:?}");
+    // Locking may be refused (RLIMIT_MEMLOCK); the reason is then reported.
+    eprintln!("key page lock: {:?}", after.key_lock_error);
+}
+
+#[test]
 fn nonces_of_a_pager_never_repeat_and_its_key_differs_from_anothers() {
     let (a, _da) = encoded_pager(true, Compression::None);
     let (b, _db) = encoded_pager(true, Compression::None);
