@@ -149,6 +149,9 @@ pub(crate) struct Key {
     /// Why the page could not be locked, if it could not.
     lock_error: Option<String>,
     next_nonce: AtomicU64,
+    /// The process that made the key: a forked child has a copy of the key and of the
+    /// counter, so nonces it took would repeat the parent's.
+    pid: u32,
 }
 
 impl Key {
@@ -170,7 +173,7 @@ impl Key {
         // least `size_of::<Aead>()` bytes that nothing else references; it holds no
         // value yet, so nothing is overwritten without being dropped.
         unsafe { at.write(aead) };
-        Ok(Key { page, algorithm, lock_error, next_nonce: AtomicU64::new(0) })
+        Ok(Key { page, algorithm, lock_error, next_nonce: AtomicU64::new(0), pid: std::process::id() })
     }
 
     fn aead(&self) -> &Aead {
@@ -193,8 +196,15 @@ impl Key {
     /// returns the first.
     ///
     /// # Errors
-    /// [`Error::NoSpace`] once the key's 2^64 nonces are used up.
+    /// [`Error::NoSpace`] once the key's 2^64 nonces are used up;
+    /// [`Error::Unsupported`] in a forked child of the process that made the key.
     pub(crate) fn nonces(&self, count: u64) -> Result<u64> {
+        if std::process::id() != self.pid {
+            return Err(Error::Unsupported(format!(
+                "the scratch key was made by process {}: a forked child cannot encrypt with it",
+                self.pid
+            )));
+        }
         self.next_nonce
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| next.checked_add(count))
             .map_err(|_| Error::NoSpace("the scratch key's nonces are used up".into()))
@@ -275,5 +285,15 @@ mod tests {
         key.next_nonce.store(u64::MAX - 1, Ordering::Relaxed);
         assert_eq!(key.nonces(1).unwrap(), u64::MAX - 1);
         assert_eq!(key.nonces(2).unwrap_err().code(), "ERR_COLDPAGE_NO_SPACE");
+    }
+
+    #[test]
+    fn a_key_from_another_process_hands_out_no_nonces() {
+        // As in a forked child, which holds a copy of the parent's key and counter.
+        let mut key = Key::new(Algorithm::for_this_cpu()).unwrap();
+        key.pid = std::process::id().wrapping_add(1);
+        let err = key.nonces(1).unwrap_err();
+        assert_eq!(err.code(), "ERR_COLDPAGE_UNSUPPORTED");
+        assert!(err.to_string().contains("forked child"), "{err}");
     }
 }
