@@ -373,7 +373,11 @@ impl Handle {
                     s.shared.count_failure(file.map(offset, len, self.verify(), s.id, &s.shared.counters))?;
                 Span::Map { map, at, len: len as usize }
             }
-            Data::Encoded(_) => Span::Copy(self.read_at(offset, len)?),
+            Data::Encoded(store) => {
+                let mut bytes = try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?;
+                s.shared.count_failure(store.read_into(offset, &mut bytes, self.verify(), &s.shared.counters))?;
+                Span::Copy(bytes)
+            }
         };
         self.count_read(1, len);
         Ok(Lease { span, stored: Arc::clone(&self.stored) })

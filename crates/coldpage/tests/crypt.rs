@@ -107,6 +107,17 @@ fn large_pageouts_round_trip_across_pieces_and_read_runs() {
 }
 
 #[test]
+fn reads_and_views_count_once_in_stats() {
+    let (pager, _dir) = encoded_pager(true, Compression::Lz4);
+    let h = pager.pageout_to(Backend::File, &[&pattern(3 * B, 4)]).unwrap();
+    let before = pager.stats();
+    drop(h.view(10, 100).unwrap());
+    h.read_at(0, 50).unwrap();
+    let after = pager.stats();
+    assert_eq!((after.reads - before.reads, after.bytes_read - before.bytes_read), (2, 150));
+}
+
+#[test]
 fn compression_stores_fewer_bytes_and_keeps_incompressible_blocks_raw() {
     let (pager, _dir) = encoded_pager(false, Compression::Lz4);
     let [(_, floats), (_, text), (_, random)] = inputs(64 * B, 5);
