@@ -114,6 +114,10 @@ export interface NativeConfig {
   verify: boolean
   /** The budget of every store while set; absent (null) for each store's own. */
   residentBytes?: number
+  /** Whether new file pageouts are encrypted. */
+  encrypt: boolean
+  /** `"none"` or `"lz4"`: how new file pageouts are compressed. */
+  compress: string
 }
 
 /** The fields of a `configure` call; absent ones stay as they are. */
@@ -128,6 +132,10 @@ export interface NativeConfigPatch {
   verify?: boolean
   /** The budget of every store; negative for none (each store's own). */
   residentBytes?: number
+  /** Whether new file pageouts are encrypted. */
+  encrypt?: boolean
+  /** `"none"` or `"lz4"`. */
+  compress?: string
 }
 
 /** The platform facts the pager depends on. */
@@ -164,8 +172,20 @@ export interface NativeDoctorReport {
   auto: NativeAutoChoice
   /** The memory-pressure signal (a fresh sample). */
   pressure: NativePressure
+  /** What `encrypt: true` uses here. */
+  encryption: NativeEncryption
   /** Things worth fixing. */
   warnings: Array<string>
+}
+
+/** The AEAD of encrypted pageouts and the state of the key. */
+export interface NativeEncryption {
+  /** The AEAD and its implementation, e.g. `"AES-256-GCM (ring)"`. */
+  aead: string
+  /** Whether the key's page is locked in RAM; absent before the first encrypted pageout. */
+  keyLocked?: boolean
+  /** Why it is not locked, if it is not. */
+  keyLockError?: string
 }
 
 /** One sample of the OS's memory-pressure signal. */

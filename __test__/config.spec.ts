@@ -16,8 +16,10 @@ test.after.always(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-test.serial('defaults: auto, a disk-backed scratch dir, no quota, verify on', (t) => {
-  t.deepEqual(Object.keys(initial).sort(), ['backend', 'maxScratchBytes', 'residentBytes', 'scratchDir', 'verify'])
+test.serial('defaults: auto, a disk-backed scratch dir, no quota, verify on, no encryption or compression', (t) => {
+  t.deepEqual(Object.keys(initial).sort(), ['backend', 'compress', 'encrypt', 'maxScratchBytes', 'residentBytes', 'scratchDir', 'verify'])
+  t.false(initial.encrypt)
+  t.is(initial.compress, 'none')
   t.is(initial.backend, 'auto')
   t.is(initial.residentBytes, null, "no budget for stores: each keeps its own")
   t.is(initial.maxScratchBytes, Infinity)
@@ -50,7 +52,7 @@ test.serial('configure applies and returns the config; scratchDir moves new page
   mkdirSync(scratch, { mode: 0o700 })
   const old = pageout(bytes(5_000), { backend: 'file' })
   const c = configure({ backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false, residentBytes: 4096 })
-  t.deepEqual(c, { backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false, residentBytes: 4096 })
+  t.deepEqual(c, { ...initial, backend: 'file', scratchDir: scratch, maxScratchBytes: 1 << 30, verify: false, residentBytes: 4096 })
   t.deepEqual(getConfig(), c)
   t.is(configure({ residentBytes: null }).residentBytes, null)
   using moved = pageout(bytes(5_000, 2))
@@ -143,7 +145,15 @@ test('config from the environment, read once at load', async (t) => {
     COLDPAGE_RESIDENT_BYTES: '65536',
   })
   t.is(r.code, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), { backend: 'file', scratchDir: scratch, maxScratchBytes: 1048576, verify: false, residentBytes: 65536 })
+  t.deepEqual(JSON.parse(r.stdout), {
+    backend: 'file',
+    scratchDir: scratch,
+    maxScratchBytes: 1048576,
+    verify: false,
+    encrypt: false,
+    compress: 'none',
+    residentBytes: 65536,
+  })
 })
 
 test('an invalid environment variable throws at load, naming the variable', async (t) => {
@@ -153,6 +163,8 @@ test('an invalid environment variable throws at load, naming the variable', asyn
     ['COLDPAGE_MAX_SCRATCH_BYTES', '1e3'],
     ['COLDPAGE_VERIFY', 'yes'],
     ['COLDPAGE_RESIDENT_BYTES', '-1'],
+    ['COLDPAGE_ENCRYPT', 'true'],
+    ['COLDPAGE_COMPRESS', 'zstd'],
     ['COLDPAGE_NO_EXTERNAL_BUFFERS', 'true'],
     ['COLDPAGE_SCRATCH_DIR', path.join(dir, 'a-file')],
     ['COLDPAGE_CONFIG', path.join(dir, 'nope.json')],

@@ -401,3 +401,20 @@ test.serial('the residentBytes config field replaces every store\'s budget, live
     b.dispose()
   }
 })
+
+for (const opts of [{ encrypt: true }, { compress: 'lz4' as const }, { encrypt: true, compress: 'lz4' as const }]) {
+  test.serial(`a store over encoded scratch (${JSON.stringify(opts)}) keeps values equal through evictions and page-ins`, (t) => {
+    const before = configure({})
+    configure(opts)
+    try {
+      using store = createStore({ residentBytes: 150_000, backend: 'file', pressure: false })
+      const values = Array.from({ length: 6 }, (_, i) => Buffer.concat([bytes(30_000, i + 1), Buffer.alloc(30_000, i)]))
+      values.forEach((v, i) => store.set(`v${i}`, v))
+      t.is(store.stats().pageOuts, 4, 'encoded handles give copies as views, so values are written when evicted, not at set')
+      for (let round = 0; round < 2; round++) values.forEach((v, i) => t.true((store.get(`v${i}`) as Buffer).equals(v)))
+      t.true(store.getRange('v0', 59_000, 1000)?.equals(values[0]!.subarray(59_000, 60_000)))
+    } finally {
+      configure({ encrypt: before.encrypt, compress: before.compress })
+    }
+  })
+}

@@ -4,7 +4,7 @@
 // take one chunk from each chain, merge (reading every value), page each full output
 // chunk back out; then check the output is sorted and holds exactly the input values.
 //
-// Usage: node benches/merge.mjs [--backend swap|file|none] [--chain-mib N] [--scratch-dir PATH]
+// Usage: node benches/merge.mjs [--backend swap|file|none] [--chain-mib N] [--scratch-dir PATH] [--compress none|lz4]
 // (needs `npm run build`). Prints one human line and one `JSON: {...}` line with the
 // fields of the Rust example; `none` keeps the chunks as plain Buffers (no pager).
 import { configure, pageout } from '../dist/index.mjs'
@@ -18,6 +18,7 @@ const backend = flag('backend', 'file')
 if (!['swap', 'file', 'none'].includes(backend)) throw new Error(`--backend must be swap, file or none, got ${backend}`)
 const chainMib = Number(flag('chain-mib', '1024'))
 if (flag('scratch-dir')) configure({ scratchDir: flag('scratch-dir') })
+if (flag('compress')) configure({ compress: flag('compress') })
 if (Number(flag('threads', '1')) !== 1) console.error('merge.mjs: --threads is ignored (one JS thread)')
 
 const CHUNK = 2 << 20

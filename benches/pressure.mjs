@@ -4,10 +4,11 @@
 // for the run. Backends: swap, file, and no pager at all; next to the raw
 // sequential write/read throughput of the scratch disk, measured in the same run.
 //
-// Usage: npm run bench:pressure -- [--cap-mib 2048] [--threads 1] [--js] [--skip-none]
+// Usage: npm run bench:pressure -- [--cap-mib 2048] [--threads 1] [--js] [--skip-none] [--compress]
 //   --cap-mib   memory.limit_in_bytes of the cgroup; each input chain is this big, so
 //               the working set (two chains) is twice the cap
 //   --js        also run the same merge through the JS API (needs `npm run build`)
+//   --compress  also run the file backend with `compress: 'lz4'` (rows "file, lz4")
 // Cleans up (swapoff, swap file, cgroup) on exit, error, Ctrl-C or SIGTERM.
 
 import { execFileSync, spawn } from 'node:child_process'
@@ -26,6 +27,7 @@ const capMib = Number(flag('cap-mib', '2048'))
 const threads = Number(flag('threads', '1'))
 const withJs = args.includes('--js')
 const skipNone = args.includes('--skip-none')
+const withCompress = args.includes('--compress')
 const scratchDir = flag('scratch-dir', '/var/tmp')
 
 if (process.getuid?.() !== 0) {
@@ -123,15 +125,16 @@ console.log(`raw disk: write ${fmt(disk.write)} GiB/s, read ${fmt(disk.read)} Gi
 
 const runs = []
 const variants = [
-  ['rust', 'swap'], ['rust', 'file'], ...(skipNone ? [] : [['rust', 'none']]),
-  ...(withJs ? [['js', 'swap'], ['js', 'file']] : []),
+  ['rust', 'swap'], ['rust', 'file'], ...(withCompress ? [['rust', 'file', 'lz4']] : []), ...(skipNone ? [] : [['rust', 'none']]),
+  ...(withJs ? [['js', 'swap'], ['js', 'file'], ...(withCompress ? [['js', 'file', 'lz4']] : [])] : []),
 ]
-for (const [lang, backend] of variants) {
+for (const [lang, backend, compress = 'none'] of variants) {
   fs.writeFileSync(path.join(cgroup, 'memory.max_usage_in_bytes'), '0')
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3')
   const before = vmstat()
   const t0 = process.hrtime.bigint()
-  const argv = ['--backend', backend, '--chain-mib', String(capMib), '--threads', String(threads), '--scratch-dir', scratchDir]
+  const argv = ['--backend', backend, '--chain-mib', String(capMib), '--threads', String(threads), '--scratch-dir', scratchDir,
+    '--compress', compress]
   const res = lang === 'rust'
     ? await run(mergeBin, argv, { inCgroup: true })
     : await run(process.execPath, ['--expose-gc', path.join(root, 'benches/merge.mjs'), ...argv], { inCgroup: true })
@@ -145,7 +148,7 @@ for (const [lang, backend] of variants) {
   if (res.signal === 'SIGKILL') outcome = 'OOM-killed'
   else if (res.code !== 0) outcome = `failed (exit ${res.code}): ${res.err.trim().split('\n').pop()}`
   const row = {
-    variant: `${lang} ${backend}`,
+    variant: `${lang} ${backend}${compress === 'none' ? '' : `, ${compress}`}`,
     outcome,
     gibPerSec: m.gib_per_s,
     wallSec: m.wall_s ?? wall,
@@ -179,6 +182,7 @@ const lines = [
   '',
   `file backend vs raw disk (slower of write/read): ${fmt(fileVsDisk)}× (goal >= 0.80)`,
   `file / swap throughput: ${fmt(fileVsSwap)}× (Materialize measured 3–4× at one thread)`,
+  ...(by('rust file, lz4') ? [`file with lz4 / file: ${fmt(by('rust file, lz4').gibPerSec / file?.gibPerSec)}×`] : []),
 ]
 console.log('\n' + lines.join('\n'))
 const outDir = path.join(root, 'benches/results')

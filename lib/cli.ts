@@ -35,6 +35,16 @@ export function formatDoctor(r: DoctorReport): string {
     ['zero-copy', r.zeroCopy ? 'yes' : `no: ${r.zeroCopyReason}`],
     ["'auto' picks", `${r.auto.backend}: ${r.auto.reason}`],
     ['memory pressure', `${r.pressure.level} (${r.pressure.source}): ${r.pressure.detail}`],
+    [
+      'encryption',
+      `${r.encryption.aead}, key ${
+        r.encryption.keyLocked === null
+          ? 'not made yet'
+          : r.encryption.keyLocked
+            ? 'locked in RAM'
+            : `not locked: ${r.encryption.keyLockError}`
+      }`,
+    ],
   ]
   const width = Math.max(...rows.map(([k]) => k.length))
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)

@@ -21,13 +21,23 @@ export interface Config {
   /** Checksum every byte read back from the file backend. Default `true`. */
   verify: boolean
   /**
+   * File backend: encrypt new pageouts (AES-256-GCM, a per-process key that never leaves
+   * memory); the AEAD tag is each block's checksum, checked on every read. Default `false`.
+   */
+  encrypt: boolean
+  /** File backend: compress new pageouts block by block (`'lz4'`). Default `'none'`. */
+  compress: CompressName
+  /**
    * The budget of every store (`createStore`) while set, replacing each one's
    * own, applied live; `null` (the default) leaves each store its own.
    */
   residentBytes: number | null
 }
 
-const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify', 'residentBytes'])
+/** Block-wise compression of the file backend. */
+export type CompressName = 'none' | 'lz4'
+
+const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify', 'encrypt', 'compress', 'residentBytes'])
 
 /**
  * Checks a partial config. `where` prefixes argument names (`opts.` for
@@ -67,8 +77,14 @@ function checkPartial(value: unknown, where: string, json = false): Partial<Conf
         break
       }
       case 'verify':
+      case 'encrypt':
         if (typeof v !== 'boolean') throw invalidArgType(name, 'a boolean', v)
-        out.verify = v
+        out[key] = v
+        break
+      case 'compress':
+        if (typeof v !== 'string') throw invalidArgType(name, "'none' or 'lz4'", v)
+        if (v !== 'none' && v !== 'lz4') throw invalidArgValue(name, "'none' or 'lz4'", v)
+        out.compress = v
         break
       case 'residentBytes':
         if (v === null) {
@@ -109,6 +125,8 @@ function apply(partial: Partial<Config>): Config {
       ...(partial.maxScratchBytes === undefined ? {} : { maxScratchBytes: partial.maxScratchBytes }),
       ...(partial.verify === undefined ? {} : { verify: partial.verify }),
       ...(partial.residentBytes === undefined ? {} : { residentBytes: partial.residentBytes ?? -1 }),
+      ...(partial.encrypt === undefined ? {} : { encrypt: partial.encrypt }),
+      ...(partial.compress === undefined ? {} : { compress: partial.compress }),
     })
   } catch (err) {
     throw fromNative(err)
@@ -125,6 +143,9 @@ function apply(partial: Partial<Config>): Config {
  *
  * @param opts - the fields to change
  * @returns the configuration now in force
+ * Note: `encrypt` and `compress` apply to new file pageouts; live handles keep how
+ * they were stored, and swap handles are never encrypted or compressed.
+ *
  * @throws `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` / `ERR_OUT_OF_RANGE` for bad fields,
  *   `ERR_COLDPAGE_CONFIG` for an unsafe scratch dir (a symlink, not ours, not a directory)
  * @example
@@ -145,6 +166,8 @@ export function getConfig(): Config {
     maxScratchBytes: c.maxScratchBytes ?? Infinity,
     verify: c.verify,
     residentBytes: c.residentBytes ?? null,
+    encrypt: c.encrypt,
+    compress: c.compress as CompressName,
   }
 }
 
@@ -334,6 +357,16 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
     const n = /^(0|[1-9][0-9]*)$/.test(budget) ? Number(budget) : NaN
     if (!Number.isSafeInteger(n)) throw envError('COLDPAGE_RESIDENT_BYTES', budget, 'a non-negative integer')
     partial.residentBytes = n
+  }
+  const encrypt = envVar('COLDPAGE_ENCRYPT')
+  if (encrypt !== undefined) {
+    if (encrypt !== '0' && encrypt !== '1') throw envError('COLDPAGE_ENCRYPT', encrypt, '0 or 1')
+    partial.encrypt = encrypt === '1'
+  }
+  const compress = envVar('COLDPAGE_COMPRESS')
+  if (compress !== undefined) {
+    if (compress !== 'none' && compress !== 'lz4') throw envError('COLDPAGE_COMPRESS', compress, "'none' or 'lz4'")
+    partial.compress = compress
   }
   const noExternal = envVar('COLDPAGE_NO_EXTERNAL_BUFFERS')
   if (noExternal !== undefined && noExternal !== '0' && noExternal !== '1') {

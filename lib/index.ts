@@ -10,7 +10,7 @@ import type { BackendName } from './validate.js'
 
 import './polyfill.js'
 
-export { type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
+export { type CompressName, type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
 export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
 export { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
@@ -103,6 +103,12 @@ export interface DoctorReport {
   auto: { backend: BackendName; reason: string }
   /** The memory-pressure signal: its source (`none` where there is none), level and reading now. */
   pressure: MemoryPressure
+  /**
+   * What `encrypt: true` uses: the AEAD and its library, and whether the key's page is
+   * locked in RAM (`null` before the first encrypted pageout makes the key), with the
+   * reason when it is not.
+   */
+  encryption: { aead: string; keyLocked: boolean | null; keyLockError: string | null }
   /** Things worth fixing. */
   warnings: string[]
 }
@@ -141,6 +147,11 @@ export function doctor(): DoctorReport {
       level: r.pressure.level as PressureLevel,
       source: r.pressure.source as PressureSource,
       detail: r.pressure.detail,
+    },
+    encryption: {
+      aead: r.encryption.aead,
+      keyLocked: r.encryption.keyLocked ?? null,
+      keyLockError: r.encryption.keyLockError ?? null,
     },
     warnings,
   }

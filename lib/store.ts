@@ -104,12 +104,21 @@ interface Entry {
 const INTERNAL = Symbol('coldpage.store.internal')
 
 let autoBackend: BackendName | undefined
-/** The backend a pageout without `backend` gets now (what `auto` picks is looked up once). */
-function selected(): BackendName {
-  const backend = native.getConfig().backend
-  if (backend === 'swap' || backend === 'file') return backend
+
+/**
+ * Whether a pageout with `backend` (or the selector's, when undefined) now gives
+ * a file handle whose views are zero-copy: the file backend, plain blocks (views of
+ * encrypted or compressed handles are decoded copies), a runtime with external
+ * Buffers. What `auto` picks is looked up once.
+ */
+function zeroCopyFile(backend: BackendName | undefined): boolean {
+  if (!zeroCopyAllowed()) return false
+  const c = native.getConfig()
+  if (c.encrypt || c.compress !== 'none') return false
+  if (backend !== undefined) return backend === 'file'
+  if (c.backend === 'swap' || c.backend === 'file') return c.backend === 'file'
   autoBackend ??= native.doctor().auto.backend as BackendName
-  return autoBackend
+  return autoBackend === 'file'
 }
 
 let arrowEntry: typeof ArrowEntry | undefined
@@ -139,9 +148,9 @@ function bufferOf(value: unknown): Buffer {
  * pages it in when it is cold; the coldest resident values are paged out
  * (Buffers whole, tables column by column) whenever the budget is passed.
  *
- * With the file backend where Buffers can be zero-copy, a Buffer entry is
- * written to scratch at `set` and its resident bytes are a zero-copy view of that
- * copy: page cache the OS can reclaim, not anonymous memory, and evicting writes
+ * With the file backend where Buffers can be zero-copy (and `encrypt` and
+ * `compress` are off), a Buffer entry is written to scratch at `set` and its
+ * resident bytes are a zero-copy view of that copy: page cache the OS can reclaim, not anonymous memory, and evicting writes
  * nothing. Elsewhere (swap, tables, Electron) the resident bytes are the value set
  * or paged in.
  *
@@ -256,7 +265,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     this.#entries.set(k, entry)
     this.#total += entry.byteLength
     for (const unit of entry.units) this.#admit(unit)
-    if (entry.table === null && zeroCopyAllowed() && (this.#backend ?? selected()) === 'file') this.#writeThrough(entry.units[0] as Unit)
+    if (entry.table === null && zeroCopyFile(this.#backend)) this.#writeThrough(entry.units[0] as Unit)
     this.#fit(entry)
   }
 

@@ -370,6 +370,33 @@ test('the file quota gives ERR_COLDPAGE_NO_SPACE and the pager keeps working', (
   h.dispose()
 })
 
+test('encrypt and compress: every read form round-trips, views are copies, doctor names the AEAD', async () => {
+  const previous = getConfig()
+  try {
+    for (const [encrypt, compress] of [[true, 'none'], [false, 'lz4'], [true, 'lz4']]) {
+      configure({ encrypt, compress })
+      const text = Buffer.from('price volume close '.repeat(4000))
+      for (const data of [text, bytes(70_000, 9)]) {
+        const h = pageout([data.subarray(0, 5000), data.subarray(5000)], { backend: 'file' })
+        assert.deepEqual(h.readAt(4090, 20_000), data.subarray(4090, 24_090))
+        assert.deepEqual(await h.readAtAsync(1, data.length - 1), data.subarray(1))
+        const [a, b] = h.readAtMany([[0, 10], [8000, 9000]])
+        assert.deepEqual([a, b], [data.subarray(0, 10), data.subarray(8000, 17_000)])
+        const into = Buffer.alloc(4096)
+        h.readInto(4096, into)
+        assert.deepEqual(into, data.subarray(4096, 8192))
+        const view = h.view(0, 100)
+        view.fill(0)
+        assert.deepEqual(h.readAt(0, 100), data.subarray(0, 100), 'a view is a decoded copy')
+        assert.deepEqual(h.take(), data)
+      }
+    }
+    assert.match(doctor().encryption.aead, /^(AES-256-GCM|ChaCha20-Poly1305) \((ring|RustCrypto)\)$/)
+  } finally {
+    configure({ encrypt: previous.encrypt, compress: previous.compress })
+  }
+})
+
 test('empty inputs give zero-length handles', () => {
   for (const input of [Buffer.alloc(0), [], new ArrayBuffer(0), [new Uint8Array(0), new Uint8Array(0)]]) {
     const h = pageout(input)

@@ -27,6 +27,10 @@ pub struct NativeConfig {
     pub verify: bool,
     /// The budget of every store while set; absent (null) for each store's own.
     pub resident_bytes: Option<f64>,
+    /// Whether new file pageouts are encrypted.
+    pub encrypt: bool,
+    /// `"none"` or `"lz4"`: how new file pageouts are compressed.
+    pub compress: String,
 }
 
 /// The fields of a `configure` call; absent ones stay as they are.
@@ -42,6 +46,10 @@ pub struct NativeConfigPatch {
     pub verify: Option<bool>,
     /// The budget of every store; negative for none (each store's own).
     pub resident_bytes: Option<f64>,
+    /// Whether new file pageouts are encrypted.
+    pub encrypt: Option<bool>,
+    /// `"none"` or `"lz4"`.
+    pub compress: Option<String>,
 }
 
 /// Changes the fields given, atomically: everything is validated before anything
@@ -68,11 +76,17 @@ pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
             Some(r) if r < 0.0 => Some(None),
             Some(r) => Some(Some(to_u64("residentBytes", r)?)),
         };
+        let compress: Option<coldpage::Compression> = patch
+            .compress
+            .map(|c| c.parse().map_err(|_| Failure::invalid_value("compress", format!("{c:?} is not 'none' or 'lz4'"))))
+            .transpose()?;
         let pager = coldpage::Pager::global();
         if patch.scratch_dir.is_some()
             || max_scratch_bytes.is_some()
             || patch.verify.is_some()
             || resident_bytes.is_some()
+            || patch.encrypt.is_some()
+            || compress.is_some()
         {
             pager.update(|c| {
                 if let Some(dir) = patch.scratch_dir {
@@ -86,6 +100,12 @@ pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
                 }
                 if let Some(budget) = resident_bytes {
                     c.resident_bytes = budget;
+                }
+                if let Some(encrypt) = patch.encrypt {
+                    c.encrypt = encrypt;
+                }
+                if let Some(compress) = compress {
+                    c.compress = compress;
                 }
             })?;
         }
@@ -117,6 +137,8 @@ pub fn get_config() -> NativeConfig {
         max_scratch_bytes: config.max_scratch_bytes.map(|m| m as f64),
         verify: config.verify,
         resident_bytes: config.resident_bytes.map(|b| b as f64),
+        encrypt: config.encrypt,
+        compress: config.compress.as_str().to_owned(),
     }
 }
 
@@ -204,6 +226,17 @@ pub fn memory_pressure() -> NativePressure {
     coldpage::pressure::sample().into()
 }
 
+/// The AEAD of encrypted pageouts and the state of the key.
+#[napi(object)]
+pub struct NativeEncryption {
+    /// The AEAD and its implementation, e.g. `"AES-256-GCM (ring)"`.
+    pub aead: String,
+    /// Whether the key's page is locked in RAM; absent before the first encrypted pageout.
+    pub key_locked: Option<bool>,
+    /// Why it is not locked, if it is not.
+    pub key_lock_error: Option<String>,
+}
+
 /// The platform facts the pager depends on.
 #[napi(object)]
 pub struct NativeDoctorReport {
@@ -239,6 +272,8 @@ pub struct NativeDoctorReport {
     pub auto: NativeAutoChoice,
     /// The memory-pressure signal (a fresh sample).
     pub pressure: NativePressure,
+    /// What `encrypt: true` uses here.
+    pub encryption: NativeEncryption,
     /// Things worth fixing.
     pub warnings: Vec<String>,
 }
@@ -265,6 +300,14 @@ pub fn doctor() -> NativeDoctorReport {
         hole_punching: r.hole_punching,
         auto: NativeAutoChoice { backend: r.auto.backend.as_str().to_owned(), reason: r.auto.reason },
         pressure: r.pressure.into(),
+        encryption: {
+            let e = coldpage::Pager::global().encryption();
+            NativeEncryption {
+                aead: e.aead.to_owned(),
+                key_locked: e.key_made.then_some(e.key_lock_error.is_none()),
+                key_lock_error: e.key_lock_error,
+            }
+        },
         warnings: r.warnings,
     }
 }

@@ -255,7 +255,8 @@ impl NativeHandle {
     fn view_inner(&self, env: &Env, offset: f64, length: f64, zero_copy: bool) -> Outcome<JsBuffer> {
         let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
         let lease = self.live()?.view(offset, len)?;
-        if !zero_copy || lease.is_empty() || self.cell.backend() == coldpage::Backend::Swap {
+        // Compressed or encrypted handles lend a decoded copy: copied into a Buffer too.
+        if !zero_copy || lease.is_empty() || lease.is_copy() || self.cell.backend() == coldpage::Backend::Swap {
             return buffers::copy(env, &lease);
         }
         self.prune_views(env);
@@ -272,7 +273,7 @@ impl NativeHandle {
         let reported = i64::try_from(len).unwrap_or(i64::MAX);
         buffers::adjust_external_memory(env, reported);
         // SAFETY: `data`/`len` are the lease's bytes: a private copy-on-write map of
-        // the extent (file handles only, above), which the core keeps mapped and
+        // the extent (plain file handles only, above), which the core keeps mapped and
         // writable while the lease lives, and which no write reaches the handle's
         // storage through; the lease stays in `slot` until the finalizer drops
         // `ViewOwner` or `retire` has detached the Buffer, so no JS object reaches

@@ -14,6 +14,8 @@
 //!     --chain-mib N              MiB per input chain, rounded up to whole chunks (default 1024)
 //!     --threads T                independent merges in parallel (default 1)
 //!     --scratch-dir PATH         the file backend's scratch dir (default: the pager's)
+//!     --compress none|lz4        the file backend's block compression (default none)
+//!     --encrypt 0|1              the file backend's encryption (default 0)
 //! ```
 //!
 //! Only the merge is timed; building the inputs comes before and checking the output
@@ -45,14 +47,27 @@ struct Args {
     chain_mib: u64,
     threads: usize,
     scratch_dir: Option<PathBuf>,
+    compress: coldpage::Compression,
+    encrypt: bool,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { backend: Selector::File, no_pager: false, chain_mib: 1024, threads: 1, scratch_dir: None };
+    let mut args = Args {
+        backend: Selector::File,
+        no_pager: false,
+        chain_mib: 1024,
+        threads: 1,
+        scratch_dir: None,
+        compress: coldpage::Compression::None,
+        encrypt: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
-            println!("usage: merge [--backend swap|file|auto|none] [--chain-mib N] [--threads T] [--scratch-dir PATH]");
+            println!(
+                "usage: merge [--backend swap|file|auto|none] [--chain-mib N] [--threads T] [--scratch-dir PATH] \
+                 [--compress none|lz4] [--encrypt 0|1]"
+            );
             std::process::exit(0);
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -72,6 +87,8 @@ fn parse_args() -> Result<Args> {
             "--chain-mib" => args.chain_mib = value.parse().map_err(|e| format!("--chain-mib {value:?}: {e}"))?,
             "--threads" => args.threads = value.parse().map_err(|e| format!("--threads {value:?}: {e}"))?,
             "--scratch-dir" => args.scratch_dir = Some(PathBuf::from(value)),
+            "--compress" => args.compress = value.parse()?,
+            "--encrypt" => args.encrypt = value == "1",
             other => return Err(format!("unknown flag {other:?} (try --help)").into()),
         }
     }
@@ -347,6 +364,8 @@ fn run() -> Result<()> {
     if let Some(dir) = &args.scratch_dir {
         config.scratch_dir = dir.clone();
     }
+    config.compress = args.compress;
+    config.encrypt = args.encrypt;
     let pager = Pager::new(config)?;
     pager.set_backend(args.backend);
     let store = if args.no_pager { Store::Heap } else { Store::Pager(pager.clone()) };

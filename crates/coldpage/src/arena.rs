@@ -296,6 +296,20 @@ pub(crate) struct Extent {
     pub(crate) recycle: bool,
 }
 
+impl Extent {
+    /// Gives back the pages past the first `len` bytes (`0 < len <= size`): they are
+    /// punched and freed at once (they may hold a recycled extent's old bytes).
+    pub(crate) fn shrink(&mut self, len: u64) {
+        let page = os::page_size() as u64;
+        let keep = len.max(1).next_multiple_of(page);
+        if keep < self.size {
+            let tail = self.size - keep;
+            self.size = keep;
+            self.arena.release(self.offset + keep, tail, false);
+        }
+    }
+}
+
 impl Drop for Extent {
     fn drop(&mut self) {
         self.arena.release(self.offset, self.size, self.recycle);

@@ -20,11 +20,56 @@ pub struct Config {
     /// `createStore`), replacing each store's own while set; the pager itself does
     /// not use it. Kept here so that every thread sees one value.
     pub resident_bytes: Option<u64>,
+    /// Encrypt new file pageouts (AES-256-GCM, a per-pager key that never leaves
+    /// memory); their AEAD tags are their checksums, checked on every read whatever
+    /// `verify` says.
+    pub encrypt: bool,
+    /// Compress new file pageouts block by block.
+    pub compress: Compression,
+}
+
+/// Block-wise compression of file-backed handles ([`Config::compress`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Blocks are stored as they are.
+    #[default]
+    None,
+    /// Each block is LZ4-compressed (lz4_flex's block format); a block that does not
+    /// shrink is stored raw.
+    Lz4,
+}
+
+impl Compression {
+    /// The name used in JS and in config files: `"none"` or `"lz4"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Compression> {
+        match s {
+            "none" => Ok(Compression::None),
+            "lz4" => Ok(Compression::Lz4),
+            _ => Err(Error::Config(format!("unknown compression {s:?}: expected 'none' or 'lz4'"))),
+        }
+    }
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { scratch_dir: default_scratch_dir(), max_scratch_bytes: None, verify: true, resident_bytes: None }
+        Config {
+            scratch_dir: default_scratch_dir(),
+            max_scratch_bytes: None,
+            verify: true,
+            encrypt: false,
+            compress: Compression::None,
+            resident_bytes: None,
+        }
     }
 }
 

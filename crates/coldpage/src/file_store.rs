@@ -36,19 +36,26 @@ thread_local! {
 }
 
 pub(crate) struct FileStore {
-    /// A read-only map of the extent for small reads, made on the first (`None` where
-    /// the platform has no guarded copy or the map failed).
+    reader: ExtentReader,
+    sums: Vec<u64>,
+}
+
+/// Reads of the first `len` bytes of an extent: copies from a read-only map of it
+/// under the SIGBUS guard where the platform has one, else `pread`. Shared by plain
+/// and encoded ([`crate::encoded_store`]) stores.
+pub(crate) struct ExtentReader {
+    /// A read-only map of the extent, made on the first read (`None` where the
+    /// platform has no guarded copy or the map failed).
     map: OnceLock<Option<Mmap>>,
     /// Set after a media error under the map: reads use `pread` from then on.
     map_failed: AtomicBool,
-    extent: Extent,
-    len: u64,
-    sums: Vec<u64>,
+    pub(crate) extent: Extent,
+    pub(crate) len: u64,
 }
 
 /// Where a read's bytes come from.
 #[derive(Clone, Copy)]
-enum Source<'a> {
+pub(crate) enum Source<'a> {
     Pread,
     Map(&'a Mmap),
 }
@@ -77,19 +84,38 @@ impl FileStore {
                 return Err(Error::io_at("pwritev", Some(arena.dir.path.clone()), e));
             }
         }
-        Ok(FileStore { map: OnceLock::new(), map_failed: AtomicBool::new(false), extent, len: total, sums })
+        Ok(FileStore { reader: ExtentReader::new(extent, total), sums })
     }
 
     pub(crate) fn arena(&self) -> &Arc<Arena> {
-        &self.extent.arena
+        &self.reader.extent.arena
+    }
+
+    /// Where the extent is in its arena file (for tests that tamper with it).
+    pub(crate) fn extent_offset(&self) -> u64 {
+        self.reader.extent.offset
     }
 
     fn block_end(&self, block: u64) -> u64 {
-        ((block + 1) * BLOCK).min(self.len)
+        ((block + 1) * BLOCK).min(self.reader.len)
     }
 
-    /// The extent's map, for a read of `len` bytes that should use it.
     fn source(&self) -> Source<'_> {
+        self.reader.source()
+    }
+
+    fn fetch(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+        self.reader.fetch(source, at, bufs)
+    }
+}
+
+impl ExtentReader {
+    pub(crate) fn new(extent: Extent, len: u64) -> ExtentReader {
+        ExtentReader { map: OnceLock::new(), map_failed: AtomicBool::new(false), extent, len }
+    }
+
+    /// The extent's map, or `pread` where there is none (or it failed).
+    pub(crate) fn source(&self) -> Source<'_> {
         if self.map_failed.load(Ordering::Relaxed) {
             return Source::Pread;
         }
@@ -108,8 +134,8 @@ impl FileStore {
         map.as_ref().map_or(Source::Pread, Source::Map)
     }
 
-    /// Fills `bufs` with the bytes at `at` (from the handle's start), from `source`.
-    fn fetch(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+    /// Fills `bufs` with the bytes at `at` (from the extent's start), from `source`.
+    pub(crate) fn fetch(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
         fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
         // Bit rot on the medium, on every platform: the read succeeds with one byte flipped.
         fail::fail_point!("file-read-flip", |_| {
@@ -143,10 +169,12 @@ impl FileStore {
         }
         Ok(())
     }
+}
 
+impl FileStore {
     fn corrupt(&self, handle: u64, block: u64, counters: &Counters) -> Error {
         counters.checksum_failures.fetch_add(1, Ordering::Relaxed);
-        Error::Corrupt { handle, block, arena: self.extent.arena.id }
+        Error::Corrupt { handle, block, arena: self.reader.extent.arena.id }
     }
 
     /// Fills `dst` from `offset` (the range is already checked against the handle).
@@ -332,10 +360,11 @@ impl FileStore {
             (offset, offset + len)
         };
         fail::fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(os::errno::ENOMEM))));
-        let file = &self.extent.arena.file;
+        let extent = &self.reader.extent;
+        let file = &extent.arena.file;
         let options = {
             let mut o = MmapOptions::new();
-            o.offset(self.extent.offset + start).len((end - start) as usize);
+            o.offset(extent.offset + start).len((end - start) as usize);
             o
         };
         // SAFETY: the arena file is an unnamed (O_TMPFILE or unlinked) 0600 file in a
@@ -345,7 +374,7 @@ impl FileStore {
         // after every lease holding the map has dropped it. The map is private
         // (copy-on-write), so writes through it never reach the file.
         let map = unsafe { options.map_copy(file) }
-            .map_err(|e| Error::io_at("mmap", Some(self.extent.arena.dir.path.clone()), e))?;
+            .map_err(|e| Error::io_at("mmap", Some(extent.arena.dir.path.clone()), e))?;
         if verify {
             if let Some(block) = first_mismatch(&map, start / BLOCK, &self.sums) {
                 return Err(self.corrupt(handle, block, counters));
@@ -356,7 +385,7 @@ impl FileStore {
 
     /// Hints the kernel to read `[offset, offset + len)` ahead.
     pub(crate) fn prefetch(&self, offset: u64, len: u64) {
-        os::read_ahead(&self.extent.arena.file, self.extent.offset + offset, len);
+        os::read_ahead(&self.reader.extent.arena.file, self.reader.extent.offset + offset, len);
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use memmap2::MmapMut;
 
+use crate::encoded_store::EncodedStore;
 use crate::error::{try_zeroed, Error, Result};
 use crate::file_store::FileStore;
 use crate::region::Region;
@@ -51,6 +52,8 @@ pub(crate) enum Data {
     Empty,
     Swap(Region),
     File(FileStore),
+    /// File-backed, compressed and/or encrypted.
+    Encoded(EncodedStore),
 }
 
 /// Swap residency of a handle's pages, as the OS reports it.
@@ -285,6 +288,7 @@ impl Handle {
                 Ok(())
             }
             Data::File(file) => file.read_into(offset, buf, self.verify(), self.id, &s.shared.counters),
+            Data::Encoded(store) => store.read_into(offset, buf, self.verify(), &s.shared.counters),
         };
         s.shared.count_failure(result)?;
         self.count_read(1, buf.len() as u64);
@@ -358,6 +362,12 @@ impl Handle {
                     file.read_into(offset, dst, self.verify(), self.id, &s.shared.counters)
                 })
             }
+            // Each range decodes only the blocks it touches, straight into its target.
+            Data::Encoded(store) => {
+                ranges.iter().zip(&plan).filter(|(r, _)| r.1 > 0).try_for_each(|(&(offset, len), &(t, at))| {
+                    store.read_into(offset, &mut targets[t][at..at + len as usize], self.verify(), &s.shared.counters)
+                })
+            }
             _ if ranges.len() == 1 && ranges[0].1 > 0 => {
                 let (offset, len) = ranges[0];
                 let (t, at) = plan[0];
@@ -405,12 +415,22 @@ impl Handle {
                 Ok(())
             }
             Data::File(file) => file.read_many(ranges, self.verify(), self.id, &s.shared.counters, deliver),
+            Data::Encoded(store) => {
+                for (i, &(offset, len)) in ranges.iter().enumerate() {
+                    let mut bytes = try_zeroed(len as usize)?;
+                    store.read_into(offset, &mut bytes, self.verify(), &s.shared.counters)?;
+                    deliver(i, &bytes);
+                }
+                Ok(())
+            }
         }
     }
 
     /// A zero-copy lease on `[offset, offset + len)`: the swap region itself, or a
     /// read-only map of the file extent (verified when `verify` is on). The storage
     /// stays alive until the lease drops, even if the handle is dropped first.
+    /// Compressed or encrypted handles lend a decoded copy instead (the bytes on disk
+    /// are not the handle's bytes): see [`Lease::is_copy`].
     ///
     /// # Errors
     /// As [`Handle::read_at`], plus [`Error::Io`] when `mmap` fails.
@@ -425,6 +445,11 @@ impl Handle {
                 let (map, at) =
                     s.shared.count_failure(file.map(offset, len, self.verify(), self.id, &s.shared.counters))?;
                 Span::Map { map, at, len: len as usize }
+            }
+            Data::Encoded(store) => {
+                let mut bytes = try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?;
+                s.shared.count_failure(store.read_into(offset, &mut bytes, self.verify(), &s.shared.counters))?;
+                Span::Copy(bytes)
             }
         };
         self.count_read(1, len);
@@ -474,6 +499,7 @@ impl Handle {
             Data::Empty => {}
             Data::Swap(region) => region.will_need(offset as usize, len as usize),
             Data::File(file) => file.prefetch(offset, len),
+            Data::Encoded(store) => store.prefetch(offset, len),
         }
     }
 
@@ -493,7 +519,9 @@ impl Handle {
                 Err(e) => Err(Error::io("residency", e)),
             },
             Data::Empty => Ok(Residency { pages: 0, resident: 0, swapped: 0 }),
-            Data::File(_) => Err(Error::Unsupported("residency is measured for swap-backed handles".into())),
+            Data::File(_) | Data::Encoded(_) => {
+                Err(Error::Unsupported("residency is measured for swap-backed handles".into()))
+            }
         }
     }
 
@@ -501,6 +529,45 @@ impl Handle {
     pub fn arena_id(&self) -> Option<u64> {
         match &self.stored.data {
             Data::File(file) => Some(file.arena().id),
+            Data::Encoded(store) => Some(store.arena().id),
+            _ => None,
+        }
+    }
+
+    /// Whether the handle's scratch bytes are encrypted, compressed or both (set at
+    /// pageout from [`Config::encrypt`](crate::Config::encrypt) and
+    /// [`Config::compress`](crate::Config::compress); file backend only).
+    pub fn is_encoded(&self) -> bool {
+        matches!(self.stored.data, Data::Encoded(_))
+    }
+
+    /// Bytes the handle occupies in its scratch extent (compressed blocks are shorter
+    /// than [`Handle::len`]); `None` for other backends.
+    pub fn stored_len(&self) -> Option<u64> {
+        match &self.stored.data {
+            Data::File(_) => Some(self.stored.len),
+            Data::Encoded(store) => Some(store.stored_len()),
+            _ => None,
+        }
+    }
+
+    /// Where the handle's extent starts in its arena file. For tests that tamper with
+    /// scratch bytes; not a stable API.
+    #[doc(hidden)]
+    pub fn scratch_offset(&self) -> Option<u64> {
+        match &self.stored.data {
+            Data::File(file) => Some(file.extent_offset()),
+            Data::Encoded(store) => Some(store.extent_offset()),
+            _ => None,
+        }
+    }
+
+    /// The nonce counter values of an encrypted handle's blocks, one per block. For
+    /// tests (no value may ever repeat under one pager); not a stable API.
+    #[doc(hidden)]
+    pub fn nonces(&self) -> Option<std::ops::Range<u64>> {
+        match &self.stored.data {
+            Data::Encoded(store) => store.nonces(),
             _ => None,
         }
     }
@@ -517,8 +584,17 @@ impl std::fmt::Debug for Handle {
 }
 
 enum Span {
-    Region { offset: usize, len: usize },
-    Map { map: MmapMut, at: usize, len: usize },
+    Region {
+        offset: usize,
+        len: usize,
+    },
+    Map {
+        map: MmapMut,
+        at: usize,
+        len: usize,
+    },
+    /// Decoded bytes of a compressed or encrypted handle.
+    Copy(Vec<u8>),
 }
 
 /// Zero-copy read access to part of a handle's storage. Keeps the storage alive
@@ -535,7 +611,16 @@ impl Deref for Lease {
             (Span::Region { offset, len }, Data::Swap(region)) => &region.as_slice()[*offset..*offset + *len],
             (Span::Region { .. }, _) => &[],
             (Span::Map { map, at, len }, _) => &map[*at..*at + *len],
+            (Span::Copy(bytes), _) => bytes,
         }
+    }
+}
+
+impl Lease {
+    /// Whether the lease holds a decoded copy (a compressed or encrypted handle)
+    /// rather than the handle's storage itself.
+    pub fn is_copy(&self) -> bool {
+        matches!(self.span, Span::Copy(_))
     }
 }
 

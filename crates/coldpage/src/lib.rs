@@ -37,6 +37,12 @@
 //!   Every 4 KiB block carries an xxh3-64 checksum verified on read (unless
 //!   [`Config::verify`] is off): a mismatch is [`Error::Corrupt`], never wrong bytes.
 //!
+//! With [`Config::compress`] or [`Config::encrypt`], new file pageouts store each
+//! block on its own: LZ4-compressed where that shrinks it, then sealed with an AEAD
+//! (AES-256-GCM, or ChaCha20-Poly1305 without AES instructions) whose tag replaces the
+//! checksum. A read decodes only the blocks it touches; views of such handles are
+//! decoded copies ([`Lease::is_copy`]). Swap handles are never encoded.
+//!
 //! Leases ([`Lease`]) keep the storage they borrow alive, so an extent is never
 //! punched or reused under a live map.
 //!
@@ -48,6 +54,14 @@
 //! no other user can read it and nothing is left behind when the process dies, even
 //! by `kill -9`.
 //!
+//! With [`Config::encrypt`], only ciphertext reaches the arena: the key (256 bits per
+//! pager, from the OS's random number generator) is held in one page locked in RAM
+//! where the OS allows ([`Pager::encryption`] says whether), zeroed when the pager is
+//! dropped and never written anywhere; nonces come from a counter that never repeats
+//! for the key's life; each block's associated data binds the handle, the block's
+//! index and its lengths, so moved, swapped or replayed blocks are [`Error::Corrupt`].
+//! It does not protect against anyone who can read the process's memory.
+//!
 //! [madvise(2)]: https://man7.org/linux/man-pages/man2/madvise.2.html
 //! [open(2)]: https://man7.org/linux/man-pages/man2/open.2.html
 //! [pwritev(2)]: https://man7.org/linux/man-pages/man2/pwritev.2.html
@@ -56,7 +70,9 @@ mod arena;
 mod cell;
 mod config;
 mod copy;
+mod crypt;
 mod doctor;
+mod encoded_store;
 mod error;
 mod file_store;
 mod handle;
@@ -88,11 +104,11 @@ pub(crate) fn random_u64() -> u64 {
 mod selector;
 
 pub use cell::HandleCell;
-pub use config::{default_scratch_dir, Config};
+pub use config::{default_scratch_dir, Compression, Config};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
 pub use handle::{Handle, Lease, Residency, TakeError, Taken};
-pub use pager::{BackendStats, Pager, Staged, Stats};
+pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use pressure::{Level, Pressure};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
 pub use tokens::SharedToken;

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use crate::arena::{Arena, Quota};
-use crate::config::Config;
+use crate::config::{Compression, Config};
+use crate::crypt::{Algorithm, Key};
+use crate::encoded_store::{EncodedStore, Encoding};
 use crate::error::{Error, Result};
 use crate::file_store::FileStore;
 use crate::handle::{Data, Handle, Stored};
@@ -77,6 +79,18 @@ pub struct Stats {
     pub errors: u64,
 }
 
+/// What [`Pager::encryption`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encryption {
+    /// The AEAD and its implementation, e.g. `"AES-256-GCM (ring)"`.
+    pub aead: &'static str,
+    /// Whether the key exists yet (it is made by the first encrypted pageout).
+    pub key_made: bool,
+    /// Why the key's page could not be locked in RAM (`None` when it is, or before
+    /// the key is made).
+    pub key_lock_error: Option<String>,
+}
+
 /// Live handles and bytes of one backend.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BackendStats {
@@ -108,6 +122,7 @@ impl Pager {
                 arenas: Mutex::default(),
                 quota: Arc::new(quota),
                 counters: Counters::default(),
+                key: Mutex::new(None),
             }),
         }
     }
@@ -224,6 +239,8 @@ impl Pager {
     }
 
     fn store(&self, backend: Backend, len: u64, source: Source<'_>) -> Result<Handle> {
+        // Taken first: an encrypted pageout binds its blocks to the handle's id.
+        let id = crate::handle::next_id();
         let data = match backend {
             Backend::Swap if !swap_backend_supported() => {
                 let why = crate::os::page_out_primitive().err().unwrap_or_default();
@@ -240,18 +257,63 @@ impl Pager {
             }),
             Backend::File => {
                 let arena = self.arena()?;
-                Data::File(match &source {
-                    Source::Chunks(chunks) => FileStore::write(&arena, chunks, len)?,
-                    Source::Staged(region) => FileStore::write(&arena, &[region.as_slice()], len)?,
-                })
+                let staged;
+                let chunks = match &source {
+                    Source::Chunks(chunks) => *chunks,
+                    Source::Staged(region) => {
+                        staged = [region.as_slice()];
+                        &staged[..]
+                    }
+                };
+                match self.encoding()? {
+                    None => Data::File(FileStore::write(&arena, chunks, len)?),
+                    Some(encoding) => Data::Encoded(EncodedStore::write(&arena, chunks, len, id, &encoding)?),
+                }
             }
         };
-        let id = crate::handle::next_id();
         Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
     }
 
     pub(crate) fn count_failure<T>(&self, r: Result<T>) -> Result<T> {
         self.shared.count_failure(r)
+    }
+
+    /// How a file pageout now encodes its blocks; `None` for plain (checksummed) blocks.
+    fn encoding(&self) -> Result<Option<Encoding>> {
+        let (encrypt, compress) = {
+            let config = self.shared.config.read().unwrap_or_else(|p| p.into_inner());
+            (config.encrypt, config.compress)
+        };
+        if !encrypt && compress == Compression::None {
+            return Ok(None);
+        }
+        let key = if encrypt { Some(self.key()?) } else { None };
+        Ok(Some(Encoding { lz4: compress == Compression::Lz4, key }))
+    }
+
+    /// The pager's scratch key, made on first use; it lives as long as the pager or
+    /// a handle sealed with it.
+    fn key(&self) -> Result<Arc<Key>> {
+        let mut key = self.shared.key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = key.as_ref() {
+            return Ok(Arc::clone(key));
+        }
+        let made = Arc::new(Key::new(Algorithm::for_this_cpu())?);
+        *key = Some(Arc::clone(&made));
+        Ok(made)
+    }
+
+    /// What encrypted pageouts use here: the AEAD and whether the key is locked in RAM.
+    pub fn encryption(&self) -> Encryption {
+        let key = self.shared.key.lock().unwrap_or_else(|p| p.into_inner());
+        match key.as_ref() {
+            Some(key) => Encryption {
+                aead: key.algorithm().name(),
+                key_made: true,
+                key_lock_error: key.lock_error().map(str::to_owned),
+            },
+            None => Encryption { aead: Algorithm::for_this_cpu().name(), key_made: false, key_lock_error: None },
+        }
     }
 
     fn lock_arena(&self) -> std::sync::MutexGuard<'_, ArenaSlot> {

@@ -30,6 +30,9 @@ pub(crate) struct Shared {
     pub(crate) arenas: Mutex<Vec<Weak<Arena>>>,
     pub(crate) quota: Arc<Quota>,
     pub(crate) counters: Counters,
+    /// The key of encrypted pageouts, made on the first; handles sealed with it hold
+    /// it too, so it outlives a key change in no case (it never changes).
+    pub(crate) key: Mutex<Option<Arc<crate::crypt::Key>>>,
 }
 
 /// The scratch dir for new file-backed handles and its arena. Kept apart from

@@ -225,7 +225,7 @@ fn a_bad_config_is_refused_whole() {
             scratch_dir: link,
             verify: true,
             max_scratch_bytes: Some(1 << 20),
-            resident_bytes: None,
+            ..pager.config()
         })
         .unwrap_err();
     assert_eq!(err.code(), "ERR_COLDPAGE_CONFIG");

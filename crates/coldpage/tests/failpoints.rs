@@ -380,3 +380,47 @@ fn a_failed_take_gives_the_handle_back_to_its_cell() {
     assert_eq!(pager.stats().file.handles, 0);
     scenario.teardown();
 }
+
+/// The same faults on encrypted and compressed pageouts: write errors and a full disk
+/// lose nothing and give the extent back, read errors are `Io`, a byte flipped on the
+/// medium is `Corrupt`, and the pager keeps working.
+#[test]
+fn faults_in_encoded_pageouts_and_reads() {
+    let scenario = fail::FailScenario::setup();
+    for (encrypt, compress) in
+        [(true, coldpage::Compression::None), (false, coldpage::Compression::Lz4), (true, coldpage::Compression::Lz4)]
+    {
+        let (pager, _dir) = common::pager_with(|c| {
+            c.encrypt = encrypt;
+            c.compress = compress;
+        });
+        let what = format!("encrypt {encrypt}, {compress:?}");
+        // Compressible and incompressible halves, over several 1 MiB pieces.
+        let mut data = vec![7u8; 3 << 20];
+        data.extend_from_slice(&pattern(1 << 20, 5));
+        let copy = data.clone();
+        let live = pager.pageout_to(Backend::File, &[&data]).unwrap();
+        let allocated = pager.stats().scratch_bytes_allocated;
+        for (point, code) in [("file-write", "ERR_COLDPAGE_IO"), ("file-write-nospace", "ERR_COLDPAGE_NO_SPACE")] {
+            fail::cfg(point, "1*off->return").unwrap();
+            let err = pager.pageout_to(Backend::File, &[&data]).unwrap_err();
+            fail::remove(point);
+            assert_eq!(err.code(), code, "{point}, {what}: {err}");
+            assert_eq!(data, copy, "{point}: the caller's bytes are untouched");
+            let s = pager.stats();
+            assert_eq!((s.file.handles, s.scratch_bytes_allocated), (1, allocated), "{point}, {what}: {s:?}");
+            let again = pager.pageout_to(Backend::File, &[&data]).unwrap();
+            assert_eq!(again.read_at(0, data.len() as u64).unwrap(), data, "{point}, {what}: pageouts work again");
+        }
+        fail::cfg("file-read", "return").unwrap();
+        assert_eq!(live.read_at(10, 5000).unwrap_err().code(), "ERR_COLDPAGE_IO", "{what}");
+        fail::remove("file-read");
+        fail::cfg("file-read-flip", "return").unwrap();
+        let mut buf = vec![0xEE; 10_000];
+        assert_eq!(live.read_into(4000, &mut buf).unwrap_err().code(), "ERR_COLDPAGE_CORRUPT", "{what}");
+        fail::remove("file-read-flip");
+        assert!(buf.iter().all(|&b| b == 0), "{what}: nothing wrong is left behind");
+        assert_eq!(live.read_at(0, data.len() as u64).unwrap(), data, "{what}: the handle stays usable");
+    }
+    scenario.teardown();
+}

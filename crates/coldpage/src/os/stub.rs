@@ -175,6 +175,12 @@ pub fn read_ahead(file: &File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
+/// Keeps `map`'s pages out of swap (for key material); fails where the OS refuses.
+pub fn lock_memory(map: &memmap2::MmapMut) -> io::Result<()> {
+    let _ = map;
+    Err(unsupported("locking memory"))
+}
+
 /// Bytes `file` occupies on disk.
 pub fn bytes_on_disk(file: &File) -> u64 {
     let _ = file;

@@ -477,6 +477,14 @@ pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
     }
 }
 
+/// Keeps `map`'s pages out of swap ([mlock(2)], for key material). Fails where
+/// `RLIMIT_MEMLOCK` is exhausted; `munmap` unlocks.
+///
+/// [mlock(2)]: https://man7.org/linux/man-pages/man2/mlock.2.html
+pub fn lock_memory(map: &memmap2::MmapMut) -> io::Result<()> {
+    map.lock()
+}
+
 /// Bytes `file` occupies on disk (`st_blocks * 512`).
 pub fn bytes_on_disk(file: &File) -> u64 {
     file.metadata().map(|m| m.blocks() * 512).unwrap_or(0)

@@ -48,7 +48,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::Ioctl::{FILE_ZERO_DATA_INFORMATION, FSCTL_SET_SPARSE, FSCTL_SET_ZERO_DATA};
 use windows_sys::Win32::System::Memory::{
     CreateMemoryResourceNotification, LowMemoryResourceNotification, QueryMemoryResourceNotification, VirtualAlloc,
-    VirtualFree, VirtualUnlock, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
+    VirtualFree, VirtualLock, VirtualUnlock, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
 };
 use windows_sys::Win32::System::ProcessStatus::{K32QueryWorkingSetEx, PSAPI_WORKING_SET_EX_INFORMATION};
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, GlobalMemoryStatusEx, MEMORYSTATUSEX, SYSTEM_INFO};
@@ -635,6 +635,20 @@ pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<bool> {
 /// A hint only: Windows has no per-range read-ahead call for a handle.
 pub fn read_ahead(file: &File, offset: u64, len: u64) {
     let _ = (file, offset, len);
+}
+
+/// Keeps `map`'s pages in the working set ([VirtualLock], for key material); fails
+/// past the process's minimum working set size. Unmapping unlocks.
+///
+/// [VirtualLock]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtuallock
+pub fn lock_memory(map: &memmap2::MmapMut) -> io::Result<()> {
+    // SAFETY: VirtualLock only changes how the OS treats the pages of this live map
+    // (it reads no memory through the pointer); the map outlives the call.
+    let ok = unsafe { VirtualLock(map.as_ptr().cast::<c_void>().cast_mut(), map.len()) };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Bytes `file` occupies on disk (its allocation size).
