@@ -92,7 +92,6 @@ interface Unit extends PolicyNode {
 }
 
 interface Entry {
-  readonly key: string
   readonly units: Unit[]
   /** Set for a table entry. */
   readonly table: { shape: TableShape; byName: ReadonlyMap<string, number>; arrow: ArrowModule | undefined } | null
@@ -150,9 +149,10 @@ function bufferOf(value: unknown): Buffer {
  *
  * With the file backend where Buffers can be zero-copy (and `encrypt` and
  * `compress` are off), a Buffer entry is written to scratch at `set` and its
- * resident bytes are a zero-copy view of that copy: page cache the OS can reclaim, not anonymous memory, and evicting writes
- * nothing. Elsewhere (swap, tables, Electron) the resident bytes are the value set
- * or paged in.
+ * resident bytes are a zero-copy view of that copy: page cache the OS can
+ * reclaim, not anonymous memory, and evicting writes nothing. Elsewhere (swap,
+ * tables, Electron, encoded scratch) the resident bytes are the value set or
+ * paged in.
  *
  * Note: treat values as immutable once set (the store may keep the Buffer it was
  * given, and hands back the bytes it stored). Values returned stay valid after
@@ -260,7 +260,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   set(key: string, value: Data | readonly Data[] | Arrow.Table): void {
     this.#live()
     const k = keyOf(key)
-    const entry = isTable(value) ? this.#tableEntry(k, value) : this.#bufferEntry(k, value)
+    const entry = isTable(value) ? this.#tableEntry(value) : this.#bufferEntry(value)
     this.delete(k)
     this.#entries.set(k, entry)
     this.#total += entry.byteLength
@@ -292,14 +292,14 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     }
   }
 
-  #bufferEntry(key: string, value: unknown): Entry {
+  #bufferEntry(value: unknown): Entry {
     const bytes = bufferOf(value)
-    const entry: Entry = { key, units: [], table: null, byteLength: bytes.byteLength, holds: 0, deleted: false }
+    const entry: Entry = { units: [], table: null, byteLength: bytes.byteLength, holds: 0, deleted: false }
     entry.units.push(this.#unit(entry, -1, bytes.byteLength, bytes))
     return entry
   }
 
-  #tableEntry(key: string, table: Arrow.Table): Entry {
+  #tableEntry(table: Arrow.Table): Entry {
     const A = arrowModule()
     const M = this.#arrow ?? A.moduleOf(table)
     A.checkWritable(M, table)
@@ -308,7 +308,6 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     const sizes = columns.map(columnBytes)
     const units: Unit[] = []
     const entry: Entry = {
-      key,
       units,
       table: { shape, byName: columnsByName(table.schema), arrow: M },
       byteLength: sizes.reduce((sum, n) => sum + n, 0),
