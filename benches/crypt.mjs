@@ -12,6 +12,8 @@ import { parseArgs } from 'node:util'
 
 import { configure, getConfig, pageout, stats } from 'coldpage'
 
+import { xorshift32 } from './lib/rng.mjs'
+
 const { values: args } = parseArgs({
   options: { rounds: { type: 'string', default: '5' }, json: { type: 'string' }, only: { type: 'string' } },
 })
@@ -29,20 +31,9 @@ const VARIANTS = [
   { name: 'encrypt+lz4', encrypt: true, compress: 'lz4' },
 ]
 
-/** xorshift32 from `seed`. */
-function rng(seed) {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return x >>> 0
-  }
-}
-
 /** A price column: a random walk in cents, as Float64 (what analytics tables hold). */
 function floats() {
-  const next = rng(0xf10a7)
+  const next = xorshift32(0xf10a7)
   const out = new Float64Array(BIG / 8)
   let cents = 10_000
   for (let i = 0; i < out.length; i++) {
@@ -54,7 +45,7 @@ function floats() {
 
 /** Log-like text from a small vocabulary. */
 function text() {
-  const next = rng(0x7e47)
+  const next = xorshift32(0x7e47)
   const words = ['GET', '/api/v1/orders', 'status=200', 'user', 'price', 'volume', 'the', 'of', 'market', 'close',
     'error', 'timeout', 'ms', 'ok', 'session', 'cache', 'hit', 'miss']
   const out = Buffer.allocUnsafe(BIG)
@@ -67,7 +58,7 @@ function text() {
 }
 
 function random() {
-  const next = rng(0x5eed)
+  const next = xorshift32(0x5eed)
   const out = Buffer.allocUnsafe(BIG)
   for (let i = 0; i < BIG; i += 4) out.writeUInt32LE(next(), i)
   return out
@@ -85,7 +76,7 @@ const now = () => process.hrtime.bigint()
 
 const initial = getConfig()
 const offsets = (() => {
-  const next = rng(0xc0ffee)
+  const next = xorshift32(0xc0ffee)
   return Float64Array.from({ length: SMALL_OPS }, () => (next() % (BIG / SMALL)) * SMALL)
 })()
 

@@ -24,6 +24,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { xorshift32 } from './lib/rng.mjs'
+
 const args = process.argv.slice(2)
 const flag = (name, fallback) => {
   const i = args.indexOf(`--${name}`)
@@ -40,15 +42,10 @@ const yieldEvery = args.includes('--no-yield') ? 0 : 16
 const turn = () => new Promise((resolve) => setImmediate(resolve))
 const CONTENDERS = ['coldpage-sieve', 'coldpage-lru', 'lmdb', 'map']
 
-/** A deterministic PRNG (xorshift32) so every contender sees the same values and gets. */
+/** Uniform in [0, 1), the same sequence for every contender. */
 function rng(seed) {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 2 ** 32
-  }
+  const next = xorshift32(seed)
+  return () => next() / 2 ** 32
 }
 
 /** The values: sizes log-uniform in [64 KiB, 16 MiB] up to `total`, every 64th a table of 7–28 MiB. */

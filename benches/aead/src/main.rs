@@ -32,6 +32,24 @@ fn nonce(i: u64) -> [u8; 12] {
     n
 }
 
+/// Seal and open throughput of a RustCrypto AEAD at `size`-byte messages (AES-GCM
+/// and ChaCha20-Poly1305 implement the same `aead` traits).
+#[cfg(feature = "rustcrypto")]
+fn rustcrypto<A: aes_gcm::aead::AeadInPlace + aes_gcm::aead::KeyInit>(key: &[u8; 32], size: usize) -> (f64, f64) {
+    use aes_gcm::aead::Nonce;
+    let k = A::new_from_slice(key).unwrap();
+    let seal = measure(size, |b, i| {
+        black_box(k.encrypt_in_place_detached(Nonce::<A>::from_slice(&nonce(i)), &i.to_le_bytes(), b).unwrap());
+    });
+    let mut data = vec![7u8; size];
+    let t = k.encrypt_in_place_detached(Nonce::<A>::from_slice(&nonce(0)), b"", &mut data).unwrap();
+    let open = measure(size, |b, _| {
+        b.copy_from_slice(&data);
+        k.decrypt_in_place_detached(Nonce::<A>::from_slice(&nonce(0)), b"", b, &t).unwrap();
+    });
+    (seal, open)
+}
+
 fn main() {
     let key = [0x42u8; 32];
     #[cfg(target_arch = "x86_64")]
@@ -77,34 +95,8 @@ fn main() {
     })));
     #[cfg(feature = "rustcrypto")]
     {
-        rows.push(("AES-256-GCM, RustCrypto aes-gcm", Box::new(move |size| {
-            use aes_gcm::aead::{AeadInPlace, KeyInit};
-            let k = aes_gcm::Aes256Gcm::new(&key.into());
-            let seal = measure(size, |b, i| {
-                black_box(k.encrypt_in_place_detached(&nonce(i).into(), &i.to_le_bytes(), b).unwrap());
-            });
-            let mut data = vec![7u8; size];
-            let t = k.encrypt_in_place_detached(&nonce(0).into(), b"", &mut data).unwrap();
-            let open = measure(size, |b, _| {
-                b.copy_from_slice(&data);
-                k.decrypt_in_place_detached(&nonce(0).into(), b"", b, &t).unwrap();
-            });
-            (seal, open)
-        })));
-        rows.push(("ChaCha20-Poly1305, RustCrypto", Box::new(move |size| {
-            use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-            let k = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
-            let seal = measure(size, |b, i| {
-                black_box(k.encrypt_in_place_detached(&nonce(i).into(), &i.to_le_bytes(), b).unwrap());
-            });
-            let mut data = vec![7u8; size];
-            let t = k.encrypt_in_place_detached(&nonce(0).into(), b"", &mut data).unwrap();
-            let open = measure(size, |b, _| {
-                b.copy_from_slice(&data);
-                k.decrypt_in_place_detached(&nonce(0).into(), b"", b, &t).unwrap();
-            });
-            (seal, open)
-        })));
+        rows.push(("AES-256-GCM, RustCrypto aes-gcm", Box::new(move |size| rustcrypto::<aes_gcm::Aes256Gcm>(&key, size))));
+        rows.push(("ChaCha20-Poly1305, RustCrypto", Box::new(move |size| rustcrypto::<chacha20poly1305::ChaCha20Poly1305>(&key, size))));
     }
     let skip = std::env::var("LZ4_ONLY").is_ok();
     for (name, f) in rows.iter().filter(|_| !skip) {

@@ -194,9 +194,7 @@ impl NativeHandle {
             for view in self.views.take() {
                 view.buffer.delete(&env);
             }
-            self.cell.dispose();
-            fast::unregister(self.cell.id());
-            buffers::adjust_external_memory(&env, -self.external_bytes.replace(0));
+            self.end(&env);
         }
     }
 
@@ -213,10 +211,18 @@ impl NativeHandle {
     pub fn dispose(&self, env: Env) {
         if self.cell.is_live() {
             self.detach_views(&env);
-            self.cell.dispose();
-            fast::unregister(self.cell.id());
-            buffers::adjust_external_memory(&env, -self.external_bytes.replace(0));
+            self.end(&env);
         }
+    }
+}
+
+impl NativeHandle {
+    /// Ends the cell's life and what the binding kept for it: its entry in the
+    /// per-thread id table and the memory reported to V8.
+    fn end(&self, env: &Env) {
+        self.cell.dispose();
+        fast::unregister(self.cell.id());
+        buffers::adjust_external_memory(env, -self.external_bytes.replace(0));
     }
 }
 
