@@ -6,6 +6,7 @@
 import { type FSWatcher, readFileSync, realpathSync, unwatchFile, watch, watchFile } from 'node:fs'
 import * as path from 'node:path'
 
+import { configChannel } from './channels.js'
 import { ColdpageError, fromNative, invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import native from './native.js'
 import type { BackendName } from './validate.js'
@@ -117,7 +118,7 @@ export function onResidentBytes(listener: (budget: number | null) => void): () =
  * Applies the fields given, atomically in the pager (process-wide: workers
  * configuring at the same time never undo each other's fields).
  */
-function apply(partial: Partial<Config>): Config {
+function apply(partial: Partial<Config>, source: 'configure' | 'env' | 'file'): Config {
   try {
     native.configure({
       ...(partial.backend === undefined ? {} : { backend: partial.backend }),
@@ -133,6 +134,7 @@ function apply(partial: Partial<Config>): Config {
   }
   const config = getConfig()
   if (partial.residentBytes !== undefined) for (const listener of budgetListeners) listener(config.residentBytes)
+  if (configChannel.hasSubscribers) configChannel.publish({ source, config })
   return config
 }
 
@@ -154,7 +156,7 @@ function apply(partial: Partial<Config>): Config {
  * ```
  */
 export function configure(opts: Partial<Config>): Config {
-  return apply(checkPartial(opts, 'opts.'))
+  return apply(checkPartial(opts, 'opts.'), 'configure')
 }
 
 /** The configuration in force. */
@@ -194,7 +196,7 @@ function applyText(file: string, text: string): Config {
     throw configError(`config file ${file} is not valid JSON`, err)
   }
   try {
-    return apply(checkPartial(parsed, '', true))
+    return apply(checkPartial(parsed, '', true), 'file')
   } catch (err) {
     // Also the pager's own refusals (an unsafe scratch dir): say which file asked for it.
     throw configError(`invalid config file ${file}`, err)
@@ -375,7 +377,7 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
   if (!apply_) return undefined
   if (Object.keys(partial).length > 0) {
     try {
-      apply(partial)
+      apply(partial, 'env')
     } catch (err) {
       // Only the scratch dir can still fail here: the rest was checked above.
       const which = scratchDir === undefined ? 'the COLDPAGE_* environment' : `COLDPAGE_SCRATCH_DIR=${JSON.stringify(scratchDir)}`
