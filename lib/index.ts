@@ -18,11 +18,14 @@ export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
 export { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPressure } from './pressure.js'
 export {
+  type ArrowModuleLike,
+  type ArrowTable,
   type PolicyName,
   Store,
   type StoreEntryInfo,
   type StoreOptions,
   type StoreStats,
+  type TableReadOptions,
   createStore,
 } from './store.js'
 export type { BackendName, Data, Ranges } from './validate.js'
