@@ -69,12 +69,23 @@ export interface PressureMessage {
   source: PressureSource
 }
 
+type Tracing = dc.TracingChannel<unknown, TraceContext>
+
+/**
+ * A tracing channel, or, in a runtime whose diagnostics_channel has none (an old
+ * Bun), one that never has subscribers: coldpage loads and runs untraced there.
+ */
+function tracing(name: string): Tracing {
+  if (typeof dc.tracingChannel === 'function') return dc.tracingChannel<unknown, TraceContext>(name)
+  return { hasSubscribers: false } as Tracing
+}
+
 /** `coldpage:pageout`: `pageout`, `pageoutAsync` (and through them tables and store evictions). */
-export const pageoutChannel = dc.tracingChannel<unknown, TraceContext>('coldpage:pageout')
+export const pageoutChannel = tracing('coldpage:pageout')
 /** `coldpage:read`: every read of a handle (`readAt*`, `readInto`, `view`; table reads). */
-export const readChannel = dc.tracingChannel<unknown, TraceContext>('coldpage:read')
+export const readChannel = tracing('coldpage:read')
 /** `coldpage:take`: `take` and `takeAsync`. */
-export const takeChannel = dc.tracingChannel<unknown, TraceContext>('coldpage:take')
+export const takeChannel = tracing('coldpage:take')
 /** `coldpage:store:evict`: a store paged a value (or a table column) out, or failed to. */
 export const evictChannel = dc.channel('coldpage:store:evict')
 /** `coldpage:store:pagein`: a store paged a value (or a table column) back in. */

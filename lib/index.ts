@@ -96,7 +96,7 @@ export interface DoctorReport {
   version: string
   /** The target triple the native binary was built for (`x86_64-unknown-linux-gnu`). */
   target: string
-  /** Linux: the C library the process runs on (`glibc 2.36`, or `musl`); `null` elsewhere. */
+  /** Linux: the C library the process runs on (`glibc 2.36`, or `musl`); `null` elsewhere, or where the runtime has no diagnostic report. */
   libc: string | null
   /** `process.platform`-style OS and architecture. */
   platform: string
@@ -221,7 +221,9 @@ function packageVersion(): string {
 /** Linux: `glibc <version>` (what Node's report says the process runs on), else `musl`; `null` off Linux. */
 function libc(): string | null {
   if (process.platform !== 'linux') return null
+  // Node's diagnostic report names the glibc it runs on; a musl build has no such field.
   const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
-  const glibc = report?.header?.glibcVersionRuntime
+  if (report?.header === undefined) return null
+  const glibc = report.header.glibcVersionRuntime
   return glibc === undefined ? 'musl' : `glibc ${glibc}`
 }
