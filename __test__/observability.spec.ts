@@ -300,10 +300,15 @@ test.serial('util.inspect shows the state of a Handle, a TableHandle and a Store
   t.regex(inspect(th), /disposed: true/)
   const store = createStore({ residentBytes: 10, pressure: false, backend: 'file' })
   store.set('k', Buffer.alloc(100))
-  t.is(inspect(store), 'Store { size: 1, residentBytes: 0, coldBytes: 100, budgetBytes: 10, disposed: false }')
+  t.is(inspect(store, { breakLength: Infinity }), 'Store { size: 1, residentBytes: 0, coldBytes: 100, budgetBytes: 10, disposed: false }')
   store.dispose()
   t.regex(inspect(store), /disposed: true/)
   t.is(inspect({ nested: { deeper: { h } } }, { depth: 1 }), '{ nested: { deeper: [Object] } }')
+  t.is(inspect([h], { depth: -1 }), '[Array]')
+  // Called directly with anything (as a fuzzer does), it still answers.
+  const custom = (h as unknown as Record<symbol, (...args: unknown[]) => string>)[inspect.custom]!
+  t.is(custom.call(h, Symbol('x'), { __proto__: null }), "Handle { byteLength: 5, backend: 'file', disposed: true }")
+  t.is(custom.call(h, -1), '[Handle]')
 })
 
 test.serial('an unknown option key is ERR_INVALID_ARG_VALUE naming it, in every options object', async (t) => {

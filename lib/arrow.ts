@@ -6,7 +6,7 @@
  * apache-arrow is an optional peer dependency: only this entry point loads it.
  * The byte layout is in `./arrow/layout.ts`, the read path in `./arrow/assemble.ts`.
  */
-import { type InspectOptions, inspect } from 'node:util'
+import { inspect } from 'node:util'
 
 import * as arrow from 'apache-arrow'
 
@@ -15,6 +15,7 @@ import { isFlat } from './arrow/fast.js'
 import { type ArrowModule, NeedsModule, type TableLayout, layOut } from './arrow/layout.js'
 import { type TableReadOptions, columnsByName, isTable, select } from './arrow/select.js'
 import { ColdpageError, illegalConstructor, invalidArgType } from './errors.js'
+import { inspectState } from './inspect.js'
 import type { Handle } from './handle.js'
 import { knownOptions } from './options.js'
 import { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
@@ -163,8 +164,7 @@ export class TableHandle implements Disposable {
   }
 
   /** What `util.inspect` (and `console.log`) shows: rows, batches, columns, byteLength, backend, disposed. */
-  [inspect.custom](depth: number, opts: InspectOptions): string {
-    if (depth < 0) return '[TableHandle]'
+  [inspect.custom](depth: unknown, opts: unknown): string {
     const state = {
       numRows: this.numRows,
       numBatches: this.numBatches,
@@ -173,7 +173,7 @@ export class TableHandle implements Disposable {
       backend: this.backend,
       disposed: this.disposed,
     }
-    return `TableHandle ${inspect(state, opts)}`
+    return inspectState('TableHandle', state, depth, opts)
   }
 }
 

@@ -3,7 +3,7 @@
  * state, checks arguments, and forwards to the native handle.
  */
 import { constants as bufferConstants } from 'node:buffer'
-import { type InspectOptions, inspect } from 'node:util'
+import { inspect } from 'node:util'
 
 import { type TraceContext, readChannel, takeChannel } from './channels.js'
 
@@ -18,6 +18,7 @@ import {
   outOfRange,
   rangeOutside,
 } from './errors.js'
+import { inspectState } from './inspect.js'
 import type { NativeHandle } from './native.js'
 import native_, { zeroCopyAllowed } from './native.js'
 import { knownOptions } from './options.js'
@@ -475,9 +476,8 @@ export class Handle implements Disposable {
   }
 
   /** What `util.inspect` (and `console.log`) shows: `Handle { byteLength, backend, disposed }`. */
-  [inspect.custom](depth: number, opts: InspectOptions): string {
-    if (depth < 0) return '[Handle]'
-    return `Handle ${inspect({ byteLength: this.byteLength, backend: this.backend, disposed: this.disposed }, opts)}`
+  [inspect.custom](depth: unknown, opts: unknown): string {
+    return inspectState('Handle', { byteLength: this.byteLength, backend: this.backend, disposed: this.disposed }, depth, opts)
   }
 }
 

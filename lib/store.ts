@@ -4,7 +4,7 @@
  * out (a Buffer whole, a table column by column) when the budget is passed or
  * the OS is pressed for memory, and pages an entry back in when it is read.
  */
-import { type InspectOptions, inspect } from 'node:util'
+import { inspect } from 'node:util'
 
 import type * as Arrow from 'apache-arrow'
 
@@ -14,6 +14,7 @@ import type { ArrowModule } from './arrow/layout.js'
 import { columnsByName, isTable, select } from './arrow/select.js'
 import { type StoreMessage, evictChannel, pageinChannel } from './channels.js'
 import { ColdpageError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
+import { inspectState } from './inspect.js'
 import type { Handle, SharedHandle } from './handle.js'
 import native, { zeroCopyAllowed } from './native.js'
 import { pageout } from './pageout.js'
@@ -724,8 +725,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   }
 
   /** What `util.inspect` (and `console.log`) shows: size, resident and cold bytes, budget, disposed. */
-  [inspect.custom](depth: number, opts: InspectOptions): string {
-    if (depth < 0) return '[Store]'
+  [inspect.custom](depth: unknown, opts: unknown): string {
     const state = {
       size: this.size,
       residentBytes: this.residentBytes,
@@ -733,7 +733,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       budgetBytes: this.#budgetSet(),
       disposed: this.#disposed,
     }
-    return `Store ${inspect(state, opts)}`
+    return inspectState('Store', state, depth, opts)
   }
 }
 
