@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeHandle = nativeBinding.NativeHandle
 module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.configure = nativeBinding.configure
+module.exports.defaultBudget = nativeBinding.defaultBudget
 module.exports.doctor = nativeBinding.doctor
 module.exports.getConfig = nativeBinding.getConfig
 module.exports.memoryPressure = nativeBinding.memoryPressure

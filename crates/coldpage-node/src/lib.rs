@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+mod budget;
 mod buffers;
 mod config;
 mod error;
@@ -117,5 +118,6 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
     }
 }
 
+pub use crate::budget::default_budget;
 pub use crate::config::{claim_environment, configure, doctor, get_config, memory_pressure, stats};
 pub use crate::fast::{read_at_many_into, read_into};
