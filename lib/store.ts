@@ -416,7 +416,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
 
   /**
    * Evicts until the budget holds, never `keep`'s units while others can go,
-   * nor held entries' units; `keep` goes last if it does not fit on its own.
+   * nor held entries' units; `keep`'s units go last (as many as do not fit).
    */
   #fit(keep?: Entry): void {
     const budget = this.#effectiveBudget()
@@ -428,8 +428,12 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       if (victim === undefined) break
       this.#evict(victim)
     }
-    if (keep !== undefined && keep.holds === 0 && this.#resident > budget) {
-      for (const unit of keep.units) if (unit.value !== null && unit.bytes > 0) this.#evict(unit)
+    if (keep !== undefined && keep.holds === 0) {
+      // Column by column, from the last, until the rest fits.
+      for (let u = keep.units.length - 1; u >= 0 && this.#resident > budget; u--) {
+        const unit = keep.units[u] as Unit
+        if (unit.value !== null && unit.bytes > 0) this.#evict(unit)
+      }
     }
   }
 
