@@ -3,7 +3,6 @@
 // name what was given and what is accepted.
 import { createRequire } from 'node:module'
 
-import * as flechette from '@uwdata/flechette'
 import test from 'ava'
 import * as arrow from 'apache-arrow'
 import { createStore } from 'coldpage'
@@ -12,6 +11,18 @@ import { pageoutTable, pageoutTableAsync } from 'coldpage/arrow'
 import { BACKENDS, throwsCode } from './helpers.js'
 
 const A17 = createRequire(import.meta.url)('apache-arrow-17') as typeof arrow
+
+/** The part of flechette these tests use (loaded at run time: its .d.ts files do not compile under this project's strict settings). */
+interface FlechetteTable {
+  readonly schema: { readonly fields: readonly unknown[] }
+  readonly children: readonly unknown[]
+  toArray(): unknown[]
+  getChild(name: string): { toArray(): unknown[] | ArrayLike<unknown> }
+}
+const flechette = createRequire(import.meta.url)('@uwdata/flechette') as {
+  tableFromIPC(bytes: Uint8Array): FlechetteTable
+  tableFromArrays(columns: Record<string, unknown>): FlechetteTable
+}
 
 /** `n` batches of `rows` rows: ints, floats with nulls, strings with nulls, a dictionary column. */
 function mixed(n: number, rows: number): arrow.Table {
@@ -22,8 +33,8 @@ function mixed(n: number, rows: number): arrow.Table {
   const colours = arrow.vectorFromArray(['red', 'green', 'blue'], new arrow.Utf8())
   for (let b = 0; b < n; b++) {
     const base = b * rows
-    const t = arrow.tableFromArrays({
-      id: Int32Array.from({ length: rows }, (_, i) => base + i),
+    const t = new arrow.Table({
+      id: arrow.makeVector(Int32Array.from({ length: rows }, (_, i) => base + i)),
       price: arrow.vectorFromArray(Array.from({ length: rows }, (_, i) => ((base + i) % 7 === 0 ? null : (base + i) * 0.25)), new arrow.Float64()),
       name: arrow.vectorFromArray(Array.from({ length: rows }, (_, i) => ((base + i) % 5 === 0 ? null : `n${base + i}`)), new arrow.Utf8()),
       tag: arrow.makeVector(arrow.makeData({ type: tagType, length: rows, data: Int32Array.from({ length: rows }, (_, i) => (base + i) % 3), dictionary: colours })),

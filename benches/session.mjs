@@ -9,7 +9,8 @@
 // yielding to the event loop between actions as a UI does.
 // Tables are opened both ways apps open them:
 //   file     tableFromIPC(readFileSync(f)): every column a view of one file buffer
-//   columns  each column in a buffer of its own (as column-wise readers give them)
+//   columns  each column in a buffer of its own (read from a file per column, as
+//            column-wise readers give them)
 // Each mode runs in a child process of its own. Printed per mode: RssAnon (from
 // /proc/self/status, sampled after every read of a file, set and read) peak and median
 // of the second half against the budget + the process's baseline (RssAnon before the
@@ -18,7 +19,9 @@
 // are printed met/missed.
 //
 // Usage: npm run bench:session -- [--budget-mib 512] [--actions 240] [--seed 25]
-//          [--only store-file,map-file] [--malloc-compare] [--json]
+//          [--only store-file,map-file] [--gc] [--malloc-compare] [--json]
+//   --gc   collect garbage after every action (node --expose-gc): the live set alone,
+//          apart from values the store let go of that wait for V8's next collection
 //   --malloc-compare  adds store-file with MALLOC_MMAP_THRESHOLD_=33554432 (glibc's
 //          ceiling for its dynamic threshold, where it ends up once large blocks were freed),
 //          which disables coldpage's own setting (large blocks mapped from 1 MiB)
@@ -42,6 +45,7 @@ const actions = Number(flag('actions', '240'))
 const seed = Number(flag('seed', '25'))
 const child = flag('child', undefined)
 const json = args.includes('--json')
+const collect = args.includes('--gc')
 /** Table sizes in MiB (sum 1,482 MiB): the issue's session had 16 tables of 11-271 MiB. */
 const SIZES_MIB = [10, 12, 16, 20, 26, 34, 44, 56, 70, 86, 104, 124, 150, 190, 240, 300]
 const CACHE = path.join(os.tmpdir(), `coldpage-session-v1-${seed}`)
@@ -202,28 +206,28 @@ function rssAnon() {
   return m ? Number(m[1]) * 1024 : 0
 }
 
-/** A table with each column's buffers copied into one ArrayBuffer of its own (the file buffer dropped). */
-function perColumn(table) {
+/** The file of column `c` of table file `file` (an IPC file holding that column alone). */
+const columnFile = (file, c) => file.replace(/\.arrow$/, `.c${c}.arrow`)
+
+/** Writes each table's columns to files of their own (once; cached with the tables). */
+function splitColumns(manifest) {
+  for (const t of manifest.tables) {
+    if (t.columns.every((_, c) => fs.existsSync(columnFile(t.file, c)))) continue
+    const table = arrow.tableFromIPC(fs.readFileSync(t.file))
+    t.columns.forEach((col, c) => fs.writeFileSync(columnFile(t.file, c), arrow.tableToIPC(table.select([col.name]), 'file')))
+    process.stderr.write(`split ${path.basename(t.file)} into ${t.columns.length} column files\n`)
+  }
+}
+
+/** A table opened column by column: each column read from its own file, so each is a buffer of its own. */
+function openColumns(t) {
   const A = arrow
-  const columns = table.schema.fields.map((f, c) => {
-    const parts = table.batches.map((b) => b.data.children[c])
-    let size = 0
-    const slots = (d) => [d.valueOffsets, d.values, d.nullBitmap]
-    for (const d of parts) for (const v of slots(d)) if (v) size += Math.ceil(v.byteLength / 8) * 8
-    const into = new Uint8Array(size)
-    let at = 0
-    const copy = (v) => {
-      if (!v) return undefined
-      into.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at)
-      const out = new v.constructor(into.buffer, at, v.length)
-      at += Math.ceil(v.byteLength / 8) * 8
-      return out
-    }
-    return parts.map((d) => new A.Data(d.type, d.offset, d.length, d.nullCount, slots(d).map(copy), d.children, d.dictionary))
-  })
-  const struct = new A.Struct(table.schema.fields)
-  const batches = table.batches.map((b, i) => new A.RecordBatch(table.schema, new A.Data(struct, 0, b.numRows, 0, {}, columns.map((c) => c[i]))))
-  return new A.Table(table.schema, batches)
+  const parts = t.columns.map((_, c) => A.tableFromIPC(fs.readFileSync(columnFile(t.file, c))))
+  const fields = parts.map((p) => p.schema.fields[0])
+  const schema = new A.Schema(fields)
+  const struct = new A.Struct(fields)
+  const batches = parts[0].batches.map((b, i) => new A.RecordBatch(schema, new A.Data(struct, 0, b.numRows, 0, {}, parts.map((p) => p.batches[i].data.children[0]))))
+  return new A.Table(schema, batches)
 }
 
 const percentile = (xs, p) => {
@@ -252,8 +256,7 @@ async function runMode(mode) {
     const t = manifest.tables[action.table]
     const key = `t${action.table}`
     if (!(store ? store.has(key) : map.has(key))) {
-      let table = arrow.tableFromIPC(fs.readFileSync(t.file))
-      if (opening === 'columns') table = perColumn(table)
+      let table = opening === 'columns' ? openColumns(t) : arrow.tableFromIPC(fs.readFileSync(t.file))
       samples.push(rssAnon())
       const t0 = performance.now()
       if (store) store.set(key, table)
@@ -278,6 +281,7 @@ async function runMode(mode) {
       checked++
       if (columnHash(got.getChild(name)) !== want) wrong++
     }
+    if (collect) globalThis.gc()
     samples.push(rssAnon())
     await tick()
   }
@@ -327,6 +331,7 @@ if (process.platform !== 'linux') {
 
 const t0 = performance.now()
 const manifest = generate()
+splitColumns(manifest)
 const genS = (performance.now() - t0) / 1000
 const modes = (flag('only', undefined)?.split(',') ?? ['map-file', 'store-file', 'map-columns', 'store-columns'])
 const runs = modes.map((m) => ({ mode: m, env: {} }))
@@ -334,7 +339,7 @@ if (args.includes('--malloc-compare')) runs.push({ mode: 'store-file', env: { MA
 const here = path.dirname(fileURLToPath(import.meta.url))
 const results = []
 for (const r of runs) {
-  const out = execFileSync(process.execPath, [path.join(here, 'session.mjs'), ...args.filter((a) => a !== '--json'), '--child', r.mode], {
+  const out = execFileSync(process.execPath, [...(collect ? ['--expose-gc'] : []), path.join(here, 'session.mjs'), ...args.filter((a) => a !== '--json'), '--child', r.mode], {
     env: { ...process.env, ...r.env },
     encoding: 'utf8',
     maxBuffer: 1 << 24,

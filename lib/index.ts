@@ -16,7 +16,9 @@ export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
 export { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPressure } from './pressure.js'
 export {
+  type BudgetSource,
   type PolicyName,
+  type SetOptions,
   Store,
   type StoreEntryInfo,
   type StoreOptions,
