@@ -370,12 +370,12 @@ if (json) {
       [`steady RssAnon ${mib(r.median)} MiB <= 1.15 x budget + baseline = ${mib(steady)} MiB`, r.median <= steady],
       [`peak RssAnon ${mib(r.peak)} MiB <= budget + 1.1 x largest table set (${mib(r.largestSet)} MiB) + baseline = ${mib(peakGoal)} MiB`, r.peak <= peakGoal],
       map === undefined
-        ? ['getTable p99: no Map run of this opening to compare with', false]
+        ? ['getTable p99: no Map run of this opening to compare with', null]
         : [`getTable p99 ${r.getP99.toFixed(1)} ms <= Map's ${map.getP99.toFixed(1)} ms + cold page-in p99 ${r.allowanceP99.toFixed(1)} ms (selected columns at ${r.readMiBs.toFixed(0)} MiB/s)`, r.getP99 <= map.getP99 + r.allowanceP99],
       [`every byte right: ${r.checked - r.wrong}/${r.checked} columns`, r.wrong === 0],
     ]
     console.log(`${r.label}:`)
-    for (const [text, met] of goals) console.log(`  ${met ? 'met   ' : 'MISSED'} ${text}`)
+    for (const [text, met] of goals) console.log(`  ${met === null ? 'n/a   ' : met ? 'met   ' : 'MISSED'} ${text}`)
   }
   for (const r of results.filter((x) => x.mode.startsWith('map'))) if (r.wrong > 0) console.log(`${r.label}: ${r.wrong} columns wrong`)
 }

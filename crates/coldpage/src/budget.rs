@@ -43,7 +43,11 @@ pub fn usable_memory(physical_bytes: u64) -> Usable {
 
 /// [`usable_memory`] with the memory cgroup directory `cgroup` (v2 or v1 files).
 pub fn usable_memory_in(cgroup: Option<&Path>, physical_bytes: u64) -> Usable {
-    let physical = Usable { bytes: physical_bytes, source: "physical", detail: format!("physical memory {}", mib(physical_bytes)) };
+    let physical = Usable {
+        bytes: physical_bytes,
+        source: "physical",
+        detail: format!("physical memory {}", mib(physical_bytes)),
+    };
     let Some(dir) = cgroup else { return physical };
     match cgroup_limit(dir) {
         Some((limit, source, file)) if limit < physical_bytes => Usable {
@@ -55,7 +59,10 @@ pub fn usable_memory_in(cgroup: Option<&Path>, physical_bytes: u64) -> Usable {
             detail: format!("physical memory {} ({file}: {}, above it)", mib(physical_bytes), mib(limit)),
             ..physical
         },
-        None => Usable { detail: format!("physical memory {} (no limit in {})", mib(physical_bytes), dir.display()), ..physical },
+        None => Usable {
+            detail: format!("physical memory {} (no limit in {})", mib(physical_bytes), dir.display()),
+            ..physical
+        },
     }
 }
 
