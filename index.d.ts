@@ -92,6 +92,12 @@ export declare function configure(patch: NativeConfigPatch): void
  */
 export declare function countTake(): void
 
+/**
+ * The default budget of a store: a share of the memory this process can use
+ * (`physicalBytes`, Node's `os.totalmem()`, clamped by the memory cgroup's limit).
+ */
+export declare function defaultBudget(physicalBytes: number): NativeBudget
+
 /** Examines the platform and the configured scratch dir. */
 export declare function doctor(): NativeDoctorReport
 
@@ -115,6 +121,16 @@ export interface NativeBackendStats {
   handles: number
   /** Logical bytes of those handles. */
   bytes: number
+}
+
+/** A default budget and where it comes from. */
+export interface NativeBudget {
+  /** Bytes. */
+  bytes: number
+  /** `"cgroup2"`, `"cgroup1"` or `"physical"`. */
+  source: string
+  /** What was read. */
+  detail: string
 }
 
 /** The pager's configuration as JS sees it. */

@@ -841,6 +841,7 @@ module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.claimSwapWarning = nativeBinding.claimSwapWarning
 module.exports.configure = nativeBinding.configure
 module.exports.countTake = nativeBinding.countTake
+module.exports.defaultBudget = nativeBinding.defaultBudget
 module.exports.doctor = nativeBinding.doctor
 module.exports.getConfig = nativeBinding.getConfig
 module.exports.memoryPressure = nativeBinding.memoryPressure

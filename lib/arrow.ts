@@ -13,18 +13,28 @@ import * as arrow from 'apache-arrow'
 import { type Classes, assemble, classesOf, plan } from './arrow/assemble.js'
 import { isFlat } from './arrow/fast.js'
 import { type ArrowModule, NeedsModule, type TableLayout, layOut } from './arrow/layout.js'
-import { type TableReadOptions, columnsByName, isTable, select } from './arrow/select.js'
+import { type FlechetteTable, toTable } from './arrow/input.js'
+import { ownSchema } from './arrow/own.js'
+import { type TableReadOptions, columnsByName, select } from './arrow/select.js'
 import { ColdpageError, illegalConstructor, invalidArgType } from './errors.js'
 import { inspectState } from './inspect.js'
 import type { Handle } from './handle.js'
 import { knownOptions } from './options.js'
 import { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 import './load.js'
-import { type BackendName, backendOption } from './validate.js'
+import { type BackendName, type Data, backendOption } from './validate.js'
 
 export type { PageoutOptions } from './pageout.js'
 export type { BackendName } from './validate.js'
 export type { TableReadOptions } from './arrow/select.js'
+export type { FlechetteTable } from './arrow/input.js'
+
+/**
+ * A table from any Arrow engine: an apache-arrow `Table` of any copy >= 17, a
+ * flechette `Table` (Arquero's), or Arrow IPC bytes in the stream or file format
+ * (one chunk or several, concatenated), as DuckDB, Polars, pyarrow or parquet-wasm write them.
+ */
+export type TableInput = arrow.Table | FlechetteTable | Data | readonly Data[]
 
 /** Options of `pageoutTable`. */
 export interface PageoutTableOptions extends PageoutOptions {
@@ -66,6 +76,8 @@ export class TableHandle implements Disposable {
   readonly #layout: TableLayout
   /** Column indexes by name (the first column of a repeated name). */
   readonly #byName: ReadonlyMap<string, number>
+  /** The classes and schema `readIPC` writes with (made at its first call). */
+  #own: { classes: Classes; schema: arrow.Schema } | undefined
 
   /** The table's schema, with its metadata and its fields' metadata. */
   readonly schema: arrow.Schema
@@ -141,6 +153,49 @@ export class TableHandle implements Disposable {
     return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
   }
 
+  /**
+   * Reads columns and record batches back as one Arrow IPC stream (the schema of
+   * the selection, its dictionaries and record batches), which any Arrow reader
+   * takes: flechette's or apache-arrow's `tableFromIPC`, DuckDB, Polars, pyarrow.
+   *
+   * @param opts - as for `read`
+   * @returns the stream's bytes, the caller's
+   * @throws as `read`
+   * @example
+   * ```ts
+   * import { tableFromIPC } from '@uwdata/flechette'
+   * const prices = tableFromIPC(th.readIPC({ columns: ['price'] }))
+   * ```
+   */
+  readIPC(opts?: TableReadOptions): Uint8Array {
+    const handle = this.#live()
+    const s = select(this.schema, this.#byName, this.numBatches, opts)
+    const p = plan(this.#layout, s.columns, s.batches)
+    return this.#ipc(s, p, p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges))
+  }
+
+  /** `readIPC` with the I/O on the libuv thread pool. */
+  async readIPCAsync(opts?: TableReadOptions): Promise<Uint8Array> {
+    const handle = this.#live()
+    const s = select(this.schema, this.#byName, this.numBatches, opts)
+    const p = plan(this.#layout, s.columns, s.batches)
+    return this.#ipc(s, p, p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges))
+  }
+
+  /**
+   * Writes a read as an IPC stream with the table's own apache-arrow module, or,
+   * for a table of another copy given without its module (flat columns only),
+   * with coldpage/arrow's, over the same schema in that module's types.
+   */
+  #ipc(s: ReturnType<typeof select>, p: ReturnType<typeof plan>, buffers: Buffer[]): Uint8Array {
+    const M = this.#arrow ?? arrow
+    this.#own ??= this.#arrow === undefined ? ownSchema(arrow, this.schema) : { classes: this.#classes, schema: this.schema }
+    const { classes, schema } = this.#own
+    const fields = s.which.map((d) => schema.fields[s.columns[d] as number] as arrow.Field)
+    const table = assemble(M, classes, schema, this.#layout, fields, s.columns, s.which, s.batches, p, buffers)
+    return M.tableToIPC(table, 'stream')
+  }
+
   /** Reads the whole table back and disposes the handle. */
   take(): arrow.Table {
     const table = this.read()
@@ -180,12 +235,6 @@ export class TableHandle implements Disposable {
 /** The keys of `PageoutTableOptions`. */
 const PAGEOUT_TABLE_OPTIONS = ['backend', 'arrow'] as const
 
-/** Checks that `table` is an apache-arrow Table of any copy and version. */
-function checkTable(table: unknown): arrow.Table {
-  if (isTable(table)) return table
-  throw invalidArgType('table', 'an apache-arrow Table', table)
-}
-
 /** The apache-arrow module to write and read `table`'s IPC columns with: `opts.arrow`, else `A` when the table is of `A`. */
 function moduleFor(A: ArrowModule, table: arrow.Table, given: unknown): ArrowModule | undefined {
   if (given !== undefined) {
@@ -219,7 +268,7 @@ function layOutTable(A: ArrowModule | undefined, table: arrow.Table) {
 
 /** Checks the arguments of `pageoutTable(Async)` and lays the table out. */
 function prepare(A: ArrowModule, table: unknown, opts: unknown) {
-  const t = checkTable(table)
+  const t = toTable(A, table, 'table')
   const o = knownOptions<PageoutTableOptions>(opts, PAGEOUT_TABLE_OPTIONS)
   const backend = backendOption(o.backend)
   const M = moduleFor(A, t, o.arrow)
@@ -235,11 +284,11 @@ function prepare(A: ArrowModule, table: unknown, opts: unknown) {
  */
 export function bindArrow(A: ArrowModule) {
   return {
-    pageoutTable(table: arrow.Table, opts?: PageoutTableOptions): TableHandle {
+    pageoutTable(table: TableInput, opts?: PageoutTableOptions): TableHandle {
       const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
       return TableHandle.wrap(M, C, t.schema, pageout(chunks, pageoutOpts), layout)
     },
-    async pageoutTableAsync(table: arrow.Table, opts?: PageoutTableOptions): Promise<TableHandle> {
+    async pageoutTableAsync(table: TableInput, opts?: PageoutTableOptions): Promise<TableHandle> {
       const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
       return TableHandle.wrap(M, C, t.schema, await pageoutAsync(chunks, pageoutOpts), layout)
     },
@@ -278,6 +327,15 @@ export function moduleOf(table: arrow.Table): ArrowModule | undefined {
 }
 
 /**
+ * `value` (any table input, see `TableInput`) as an apache-arrow table: the
+ * store's way in for IPC bytes and flechette tables.
+ * @internal
+ */
+export function tableOf(value: unknown, name: string): arrow.Table {
+  return toTable(arrow, value, name)
+}
+
+/**
  * Throws what `pageoutTable(table, { arrow: M })` would throw for want of a
  * module, without writing anything (the store checks at `set`, not at eviction).
  * @internal
@@ -297,17 +355,21 @@ export function checkWritable(M: ArrowModule | undefined, table: arrow.Table): v
  * Note: the table's buffers are copied, never modified or retained; the
  * caller can drop the table afterwards to free its memory.
  *
- * @param table - an apache-arrow `Table`
+ * @param table - an apache-arrow `Table` of any copy >= 17, a flechette `Table`,
+ *   or Arrow IPC bytes (stream or file format); bytes and flechette tables are
+ *   decoded by coldpage/arrow's apache-arrow and read back as its tables
  * @param opts - `backend` overrides the global selector
  * @returns a table handle; dispose it (or `using`) when done
- * @throws `ERR_INVALID_ARG_TYPE` for a non-Table, `ERR_COLDPAGE_NO_SPACE` when the quota or disk is full
+ * @throws `ERR_INVALID_ARG_TYPE` for anything else (naming what is accepted),
+ *   `ERR_INVALID_ARG_VALUE` for bytes that are not Arrow IPC, `ERR_COLDPAGE_NO_SPACE`
+ *   when the quota or disk is full
  * @example
  * ```ts
  * using th = pageoutTable(table, { backend: 'file' })
  * const one = th.read({ columns: ['price'] })
  * ```
  */
-export function pageoutTable(table: arrow.Table, opts?: PageoutTableOptions): TableHandle {
+export function pageoutTable(table: TableInput, opts?: PageoutTableOptions): TableHandle {
   return bound.pageoutTable(table, opts)
 }
 
@@ -317,6 +379,6 @@ export function pageoutTable(table: arrow.Table, opts?: PageoutTableOptions): Ta
  *
  * Note: do not transfer or detach the table's buffers until the promise settles.
  */
-export function pageoutTableAsync(table: arrow.Table, opts?: PageoutTableOptions): Promise<TableHandle> {
+export function pageoutTableAsync(table: TableInput, opts?: PageoutTableOptions): Promise<TableHandle> {
   return bound.pageoutTableAsync(table, opts)
 }

@@ -20,7 +20,9 @@ export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPre
 export {
   type ArrowModuleLike,
   type ArrowTable,
+  type BudgetSource,
   type PolicyName,
+  type SetOptions,
   Store,
   type StoreEntryInfo,
   type StoreOptions,

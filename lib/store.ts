@@ -4,6 +4,7 @@
  * out (a Buffer whole, a table column by column) when the budget is passed or
  * the OS is pressed for memory, and pages an entry back in when it is read.
  */
+import { totalmem } from 'node:os'
 import { inspect } from 'node:util'
 
 import type * as Arrow from 'apache-arrow'
@@ -11,6 +12,7 @@ import type * as Arrow from 'apache-arrow'
 import type * as ArrowEntry from './arrow.js'
 import { classesOf } from './arrow/assemble.js'
 import type { ArrowModule } from './arrow/layout.js'
+import { type FlechetteTable, TABLE_OBJECTS, isBytes, isFlechetteTable } from './arrow/input.js'
 import { columnsByName, isTable, select } from './arrow/select.js'
 import { type StoreMessage, evictChannel, pageinChannel } from './channels.js'
 import { ColdpageError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
@@ -22,7 +24,8 @@ import type { ArrowModuleLike, ArrowTable, TableReadOptions } from './table-type
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
 import type { PressureLevel } from './pressure.js'
 import { follow } from './store/watch.js'
-import { type Column, type TableShape, build, columnBytes, columnOf, shapeOf } from './store/table.js'
+import { bufferNeedsCopy, measure, owned, ownedBuffer, residentCost } from './store/own.js'
+import { type Column, type TableShape, build, columnOf, shapeOf } from './store/table.js'
 import { knownOptions } from './options.js'
 import { type BackendName, type Data, backendOption, byteCount, chunks } from './validate.js'
 
@@ -31,8 +34,12 @@ export type { ArrowModuleLike, ArrowTable, TableReadOptions } from './table-type
 
 /** Options of `createStore`. */
 export interface StoreOptions {
-  /** The budget: bytes of values kept resident (a non-negative safe integer). */
-  residentBytes: number
+  /**
+   * The budget: bytes of values kept resident (a non-negative safe integer).
+   * Default: a quarter of the memory this process can use (physical memory,
+   * clamped by its memory cgroup's limit, v2 or v1); `stats().budgetSource` says which.
+   */
+  residentBytes?: number
   /** Where evicted values go; default the global selector at each eviction. */
   backend?: BackendName
   /** Which resident value to evict first: `'sieve'` (the default) or `'lru'`. */
@@ -45,6 +52,15 @@ export interface StoreOptions {
    * columns (as for `pageoutTable`).
    */
   arrow?: ArrowModuleLike
+}
+
+/** Options of `store.set`. */
+export interface SetOptions {
+  /**
+   * `'table'`: the bytes given are Arrow IPC (stream or file format) and the entry
+   * is a table (read with `getTable`). Default: bytes are a Buffer entry, tables a table entry.
+   */
+  as?: 'table'
 }
 
 /** One entry, as iteration gives it. */
@@ -77,10 +93,25 @@ export interface StoreStats {
   coldBytes: number
   /** The budget set: the config's `residentBytes` while set, else the store's own (`createStore`, `resize`). */
   budgetBytes: number
+  /**
+   * Where `budgetBytes` comes from: `'option'` (`createStore`'s `residentBytes` or
+   * `resize`), `'config'` (the config's `residentBytes`), or for the default budget
+   * `'cgroup2'` / `'cgroup1'` (a memory cgroup's limit) or `'physical'` (physical memory).
+   */
+  budgetSource: BudgetSource
   /** The budget in force: smaller than `budgetBytes` under memory pressure. */
   effectiveBudgetBytes: number
   /** The OS's memory pressure as the store last saw it. */
   pressure: PressureLevel
+}
+
+/** Where a store's budget comes from (see `StoreStats.budgetSource`). */
+export type BudgetSource = 'option' | 'config' | 'cgroup2' | 'cgroup1' | 'physical'
+
+/** The default budget: a share of the memory this process can use (the core's `budget`). */
+function defaultBudget(): { bytes: number; source: BudgetSource } {
+  const b = native.defaultBudget(totalmem())
+  return { bytes: b.bytes, source: b.source as BudgetSource }
 }
 
 /** What is paged out and in as a whole: a Buffer entry, or one column of a table entry. */
@@ -88,7 +119,13 @@ interface Unit extends PolicyNode {
   readonly entry: Entry
   /** The column of a table entry; -1 for a Buffer entry. */
   readonly column: number
+  /** The bytes it is counted for while resident: its own bytes, or the backing memory it keeps alive. */
   readonly bytes: number
+  /**
+   * Set while the resident value is the caller's view of much more memory than
+   * its bytes: `set` copies it (if it stays resident) so that it owns exactly them.
+   */
+  own: boolean
   /** The bytes while resident. */
   value: Buffer | Column | null
   /**
@@ -113,6 +150,8 @@ const INTERNAL = Symbol('coldpage.store.internal')
 
 /** The keys of `StoreOptions`. */
 const STORE_OPTIONS = ['residentBytes', 'backend', 'policy', 'pressure', 'arrow'] as const
+/** The keys of `SetOptions`. */
+const SET_OPTIONS = ['as'] as const
 
 let autoBackend: BackendName | undefined
 
@@ -187,6 +226,8 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   readonly #unwatch: (() => void) | undefined
   /** The store's own budget (`createStore`, `resize`). */
   #budget: number
+  /** Where the store's own budget comes from. */
+  #budgetSource: BudgetSource
   /** The config's `residentBytes`, which replaces the store's own while set. */
   #configBudget: number | null = null
   #pressure: PressureLevel = 'none'
@@ -201,8 +242,14 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   private constructor(token: symbol, opts: unknown) {
     if (token !== INTERNAL) throw new TypeError('Store instances are created by createStore()')
     const o = knownOptions<StoreOptions>(opts, STORE_OPTIONS)
-    if (o.residentBytes === undefined) throw invalidArgType('opts.residentBytes', 'a number', undefined)
-    this.#budget = byteCount('opts.residentBytes', o.residentBytes)
+    if (o.residentBytes === undefined) {
+      const d = defaultBudget()
+      this.#budget = d.bytes
+      this.#budgetSource = d.source
+    } else {
+      this.#budget = byteCount('opts.residentBytes', o.residentBytes)
+      this.#budgetSource = 'option'
+    }
     this.#backend = backendOption(o.backend)
     const policy = o.policy ?? 'sieve'
     if (!POLICIES.includes(policy)) throw invalidArgValue('opts.policy', POLICIES.map((p) => `'${p}'`).join(' or '), policy)
@@ -262,17 +309,32 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
 
   /**
    * Stores `value` under `key` (replacing what was there), resident until evicted.
+   * The budget counts what a resident value keeps alive: a value that is a view of
+   * much more memory (the columns of a table read from one file buffer) is copied,
+   * if it stays resident, into memory of its own, so the caller's buffer can go.
    *
    * @param value - bytes (an ArrayBufferView, an ArrayBuffer, or an array of them,
-   *   concatenated) or an apache-arrow `Table` of any copy
+   *   concatenated), an apache-arrow `Table` of any copy >= 17, a flechette `Table`,
+   *   or with `{ as: 'table' }` Arrow IPC bytes (stream or file format)
    * @throws `ERR_INVALID_ARG_TYPE` for a key that is not a string or a value that is
-   *   neither bytes nor a table; `ERR_COLDPAGE_NO_SPACE` when evicting to keep the budget
+   *   neither bytes nor a table; `ERR_INVALID_ARG_VALUE` for `as: 'table'` bytes that are
+   *   not Arrow IPC; `ERR_COLDPAGE_NO_SPACE` when evicting to keep the budget
    *   found the scratch space full (the value is stored, resident, and nothing is lost)
+   * @example
+   * ```ts
+   * store.set('trips', readFileSync('trips.arrow'), { as: 'table' })
+   * const fares = store.getTable('trips', { columns: ['fare'] })
+   * ```
    */
-  set(key: string, value: Data | readonly Data[] | ArrowTable): void {
+  set(key: string, value: Data | readonly Data[] | ArrowTable | FlechetteTable, opts?: SetOptions): void {
     this.#live()
     const k = keyOf(key)
-    const entry = isTable(value) ? this.#tableEntry(value) : this.#bufferEntry(value)
+    const o = knownOptions<SetOptions>(opts, SET_OPTIONS)
+    if (o.as !== undefined && o.as !== 'table') throw invalidArgValue('opts.as', "'table'", o.as)
+    let entry: Entry
+    if (o.as === 'table' || isTable(value) || isFlechetteTable(value)) entry = this.#tableEntry(value)
+    else if (isBytes(value)) entry = this.#bufferEntry(value)
+    else throw invalidArgType('value', `bytes (an ArrayBufferView, an ArrayBuffer or an array of them), ${TABLE_OBJECTS} or, with { as: 'table' }, Arrow IPC bytes`, value)
     entry.key = k
     this.delete(k)
     this.#entries.set(k, entry)
@@ -280,6 +342,21 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     for (const unit of entry.units) this.#admit(unit)
     if (entry.table === null && zeroCopyFile(this.#backend)) this.#writeThrough(entry.units[0] as Unit)
     this.#fit(entry)
+    for (const unit of entry.units) this.#own(unit)
+  }
+
+  /**
+   * Copies a resident unit that is a view of much more memory than its bytes
+   * (a column of a table read from one file buffer) into memory of its own, so
+   * that the caller's backing buffer is not kept alive by the store. Runs after
+   * the evictions that make room, so the copies never add to them.
+   */
+  #own(unit: Unit): void {
+    if (!unit.own) return
+    unit.own = false
+    if (unit.value === null) return
+    const M = unit.entry.table?.arrow
+    unit.value = unit.column < 0 ? ownedBuffer(unit.value as Buffer) : owned(unit.value as Column, unit.bytes, M && ((data) => M.makeVector(data)))
   }
 
   /**
@@ -300,6 +377,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     unit.cold = handle
     try {
       unit.value = handle.view()
+      unit.own = false
     } catch {
       // The copy on disk stays for the eviction; the caller's bytes stay resident.
     }
@@ -308,17 +386,21 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   #bufferEntry(value: unknown): Entry {
     const bytes = bufferOf(value)
     const entry: Entry = { key: '', units: [], table: null, byteLength: bytes.byteLength, holds: 0, deleted: false }
-    entry.units.push(this.#unit(entry, -1, bytes.byteLength, bytes))
+    const unit = this.#unit(entry, -1, bytes.byteLength, bytes)
+    unit.own = bufferNeedsCopy(bytes)
+    entry.units.push(unit)
     return entry
   }
 
-  #tableEntry(table: Arrow.Table): Entry {
+  #tableEntry(value: unknown): Entry {
     const A = arrowModule()
+    const table = A.tableOf(value, 'value')
     const M = this.#arrow ?? A.moduleOf(table)
     A.checkWritable(M, table)
     const shape = shapeOf(table, classesOf(table, M))
     const columns = table.schema.fields.map((_, c) => columnOf(table, c))
-    const sizes = columns.map(columnBytes)
+    const measures = columns.map(measure)
+    const sizes = measures.map(residentCost)
     const units: Unit[] = []
     const entry: Entry = {
       key: '',
@@ -328,12 +410,16 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       holds: 0,
       deleted: false,
     }
-    columns.forEach((column, c) => units.push(this.#unit(entry, c, sizes[c] as number, column)))
+    columns.forEach((column, c) => {
+      const unit = this.#unit(entry, c, sizes[c] as number, column)
+      unit.own = (measures[c] as { copy: boolean }).copy
+      units.push(unit)
+    })
     return entry
   }
 
   #unit(entry: Entry, column: number, bytes: number, value: Buffer | Column): Unit {
-    return { entry, column, bytes, value, cold: null, prev: null, next: null, visited: false }
+    return { entry, column, bytes, value, own: false, cold: null, prev: null, next: null, visited: false }
   }
 
   /** Counts a unit that became resident. */
@@ -345,7 +431,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
 
   /**
    * Evicts until the budget holds, never `keep`'s units while others can go,
-   * nor held entries' units; `keep` goes last if it does not fit on its own.
+   * nor held entries' units; `keep`'s units go last (as many as do not fit).
    */
   #fit(keep?: Entry): void {
     const budget = this.#effectiveBudget()
@@ -357,8 +443,12 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       if (victim === undefined) break
       this.#evict(victim)
     }
-    if (keep !== undefined && keep.holds === 0 && this.#resident > budget) {
-      for (const unit of keep.units) if (unit.value !== null && unit.bytes > 0) this.#evict(unit)
+    if (keep !== undefined && keep.holds === 0) {
+      // Column by column, from the last, until the rest fits.
+      for (let u = keep.units.length - 1; u >= 0 && this.#resident > budget; u--) {
+        const unit = keep.units[u] as Unit
+        if (unit.value !== null && unit.bytes > 0) this.#evict(unit)
+      }
     }
   }
 
@@ -676,6 +766,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       residentBytes: this.#resident,
       coldBytes: this.#total - this.#resident,
       budgetBytes: this.#budgetSet(),
+      budgetSource: this.#configBudget === null ? this.#budgetSource : 'config',
       effectiveBudgetBytes: this.#effectiveBudget(),
       pressure: this.#pressure,
     }
@@ -690,6 +781,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   resize(residentBytes: number): void {
     this.#live()
     this.#budget = byteCount('residentBytes', residentBytes)
+    this.#budgetSource = 'option'
     this.#fit()
   }
 
@@ -753,6 +845,6 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
  * const t = store.getTable('prices', { columns: ['close'] })
  * ```
  */
-export function createStore(opts: StoreOptions): Store {
+export function createStore(opts?: StoreOptions): Store {
   return Store.create(opts)
 }

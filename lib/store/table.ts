@@ -34,34 +34,6 @@ export function columnOf(table: Arrow.Table, c: number): Column {
 }
 
 /**
- * The bytes a column's buffers hold (values, offsets, validity, type ids,
- * children and dictionaries); a buffer or dictionary shared by several
- * batches counts once.
- */
-export function columnBytes(column: Column): number {
-  const seen = new Set<unknown>()
-  let bytes = 0
-  const visit = (d: Arrow.Data | undefined): void => {
-    if (d === undefined || seen.has(d)) return
-    seen.add(d)
-    for (const buffer of [d.values, d.valueOffsets, d.nullBitmap, d.typeIds] as (ArrayBufferView | undefined)[]) {
-      if (buffer !== undefined && !seen.has(buffer)) {
-        seen.add(buffer)
-        bytes += buffer.byteLength
-      }
-    }
-    for (const child of d.children) visit(child)
-    const dictionary = d.dictionary
-    if (dictionary !== undefined && !seen.has(dictionary)) {
-      seen.add(dictionary)
-      for (const part of dictionary.data) visit(part)
-    }
-  }
-  for (const d of column) visit(d)
-  return bytes
-}
-
-/**
  * A table of `fields` whose `i`th column is `columns[i]` (its Data for the
  * batches `batches` of the shape, in that order), built with the shape's classes.
  */

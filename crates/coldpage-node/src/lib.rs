@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+mod budget;
 mod buffers;
 mod config;
 mod error;
@@ -137,5 +138,6 @@ pub fn build_target() -> &'static str {
     env!("COLDPAGE_BUILD_TARGET")
 }
 
+pub use crate::budget::default_budget;
 pub use crate::config::{claim_environment, configure, doctor, get_config, memory_pressure, stats};
 pub use crate::fast::{read_at_many_into, read_into};

@@ -67,6 +67,7 @@
 //! [pwritev(2)]: https://man7.org/linux/man-pages/man2/pwritev.2.html
 //! [fallocate(2)]: https://man7.org/linux/man-pages/man2/fallocate.2.html
 mod arena;
+pub mod budget;
 mod cell;
 mod config;
 mod copy;

@@ -178,6 +178,17 @@ pub fn sample() -> Pressure {
     sampler.get_or_insert_with(Sampler::from_env).sample()
 }
 
+/// This process's memory cgroup directory, as [`Sampler::from_env`] finds it: the
+/// directory of `COLDPAGE_PRESSURE_CGROUP` when that is set, none when only
+/// `COLDPAGE_PRESSURE_PSI` is, else the discovered one (Linux).
+pub(crate) fn cgroup_dir() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match (var("COLDPAGE_PRESSURE_PSI"), var("COLDPAGE_PRESSURE_CGROUP")) {
+        (None, None) => os::pressure_files().1,
+        (_, cgroup) => cgroup,
+    }
+}
+
 /// PSI's two `avg10` figures.
 struct Psi {
     some: f64,
@@ -257,7 +268,7 @@ impl Events {
 }
 
 /// `key value` lines (memory.stat, memory.events, memory.oom_control).
-fn field(text: &str, key: &str) -> Option<u64> {
+pub(crate) fn field(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok())?
@@ -265,7 +276,7 @@ fn field(text: &str, key: &str) -> Option<u64> {
 }
 
 /// A limit file: a byte count, or `max` (v2) / a near-2^63 value (v1) for none.
-fn limit(text: &str) -> Option<u64> {
+pub(crate) fn limit(text: &str) -> Option<u64> {
     text.trim().parse::<u64>().ok().filter(|&bytes| bytes < 1 << 62)
 }
 
