@@ -3,6 +3,7 @@
  * state, checks arguments, and forwards to the native handle.
  */
 import { constants as bufferConstants } from 'node:buffer'
+import { markAsUntransferable } from 'node:worker_threads'
 
 import {
   abortError,
@@ -49,6 +50,13 @@ function fitsBuffer(length: number, what = 'length'): void {
   if (length > MAX_BUFFER) throw outOfRange(what, `at most ${MAX_BUFFER} (buffer.constants.MAX_LENGTH)`, length)
 }
 
+/** A memory block that several results share: untransferable (see `POOLED_MAX`). */
+function sharedBlock(length: number): Buffer {
+  const block = allocResult(length)
+  markAsUntransferable(block.buffer)
+  return block
+}
+
 /** A Buffer of `length` bytes for a result, or `ERR_COLDPAGE_NO_MEMORY`. */
 function allocResult(length: number): Buffer {
   try {
@@ -61,7 +69,10 @@ function allocResult(length: number): Buffer {
 /**
  * Results up to this size are slices of a shared pool, as `Buffer.allocUnsafe`
  * makes Buffers under 4 KiB: a new ArrayBuffer costs V8 ~1 µs (more than a 4 KiB
- * read from the page cache), a slice ~60 ns.
+ * read from the page cache), a slice ~60 ns. Like Node's own pool, each slab is
+ * marked untransferable, so that a transfer of one result (`postMessage`,
+ * `structuredClone` with `transfer`) never detaches the others: it copies or
+ * throws `DataCloneError`, as for `Buffer.allocUnsafe`'s.
  */
 const POOLED_MAX = 4096
 /** The pool: a retained slice keeps at most this much memory alive. */
@@ -80,9 +91,16 @@ let poolUsed = 0
  */
 function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
   let large = 0
-  for (let i = 1; i < flat.length; i += 2) if (flat[i]! > POOLED_MAX) large += flat[i]!
+  let larges = 0
+  for (let i = 1; i < flat.length; i += 2) {
+    if (flat[i]! > POOLED_MAX) {
+      large += flat[i]!
+      larges++
+    }
+  }
   fitsBuffer(large, "the sum of the ranges' lengths")
-  const big = large > 0 ? allocResult(large) : pool
+  // One block for the large results, untransferable when it holds more than one.
+  const big = larges === 0 ? pool : larges > 1 ? sharedBlock(large) : allocResult(large)
   let bigUsed = 0
   const targets: Buffer[] = []
   let runStart = -1
@@ -103,7 +121,7 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
     }
     if (poolUsed + length > pool.length) {
       endRun()
-      pool = allocResult(POOL_SIZE)
+      pool = sharedBlock(POOL_SIZE)
       poolUsed = 0
     }
     if (runStart < 0) runStart = poolUsed
@@ -118,7 +136,7 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
 function resultBuffer(length: number): Buffer {
   if (length > POOLED_MAX) return allocResult(length)
   if (poolUsed + length > pool.length) {
-    pool = allocResult(POOL_SIZE)
+    pool = sharedBlock(POOL_SIZE)
     poolUsed = 0
   }
   const out = pool.subarray(poolUsed, poolUsed + length)
@@ -237,8 +255,9 @@ export class Handle implements Disposable {
    * @param offset - byte offset into the handle
    * @param length - bytes to read; `offset + length` must not pass `byteLength`
    * @returns a new Buffer the caller owns. Note: results up to 4 KiB are slices of
-   *   a shared 64 KiB pool, as `Buffer.allocUnsafe` makes small Buffers (do not
-   *   transfer their `.buffer`; copy with `Buffer.from` to own one alone)
+   *   a shared 64 KiB pool, as `Buffer.allocUnsafe` makes small Buffers; the pool is
+   *   untransferable, so a transfer of `.buffer` copies or throws (`DataCloneError`)
+   *   and never empties another result (copy with `Buffer.from` to own one alone)
    */
   readAt(offset: number, length: number): Buffer {
     this.#live()
