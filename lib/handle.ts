@@ -25,9 +25,12 @@ import { type BackendName, type Ranges, byteCount, options, ranges, signalOption
  * a number), so `postMessage` can send it to any worker_thread of this process,
  * where `open(shared)` gives a new `Handle` over the same storage.
  *
- * Note: a token is weak, not a handle: it keeps nothing alive. Keep your handle
- * until the worker has opened the token; once every handle over the storage is
- * disposed (or collected), `open` throws `ERR_COLDPAGE_DISPOSED`.
+ * Note: a token is not a handle, but it outlives a collected one: when a handle over
+ * the storage is garbage-collected without `dispose()`, the storage stays openable by
+ * its tokens for 60 seconds (share, post, forget the handle is fine). Once every handle
+ * over the storage is disposed explicitly (or taken), or 60 s after the last one was
+ * collected, `open` throws `ERR_COLDPAGE_DISPOSED`: unopened tokens never keep storage
+ * longer than that.
  */
 export interface SharedHandle {
   /** The process that made the token: a random nonce, 16 hex digits (tokens do not work across processes). */
