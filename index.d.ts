@@ -77,11 +77,24 @@ export declare function claimEnvironment(): boolean
  */
 export declare function configure(patch: NativeConfigPatch): void
 
+/**
+ * The `COLDPAGE_CONFIG` watch's state: returns what was stored, and stores `state`
+ * when given.
+ */
+export declare function configWatchState(state?: string | undefined | null): string | null
+
 /** Examines the platform and the configured scratch dir. */
 export declare function doctor(): NativeDoctorReport
 
 /** The config in force. */
 export declare function getConfig(): NativeConfig
+
+/**
+ * Joins the threads that can run the `COLDPAGE_CONFIG` watch; returns whether this
+ * thread runs it now. Otherwise `take_over` is called on this thread if the thread
+ * running it goes away first.
+ */
+export declare function joinConfigWatch(takeOver: () => void): boolean
 
 /** Samples the process-wide memory-pressure signal (see `coldpage::pressure`). */
 export declare function memoryPressure(): NativePressure
@@ -229,6 +242,12 @@ export interface NativeStats {
   /** Operations that failed. */
   errors: number
 }
+
+/**
+ * What a pageout with the selector now would use: `"swap"` or `"file"` (`auto`
+ * resolved as `doctor` reports it, without its trial write).
+ */
+export declare function nextBackend(): string
 
 /**
  * A new handle over the storage that `shared` (from `NativeHandle.share`, in any
