@@ -169,7 +169,16 @@ const INTERNAL = Symbol('coldpage.internal')
  * private controller relays the abort, which also cancels work still queued on
  * the libuv pool, and the promise rejects at once even if work already started.
  */
-async function withSignal<T>(signal: AbortSignal | undefined, run: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+async function withSignal<T>(signal: AbortSignal | undefined, run_: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+  // The native call can also throw before it returns a promise (the handle disposed
+  // while the arguments were read): that error gets its class too.
+  const run = (s?: AbortSignal): Promise<T> => {
+    try {
+      return run_(s)
+    } catch (err) {
+      return Promise.reject(fromNative(err))
+    }
+  }
   if (signal === undefined) return run().catch((err: unknown) => Promise.reject(fromNative(err)))
   if (signal.aborted) throw abortError(signal.reason)
   const relay = new AbortController()

@@ -1,0 +1,57 @@
+// Error shapes (issue 22 item 9): bad input is refused with a `code`, and errors raised
+// while an async call reads its arguments get their class.
+import test from 'ava'
+import * as arrow from 'apache-arrow'
+import { ColdpageError, pageout } from 'coldpage'
+import { pageoutTable } from 'coldpage/arrow'
+
+import { throwsCode } from './helpers.js'
+
+test('a DataView over a detached buffer is refused with a code', (t) => {
+  const buffer = new ArrayBuffer(16)
+  const view = new DataView(buffer, 4, 8)
+  structuredClone(buffer, { transfer: [buffer] })
+  throwsCode(t, () => pageout(view), 'ERR_INVALID_ARG_VALUE')
+  throwsCode(t, () => pageout([new Uint8Array(2), view]), 'ERR_INVALID_ARG_VALUE')
+  const h = pageout(Buffer.alloc(8))
+  throwsCode(t, () => h.readInto(0, view), 'ERR_INVALID_ARG_VALUE')
+  h.dispose()
+})
+
+test('readAtMany of a huge sparse array is refused before anything is allocated', (t) => {
+  const h = pageout(Buffer.alloc(8))
+  throwsCode(t, () => h.readAtMany(new Array(2 ** 31)), 'ERR_INVALID_ARG_TYPE')
+  throwsCode(t, () => h.readAtMany([[0, 1], , [0, 1]] as never), 'ERR_INVALID_ARG_TYPE')
+  h.dispose()
+})
+
+test('sparse column and batch lists are refused with a code', (t) => {
+  const th = pageoutTable(arrow.tableFromArrays({ a: Int32Array.of(1, 2, 3) }))
+  // eslint-disable-next-line no-sparse-arrays
+  throwsCode(t, () => th.read({ batches: [, 0] as number[] }), 'ERR_INVALID_ARG_TYPE')
+  // eslint-disable-next-line no-sparse-arrays
+  throwsCode(t, () => th.read({ columns: [, 'a'] as string[] }), 'ERR_INVALID_ARG_TYPE')
+  th.dispose()
+})
+
+test('ERR_COLDPAGE_DISPOSED raised while an async call reads its arguments is a ColdpageError', async (t) => {
+  const h = pageout(Buffer.alloc(64))
+  const opts = {
+    get signal() {
+      h.dispose()
+      return undefined
+    },
+  }
+  const err = await t.throwsAsync(h.readAtAsync(0, 8, opts))
+  t.is((err as { code?: string }).code, 'ERR_COLDPAGE_DISPOSED')
+  t.true(err instanceof ColdpageError, 'its class, not a plain Error')
+  const h2 = pageout(Buffer.alloc(64))
+  const opts2 = {
+    get signal() {
+      h2.dispose()
+      return new AbortController().signal
+    },
+  }
+  const err2 = await t.throwsAsync(h2.readAtManyAsync([[0, 8]], opts2))
+  t.true(err2 instanceof ColdpageError && (err2 as ColdpageError).code === 'ERR_COLDPAGE_DISPOSED')
+})
