@@ -1,11 +1,15 @@
 // Error shapes (issue 22 item 9): bad input is refused with a `code`, and errors raised
-// while an async call reads its arguments get their class.
+// while an async call reads its arguments get their class. Also seams (item 11): each
+// entry point loads the Symbol.dispose polyfill; the store asks what `auto` picks now.
+import * as path from 'node:path'
+
 import test from 'ava'
 import * as arrow from 'apache-arrow'
-import { ColdpageError, pageout } from 'coldpage'
+import { ColdpageError, configure, createStore, getConfig, pageout } from 'coldpage'
 import { pageoutTable } from 'coldpage/arrow'
 
-import { throwsCode } from './helpers.js'
+import { runNode } from './fixtures/reliability.js'
+import { ROOT, throwsCode } from './helpers.js'
 
 test('a DataView over a detached buffer is refused with a code', (t) => {
   const buffer = new ArrayBuffer(16)
@@ -55,4 +59,33 @@ test('ERR_COLDPAGE_DISPOSED raised while an async call reads its arguments is a 
   }
   const err2 = await t.throwsAsync(h2.readAtManyAsync([[0, 8]], opts2))
   t.true(err2 instanceof ColdpageError && (err2 as ColdpageError).code === 'ERR_COLDPAGE_DISPOSED')
+})
+
+test('coldpage/arrow alone loads the Symbol.dispose polyfill before its classes', async (t) => {
+  const r = await runNode(
+    ['-e', "require('coldpage/arrow'); console.log(Object.keys(require.cache).some((k) => k.endsWith('polyfill.js')))"],
+    { cwd: ROOT, timeoutMs: 30_000 },
+  )
+  t.is(r.stdout.trim(), 'true', r.stderr.slice(0, 400))
+})
+
+test.serial("the store asks the core what 'auto' picks now, never doctor() (a trial write)", (t) => {
+  const native = require(path.join(ROOT, 'index.js')) as { doctor: () => unknown; nextBackend: () => string }
+  const doctor = native.doctor
+  const before = getConfig().backend
+  native.doctor = () => {
+    throw new Error('doctor() called')
+  }
+  try {
+    configure({ backend: 'auto' })
+    t.true(['swap', 'file'].includes(native.nextBackend()))
+    const store = createStore({ residentBytes: 1 << 20 })
+    t.notThrows(() => store.set('k', Buffer.alloc(4096, 1)))
+    t.true((store.get('k') as Buffer).equals(Buffer.alloc(4096, 1)))
+    store.dispose()
+  } finally {
+    native.doctor = doctor
+    configure({ backend: before })
+  }
+  t.is((native.doctor() as { auto: { backend: string } }).auto.backend, native.nextBackend(), 'both say the same')
 })

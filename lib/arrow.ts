@@ -6,6 +6,8 @@
  * apache-arrow is an optional peer dependency: only this entry point loads it.
  * The byte layout is in `./arrow/layout.ts`, the read path in `./arrow/assemble.ts`.
  */
+import './polyfill.js'
+
 import * as arrow from 'apache-arrow'
 
 import { type Classes, assemble, classesOf, plan } from './arrow/assemble.js'

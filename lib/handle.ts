@@ -2,6 +2,8 @@
  * `Handle`: the JS face of one paged-out byte sequence. Owns the disposal
  * state, checks arguments, and forwards to the native handle.
  */
+import './polyfill.js'
+
 import { constants as bufferConstants } from 'node:buffer'
 import { markAsUntransferable } from 'node:worker_threads'
 
