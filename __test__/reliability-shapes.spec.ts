@@ -42,9 +42,9 @@ test('sparse column and batch lists are refused with a code', (t) => {
 test('ERR_COLDPAGE_DISPOSED raised while an async call reads its arguments is a ColdpageError', async (t) => {
   const h = pageout(Buffer.alloc(64))
   const opts = {
-    get signal() {
+    get signal(): AbortSignal {
       h.dispose()
-      return undefined
+      return undefined as unknown as AbortSignal // read once, as absent
     },
   }
   const err = await t.throwsAsync(h.readAtAsync(0, 8, opts))

@@ -117,5 +117,8 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
     }
 }
 
-pub use crate::config::{claim_environment, configure, doctor, get_config, memory_pressure, stats};
+pub use crate::config::{
+    claim_environment, config_watch_state, configure, doctor, get_config, join_config_watch, memory_pressure,
+    next_backend, stats,
+};
 pub use crate::fast::{read_at_many_into, read_into};
