@@ -62,12 +62,21 @@ export declare class NativeHandle {
   dispose(): void
 }
 
+/** The target triple this binary was built for (`x86_64-unknown-linux-gnu`). */
+export declare function buildTarget(): string
+
 /**
  * Whether this call is the first of the process: the façade applies the
  * `COLDPAGE_*` environment exactly once per process, whichever thread loads it
  * first (a Worker loading coldpage later must not undo `configure()` calls).
  */
 export declare function claimEnvironment(): boolean
+
+/**
+ * Why swap pageouts page out nothing here, once per process (see
+ * `coldpage::Pager::claim_swap_warning`); `null` otherwise.
+ */
+export declare function claimSwapWarning(): string | null
 
 /**
  * Changes the fields given, atomically: everything is validated before anything
@@ -82,6 +91,12 @@ export declare function configure(patch: NativeConfigPatch): void
  * when given.
  */
 export declare function configWatchState(state?: string | undefined | null): string | null
+
+/**
+ * Counts a take the façade made of a read of every byte and a dispose (see
+ * `coldpage::Pager::count_take`).
+ */
+export declare function countTake(): void
 
 /** Examines the platform and the configured scratch dir. */
 export declare function doctor(): NativeDoctorReport
@@ -241,6 +256,14 @@ export interface NativeStats {
   checksumFailures: number
   /** Operations that failed. */
   errors: number
+  /** Pageouts since load. */
+  pageouts: number
+  /** Their bytes. */
+  bytesPagedOut: number
+  /** Takes since load. */
+  takes: number
+  /** Bytes written to scratch since load (after compression). */
+  bytesWritten: number
 }
 
 /**

@@ -836,9 +836,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeHandle = nativeBinding.NativeHandle
+module.exports.buildTarget = nativeBinding.buildTarget
 module.exports.claimEnvironment = nativeBinding.claimEnvironment
+module.exports.claimSwapWarning = nativeBinding.claimSwapWarning
 module.exports.configure = nativeBinding.configure
 module.exports.configWatchState = nativeBinding.configWatchState
+module.exports.countTake = nativeBinding.countTake
 module.exports.doctor = nativeBinding.doctor
 module.exports.getConfig = nativeBinding.getConfig
 module.exports.joinConfigWatch = nativeBinding.joinConfigWatch

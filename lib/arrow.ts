@@ -8,6 +8,8 @@
  */
 import './polyfill.js'
 
+import { inspect } from 'node:util'
+
 import * as arrow from 'apache-arrow'
 
 import { type Classes, assemble, classesOf, plan } from './arrow/assemble.js'
@@ -15,10 +17,12 @@ import { isFlat } from './arrow/fast.js'
 import { type ArrowModule, NeedsModule, type TableLayout, layOut } from './arrow/layout.js'
 import { type TableReadOptions, columnsByName, isTable, select } from './arrow/select.js'
 import { ColdpageError, illegalConstructor, invalidArgType } from './errors.js'
+import { inspectState } from './inspect.js'
 import type { Handle } from './handle.js'
+import { knownOptions } from './options.js'
 import { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 import './load.js'
-import { type BackendName, backendOption, options } from './validate.js'
+import { type BackendName, backendOption } from './validate.js'
 
 export type { PageoutOptions } from './pageout.js'
 export type { BackendName } from './validate.js'
@@ -76,8 +80,8 @@ export class TableHandle implements Disposable {
   /** Where the bytes live, fixed at pageout. */
   readonly backend: BackendName
 
-  /** @internal Table handles come from `pageoutTable`/`pageoutTableAsync`. */
-  constructor(token: symbol, A: ArrowModule | undefined, C: Classes, schema: arrow.Schema, handle: Handle, layout: TableLayout) {
+  /** Table handles come from `pageoutTable`/`pageoutTableAsync`. */
+  private constructor(token: symbol, A: ArrowModule | undefined, C: Classes, schema: arrow.Schema, handle: Handle, layout: TableLayout) {
     if (token !== INTERNAL) throw illegalConstructor('TableHandle instances are created by pageoutTable()')
     this.#arrow = A
     this.#classes = C
@@ -89,6 +93,11 @@ export class TableHandle implements Disposable {
     this.numBatches = layout.batchRows.length
     this.byteLength = handle.byteLength
     this.backend = handle.backend
+  }
+
+  /** @internal */
+  static wrap(A: ArrowModule | undefined, C: Classes, schema: arrow.Schema, handle: Handle, layout: TableLayout): TableHandle {
+    return new TableHandle(INTERNAL, A, C, schema, handle, layout)
   }
 
   /** Whether the handle was disposed or taken. */
@@ -155,7 +164,23 @@ export class TableHandle implements Disposable {
   get [Symbol.toStringTag](): string {
     return 'TableHandle'
   }
+
+  /** What `util.inspect` (and `console.log`) shows: rows, batches, columns, byteLength, backend, disposed. */
+  [inspect.custom](depth: unknown, opts: unknown): string {
+    const state = {
+      numRows: this.numRows,
+      numBatches: this.numBatches,
+      columns: this.schema.fields.map((f) => f.name),
+      byteLength: this.byteLength,
+      backend: this.backend,
+      disposed: this.disposed,
+    }
+    return inspectState('TableHandle', state, depth, opts)
+  }
 }
+
+/** The keys of `PageoutTableOptions`. */
+const PAGEOUT_TABLE_OPTIONS = ['backend', 'arrow'] as const
 
 /** Checks that `table` is an apache-arrow Table of any copy and version. */
 function checkTable(table: unknown): arrow.Table {
@@ -197,7 +222,7 @@ function layOutTable(A: ArrowModule | undefined, table: arrow.Table) {
 /** Checks the arguments of `pageoutTable(Async)` and lays the table out. */
 function prepare(A: ArrowModule, table: unknown, opts: unknown) {
   const t = checkTable(table)
-  const o = options<PageoutTableOptions>(opts)
+  const o = knownOptions<PageoutTableOptions>(opts, PAGEOUT_TABLE_OPTIONS)
   const backend = backendOption(o.backend)
   const M = moduleFor(A, t, o.arrow)
   const { chunks, layout } = layOutTable(M, t)
@@ -214,11 +239,11 @@ export function bindArrow(A: ArrowModule) {
   return {
     pageoutTable(table: arrow.Table, opts?: PageoutTableOptions): TableHandle {
       const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
-      return new TableHandle(INTERNAL, M, C, t.schema, pageout(chunks, pageoutOpts), layout)
+      return TableHandle.wrap(M, C, t.schema, pageout(chunks, pageoutOpts), layout)
     },
     async pageoutTableAsync(table: arrow.Table, opts?: PageoutTableOptions): Promise<TableHandle> {
       const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
-      return new TableHandle(INTERNAL, M, C, t.schema, await pageoutAsync(chunks, pageoutOpts), layout)
+      return TableHandle.wrap(M, C, t.schema, await pageoutAsync(chunks, pageoutOpts), layout)
     },
   }
 }

@@ -8,6 +8,7 @@ import './polyfill.js'
 import { type FSWatcher, closeSync, constants, fstatSync, openSync, readSync, realpathSync, unwatchFile, watch, watchFile } from 'node:fs'
 import * as path from 'node:path'
 
+import { configChannel } from './channels.js'
 import { ColdpageError, fromNative, invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import native from './native.js'
 import type { BackendName } from './validate.js'
@@ -119,7 +120,7 @@ export function onResidentBytes(listener: (budget: number | null) => void): () =
  * Applies the fields given, atomically in the pager (process-wide: workers
  * configuring at the same time never undo each other's fields).
  */
-function apply(partial: Partial<Config>): Config {
+function apply(partial: Partial<Config>, source: 'configure' | 'env' | 'file'): Config {
   try {
     native.configure({
       ...(partial.backend === undefined ? {} : { backend: partial.backend }),
@@ -135,6 +136,7 @@ function apply(partial: Partial<Config>): Config {
   }
   const config = getConfig()
   if (partial.residentBytes !== undefined) for (const listener of budgetListeners) listener(config.residentBytes)
+  if (configChannel.hasSubscribers) configChannel.publish({ source, config })
   return config
 }
 
@@ -156,7 +158,7 @@ function apply(partial: Partial<Config>): Config {
  * ```
  */
 export function configure(opts: Partial<Config>): Config {
-  return apply(checkPartial(opts, 'opts.'))
+  return apply(checkPartial(opts, 'opts.'), 'configure')
 }
 
 /** The configuration in force. */
@@ -288,7 +290,7 @@ function startWatch(file: string, report: (err: Error) => void, store?: StateSto
     const gone = Object.keys(owned).filter((key) => !(key in next))
     const restore = checkPartial(Object.fromEntries(gone.map((key) => [key, before[key] === Infinity ? null : before[key]])), '', true)
     try {
-      apply({ ...restore, ...next })
+      apply({ ...restore, ...next }, 'file')
     } catch (err) {
       // Also the pager's own refusals (an unsafe scratch dir): say which file asked for it.
       throw configError(`invalid config file ${absolute}`, err)
@@ -450,7 +452,7 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
   const file = envVar('COLDPAGE_CONFIG')
   if (apply_ && Object.keys(partial).length > 0) {
     try {
-      apply(partial)
+      apply(partial, 'env')
     } catch (err) {
       // Only the scratch dir can still fail here: the rest was checked above.
       const which = scratchDir === undefined ? 'the COLDPAGE_* environment' : `COLDPAGE_SCRATCH_DIR=${JSON.stringify(scratchDir)}`

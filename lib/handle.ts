@@ -5,7 +5,10 @@
 import './polyfill.js'
 
 import { constants as bufferConstants } from 'node:buffer'
+import { inspect } from 'node:util'
 import { markAsUntransferable } from 'node:worker_threads'
+
+import { type TraceContext, readChannel, takeChannel } from './channels.js'
 
 import {
   abortError,
@@ -18,9 +21,11 @@ import {
   outOfRange,
   rangeOutside,
 } from './errors.js'
+import { inspectState } from './inspect.js'
 import type { NativeHandle } from './native.js'
 import native_, { zeroCopyAllowed } from './native.js'
-import { type BackendName, type Ranges, byteCount, options, ranges, signalOption, target } from './validate.js'
+import { knownOptions } from './options.js'
+import { type BackendName, type Ranges, byteCount, ranges, signalOption, target } from './validate.js'
 
 /**
  * A token for a handle's storage, from `handle.share()`: plain data (a string and
@@ -153,6 +158,20 @@ function resultBuffer(length: number): Buffer {
 /** The per-range reads, which find a handle by id (see crates/coldpage-node/src/fast.rs). */
 const fast = native_
 
+/** `readAt` into a fresh result: the traced path (the untraced one is inlined in `readAt`). */
+function readFresh(id: number, offset: number, length: number): Buffer {
+  const out = resultBuffer(length)
+  try {
+    fast.readInto(id, offset, out)
+  } catch (err) {
+    throw fromNative(err)
+  }
+  return out
+}
+
+/** The keys of `ReadOptions`. */
+const READ_OPTIONS = ['signal'] as const
+
 /** Runs a native call off the hot read paths, giving its errors their class. */
 function call<T>(fn: () => T): T {
   try {
@@ -226,8 +245,8 @@ export class Handle implements Disposable {
   /** Where the bytes live, fixed at pageout. */
   readonly backend: BackendName
 
-  /** @internal Handles come from `pageout`/`pageoutAsync`. */
-  constructor(token: symbol, native: NativeHandle) {
+  /** Handles come from `pageout`/`pageoutAsync` (and `open`). */
+  private constructor(token: symbol, native: NativeHandle) {
     if (token !== INTERNAL) throw illegalConstructor('Handle instances are created by pageout()')
     this.#native = native
     this.#id = native.id
@@ -277,6 +296,7 @@ export class Handle implements Disposable {
     this.#live()
     const [o, l] = this.#range(offset, length)
     fitsBuffer(l)
+    if (readChannel.hasSubscribers) return readChannel.traceSync(readFresh, this.#trace('readAt', l), undefined, this.#id, o, l)
     const out = resultBuffer(l)
     // Inline (no closure per call): readAt is the hot path.
     try {
@@ -295,8 +315,9 @@ export class Handle implements Disposable {
     const native = this.#live()
     const [o, l] = this.#range(offset, length)
     fitsBuffer(l)
-    const signal = signalOption(options<ReadOptions>(opts).signal)
-    return withSignal(signal, (s) => native.readAtAsync(o, l, zeroCopyAllowed(), s))
+    const signal = signalOption(knownOptions<ReadOptions>(opts, READ_OPTIONS).signal)
+    const run = () => withSignal(signal, (s) => native.readAtAsync(o, l, zeroCopyAllowed(), s))
+    return readChannel.hasSubscribers ? readChannel.tracePromise(run, this.#trace('readAtAsync', l)) : run()
   }
 
   /**
@@ -308,14 +329,10 @@ export class Handle implements Disposable {
   readAtMany(ranges: Ranges): Buffer[] {
     this.#live()
     const flat = this.#ranges(ranges)
-    const parts: Buffer[] = new Array(flat.length / 2)
-    const targets = packResults(flat, parts)
-    try {
-      fast.readAtManyInto(this.#id, flat, targets)
-    } catch (err) {
-      throw fromNative(err)
+    if (readChannel.hasSubscribers) {
+      return readChannel.traceSync(readMany, this.#trace('readAtMany', sumLengths(flat)), undefined, this.#id, flat)
     }
-    return parts
+    return readMany(this.#id, flat)
   }
 
   /** `readAtMany` on the libuv thread pool. */
@@ -323,8 +340,14 @@ export class Handle implements Disposable {
     const native = this.#live()
     const flat = this.#ranges(ranges)
     for (let i = 1; i < flat.length; i += 2) fitsBuffer(flat[i]!, `ranges[${(i - 1) / 2}][1]`)
-    const signal = signalOption(options<ReadOptions>(opts).signal)
-    return withSignal(signal, (s) => native.readAtManyAsync(flat, zeroCopyAllowed(), s))
+    const signal = signalOption(knownOptions<ReadOptions>(opts, READ_OPTIONS).signal)
+    const run = () => withSignal(signal, (s) => native.readAtManyAsync(flat, zeroCopyAllowed(), s))
+    return readChannel.hasSubscribers ? readChannel.tracePromise(run, this.#trace('readAtManyAsync', sumLengths(flat))) : run()
+  }
+
+  /** The context of a traced call on this handle. */
+  #trace(method: string, byteLength: number): TraceContext {
+    return { method, backend: this.backend, byteLength }
   }
 
   #ranges(value: unknown): Float64Array {
@@ -339,6 +362,10 @@ export class Handle implements Disposable {
     this.#live()
     const t = target(target_)
     const [o] = this.#range(offset, t.byteLength)
+    if (readChannel.hasSubscribers) {
+      readChannel.traceSync(readIntoTarget, this.#trace('readInto', t.byteLength), undefined, this.#id, o, t)
+      return
+    }
     try {
       fast.readInto(this.#id, o, t as Buffer)
     } catch (err) {
@@ -362,7 +389,8 @@ export class Handle implements Disposable {
     const [o, l] = this.#span(offset, length)
     if (o + l > this.byteLength) throw rangeOutside(o, l, this.byteLength)
     fitsBuffer(l)
-    return call(() => native.view(o, l, zeroCopyAllowed()))
+    const run = () => call(() => native.view(o, l, zeroCopyAllowed()))
+    return readChannel.hasSubscribers ? readChannel.traceSync(run, this.#trace('view', l)) : run()
   }
 
   /**
@@ -371,13 +399,19 @@ export class Handle implements Disposable {
    * handle stays live and readable.
    */
   take(): Buffer {
-    const native = this.#live()
+    this.#live()
     fitsBuffer(this.byteLength, 'byteLength')
+    return takeChannel.hasSubscribers ? takeChannel.traceSync(this.#take, this.#trace('take', this.byteLength), this) : this.#take()
+  }
+
+  #take(): Buffer {
+    const native = this.#native
     if (this.backend === 'file' || !zeroCopyAllowed()) {
       // A copy into a Buffer V8 allocates (and so counts and collects promptly),
       // made before the handle is released: a failure leaves it live.
       const out = this.readAt(0, this.byteLength)
       this.dispose()
+      native_.countTake()
       return out
     }
     const out = call(() => native.take(true))
@@ -391,9 +425,15 @@ export class Handle implements Disposable {
    * if it fails, the handle is live and readable again.
    */
   async takeAsync(): Promise<Buffer> {
-    const native = this.#live()
+    this.#live()
     fitsBuffer(this.byteLength, 'byteLength')
-    if (this.backend === 'swap' && zeroCopyAllowed()) return this.take()
+    const run = () => this.#takeAsync()
+    return takeChannel.hasSubscribers ? takeChannel.tracePromise(run, this.#trace('takeAsync', this.byteLength)) : run()
+  }
+
+  async #takeAsync(): Promise<Buffer> {
+    const native = this.#native
+    if (this.backend === 'swap' && zeroCopyAllowed()) return this.#take()
     this.#taking = true
     let out: Buffer
     try {
@@ -404,6 +444,7 @@ export class Handle implements Disposable {
       this.#taking = false
     }
     this.dispose()
+    native_.countTake()
     return out
   }
 
@@ -466,6 +507,39 @@ export class Handle implements Disposable {
   get [Symbol.toStringTag](): string {
     return 'Handle'
   }
+
+  /** What `util.inspect` (and `console.log`) shows: `Handle { byteLength, backend, disposed }`. */
+  [inspect.custom](depth: unknown, opts: unknown): string {
+    return inspectState('Handle', { byteLength: this.byteLength, backend: this.backend, disposed: this.disposed }, depth, opts)
+  }
+}
+
+/** `readAtMany` into results packed as `packResults` lays them out. */
+function readMany(id: number, flat: Float64Array): Buffer[] {
+  const parts: Buffer[] = new Array(flat.length / 2)
+  const targets = packResults(flat, parts)
+  try {
+    fast.readAtManyInto(id, flat, targets)
+  } catch (err) {
+    throw fromNative(err)
+  }
+  return parts
+}
+
+/** `readInto`'s read: the traced path. */
+function readIntoTarget(id: number, offset: number, t: Uint8Array): void {
+  try {
+    fast.readInto(id, offset, t as Buffer)
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+/** The sum of the lengths of flat `[offset, length, ...]` ranges. */
+function sumLengths(flat: Float64Array): number {
+  let sum = 0
+  for (let i = 1; i < flat.length; i += 2) sum += flat[i]!
+  return sum
 }
 
 /**

@@ -4,6 +4,7 @@
  * `COLDPAGE_*` environment once, when first loaded.
  */
 import './load.js'
+import { getConfig } from './config.js'
 import native, { zeroCopyAllowed, zeroCopyReason } from './native.js'
 import type { MemoryPressure, PressureLevel, PressureSource } from './pressure.js'
 import type { BackendName } from './validate.js'
@@ -11,16 +12,20 @@ import type { BackendName } from './validate.js'
 import './polyfill.js'
 
 export { type CompressName, type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
+export type { ConfigMessage, PressureMessage, StoreMessage, TraceContext } from './channels.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
 export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
 export { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPressure } from './pressure.js'
 export {
+  type ArrowModuleLike,
+  type ArrowTable,
   type PolicyName,
   Store,
   type StoreEntryInfo,
   type StoreOptions,
   type StoreStats,
+  type TableReadOptions,
   createStore,
 } from './store.js'
 export type { BackendName, Data, Ranges } from './validate.js'
@@ -51,11 +56,33 @@ export interface Stats {
   checksumFailures: number
   /** Failed operations. */
   errors: number
+  /** Pageouts since load (every backend; tables and store evictions included). */
+  pageouts: number
+  /** Bytes of those pageouts. */
+  bytesPagedOut: number
+  /** Takes (`take`, `takeAsync`) since load. */
+  takes: number
+  /** Bytes written to scratch files since load, after compression. */
+  bytesWritten: number
 }
 
 /** The pager's counters now (process-wide). */
 export function stats(): Stats {
-  return native.stats()
+  const s = native.stats()
+  return {
+    swap: s.swap,
+    file: s.file,
+    scratchBytesAllocated: s.scratchBytesAllocated,
+    scratchBytesOnDisk: s.scratchBytesOnDisk,
+    reads: s.reads,
+    bytesRead: s.bytesRead,
+    checksumFailures: s.checksumFailures,
+    errors: s.errors,
+    pageouts: s.pageouts,
+    bytesPagedOut: s.bytesPagedOut,
+    takes: s.takes,
+    bytesWritten: s.bytesWritten,
+  }
 }
 
 /** Whether `view`/`take` can be zero-copy in this runtime (false in Electron >= 21, or with `COLDPAGE_NO_EXTERNAL_BUFFERS=1`). */
@@ -65,6 +92,12 @@ export function zeroCopySupported(): boolean {
 
 /** What `doctor()` finds. */
 export interface DoctorReport {
+  /** coldpage's version (package.json). */
+  version: string
+  /** The target triple the native binary was built for (`x86_64-unknown-linux-gnu`). */
+  target: string
+  /** Linux: the C library the process runs on (`glibc 2.36`, or `musl`); `null` elsewhere, or where the runtime has no diagnostic report. */
+  libc: string | null
   /** `process.platform`-style OS and architecture. */
   platform: string
   /** Kernel release. */
@@ -101,6 +134,13 @@ export interface DoctorReport {
   runtime: { node: string; electron: string | null; napi: string }
   /** What `backend: 'auto'` picks, and why. */
   auto: { backend: BackendName; reason: string }
+  /** Whether swap-backed handles really page out here (active swap and a working page-out primitive). */
+  swapPagesOut: boolean
+  /**
+   * The backend new pageouts use (the config's `backend`, `auto` resolved), whether it
+   * works here, and why not (`coldpage doctor` exits 1 when it does not).
+   */
+  chosen: { backend: BackendName; usable: boolean; problem: string | null }
   /** The memory-pressure signal: its source (`none` where there is none), level and reading now. */
   pressure: MemoryPressure
   /**
@@ -120,7 +160,21 @@ export function doctor(): DoctorReport {
   const zeroCopy = zeroCopyAllowed()
   const reason = zeroCopyReason()
   if (!zeroCopy) warnings.push(`view() and take() copy: ${reason}`)
+  const selector = getConfig().backend
+  const swapPagesOut = r.pageOutWorks && r.swapActive
+  const backend = selector === 'auto' ? (r.auto.backend as BackendName) : selector
+  let problem: string | null = null
+  if (backend === 'file' && r.scratchError != null) problem = `the file backend cannot use its scratch dir: ${r.scratchError}`
+  if (backend === 'swap' && !swapPagesOut) {
+    problem = r.pageOutWorks
+      ? "backend 'swap' pages out nothing: there is no active swap, so the bytes stay resident"
+      : `backend 'swap' cannot page out here: ${r.pageOut}`
+    warnings.push(problem)
+  }
   return {
+    version: packageVersion(),
+    target: native.buildTarget(),
+    libc: libc(),
     platform: r.platform,
     kernel: r.kernel,
     swapActive: r.swapActive,
@@ -143,6 +197,8 @@ export function doctor(): DoctorReport {
       napi: process.versions.napi ?? 'unknown',
     },
     auto: { backend: r.auto.backend as BackendName, reason: r.auto.reason },
+    swapPagesOut,
+    chosen: { backend, usable: problem === null, problem },
     pressure: {
       level: r.pressure.level as PressureLevel,
       source: r.pressure.source as PressureSource,
@@ -155,4 +211,19 @@ export function doctor(): DoctorReport {
     },
     warnings,
   }
+}
+
+/** coldpage's version, from its package.json. */
+function packageVersion(): string {
+  return (require('../package.json') as { version: string }).version
+}
+
+/** Linux: `glibc <version>` (what Node's report says the process runs on), else `musl`; `null` off Linux. */
+function libc(): string | null {
+  if (process.platform !== 'linux') return null
+  // Node's diagnostic report names the glibc it runs on; a musl build has no such field.
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+  if (report?.header === undefined) return null
+  const glibc = report.header.glibcVersionRuntime
+  return glibc === undefined ? 'musl' : `glibc ${glibc}`
 }

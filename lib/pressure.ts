@@ -2,6 +2,7 @@
  * `memoryPressure()`: the OS's memory-pressure signal, sampled on demand (the
  * core's `coldpage::pressure`; thresholds in the README's "Memory pressure").
  */
+import { pressureChannel } from './channels.js'
 import native from './native.js'
 
 /** How pressed for memory the system (or this process's cgroup) is. */
@@ -42,5 +43,13 @@ export interface MemoryPressure {
  */
 export function memoryPressure(): MemoryPressure {
   const p = native.memoryPressure()
-  return { level: p.level as PressureLevel, source: p.source as PressureSource, detail: p.detail }
+  const level = p.level as PressureLevel
+  if (level !== lastLevel) {
+    lastLevel = level
+    if (pressureChannel.hasSubscribers) pressureChannel.publish({ level, source: p.source as PressureSource })
+  }
+  return { level, source: p.source as PressureSource, detail: p.detail }
 }
+
+/** The level the last sample in this thread saw (`coldpage:pressure` is published when it changes). */
+let lastLevel: PressureLevel = 'none'

@@ -4,23 +4,30 @@
  * out (a Buffer whole, a table column by column) when the budget is passed or
  * the OS is pressed for memory, and pages an entry back in when it is read.
  */
+import { inspect } from 'node:util'
+
 import type * as Arrow from 'apache-arrow'
 
 import type * as ArrowEntry from './arrow.js'
 import { classesOf } from './arrow/assemble.js'
 import type { ArrowModule } from './arrow/layout.js'
 import { columnsByName, isTable, select } from './arrow/select.js'
+import { type StoreMessage, evictChannel, pageinChannel } from './channels.js'
 import { ColdpageError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
+import { inspectState } from './inspect.js'
 import type { Handle, SharedHandle } from './handle.js'
 import native, { zeroCopyAllowed } from './native.js'
 import { pageout } from './pageout.js'
+import type { ArrowModuleLike, ArrowTable, TableReadOptions } from './table-types.js'
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
 import type { PressureLevel } from './pressure.js'
 import { follow } from './store/watch.js'
 import { type Column, type TableShape, build, columnBytes, columnOf, shapeOf } from './store/table.js'
-import { type BackendName, type Data, backendOption, byteCount, chunks, options } from './validate.js'
+import { knownOptions } from './options.js'
+import { type BackendName, type Data, backendOption, byteCount, chunks } from './validate.js'
 
 export type { PolicyName } from './store/policy.js'
+export type { ArrowModuleLike, ArrowTable, TableReadOptions } from './table-types.js'
 
 /** Options of `createStore`. */
 export interface StoreOptions {
@@ -37,7 +44,7 @@ export interface StoreOptions {
    * another copy of apache-arrow than coldpage's with nested or dictionary
    * columns (as for `pageoutTable`).
    */
-  arrow?: ArrowModule
+  arrow?: ArrowModuleLike
 }
 
 /** One entry, as iteration gives it. */
@@ -92,6 +99,8 @@ interface Unit extends PolicyNode {
 }
 
 interface Entry {
+  /** The entry's key (for `coldpage:store:*` messages); set when the entry is stored. */
+  key: string
   readonly units: Unit[]
   /** Set for a table entry. */
   readonly table: { shape: TableShape; byName: ReadonlyMap<string, number>; arrow: ArrowModule | undefined } | null
@@ -101,6 +110,9 @@ interface Entry {
 }
 
 const INTERNAL = Symbol('coldpage.store.internal')
+
+/** The keys of `StoreOptions`. */
+const STORE_OPTIONS = ['residentBytes', 'backend', 'policy', 'pressure', 'arrow'] as const
 
 /**
  * Whether a pageout with `backend` (or the selector's, when undefined) now gives
@@ -182,10 +194,10 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   #disposed = false
   readonly #counts = { hits: 0, misses: 0, pageIns: 0, pageOuts: 0, evictions: 0 }
 
-  /** @internal Stores come from `createStore`. */
-  constructor(token: symbol, opts: unknown) {
+  /** Stores come from `createStore`. */
+  private constructor(token: symbol, opts: unknown) {
     if (token !== INTERNAL) throw new TypeError('Store instances are created by createStore()')
-    const o = options<StoreOptions>(opts)
+    const o = knownOptions<StoreOptions>(opts, STORE_OPTIONS)
     if (o.residentBytes === undefined) throw invalidArgType('opts.residentBytes', 'a number', undefined)
     this.#budget = byteCount('opts.residentBytes', o.residentBytes)
     this.#backend = backendOption(o.backend)
@@ -196,7 +208,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     if (o.arrow !== undefined && (typeof o.arrow !== 'object' || o.arrow === null)) {
       throw invalidArgType('opts.arrow', 'the apache-arrow module', o.arrow)
     }
-    this.#arrow = o.arrow
+    this.#arrow = o.arrow as ArrowModule | undefined
     this.#unwatch = follow({
       pressure: o.pressure !== false,
       onPressure: (level) => this.#onChange(() => (this.#pressure = level)),
@@ -254,10 +266,11 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
    *   neither bytes nor a table; `ERR_COLDPAGE_NO_SPACE` when evicting to keep the budget
    *   found the scratch space full (the value is stored, resident, and nothing is lost)
    */
-  set(key: string, value: Data | readonly Data[] | Arrow.Table): void {
+  set(key: string, value: Data | readonly Data[] | ArrowTable): void {
     this.#live()
     const k = keyOf(key)
     const entry = isTable(value) ? this.#tableEntry(value) : this.#bufferEntry(value)
+    entry.key = k
     this.delete(k)
     this.#entries.set(k, entry)
     this.#total += entry.byteLength
@@ -291,7 +304,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
 
   #bufferEntry(value: unknown): Entry {
     const bytes = bufferOf(value)
-    const entry: Entry = { units: [], table: null, byteLength: bytes.byteLength, holds: 0, deleted: false }
+    const entry: Entry = { key: '', units: [], table: null, byteLength: bytes.byteLength, holds: 0, deleted: false }
     entry.units.push(this.#unit(entry, -1, bytes.byteLength, bytes))
     return entry
   }
@@ -305,6 +318,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     const sizes = columns.map(columnBytes)
     const units: Unit[] = []
     const entry: Entry = {
+      key: '',
       units,
       table: { shape, byName: columnsByName(table.schema), arrow: M },
       byteLength: sizes.reduce((sum, n) => sum + n, 0),
@@ -354,13 +368,19 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     if (unit.cold === null) {
       const opts = this.#backend === undefined ? {} : { backend: this.#backend }
       const table = unit.entry.table
-      if (table === null) {
-        unit.cold = pageout(unit.value as Buffer, opts)
-      } else {
-        const field = table.shape.schema.fields[unit.column] as Arrow.Field
-        const all = table.shape.batchRows.map((_, b) => b)
-        const one = build(table.shape, [field], [unit.value as Column], all)
-        unit.cold = arrowModule().pageoutTable(one, table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
+      try {
+        if (table === null) {
+          unit.cold = pageout(unit.value as Buffer, opts)
+        } else {
+          const field = table.shape.schema.fields[unit.column] as Arrow.Field
+          const all = table.shape.batchRows.map((_, b) => b)
+          const one = build(table.shape, [field], [unit.value as Column], all)
+          unit.cold = arrowModule().pageoutTable(one, table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
+        }
+      } catch (error) {
+        // Published, then thrown (or, for a change of budget or pressure, reported only here).
+        if (evictChannel.hasSubscribers) evictChannel.publish({ ...this.#message(unit), error })
+        throw error
       }
       this.#counts.pageOuts++
     }
@@ -368,6 +388,15 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     this.#policy.remove(unit)
     this.#resident -= unit.bytes
     this.#counts.evictions++
+    if (evictChannel.hasSubscribers) evictChannel.publish(this.#message(unit))
+  }
+
+  /** The `coldpage:store:*` message about `unit`. */
+  #message(unit: Unit): StoreMessage {
+    const { entry } = unit
+    const message: StoreMessage = { store: this, key: entry.key, bytes: unit.bytes }
+    if (entry.table !== null) message.column = (entry.table.shape.schema.fields[unit.column] as Arrow.Field).name
+    return message
   }
 
   /**
@@ -395,6 +424,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     unit.value = bytes
     this.#counts.pageIns++
     this.#admit(unit)
+    if (pageinChannel.hasSubscribers) pageinChannel.publish(this.#message(unit))
     return bytes
   }
 
@@ -417,21 +447,45 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
    * The value of `key`: a Buffer, or a table with every column; cold bytes are
    * paged in (and others evicted to make room).
    *
+   * Note: in TypeScript, `getBuffer` (Buffer entries) and `getTable` (table
+   * entries) return the one type without narrowing.
+   *
    * @returns the value, or `undefined` when there is no entry
    * @throws `ERR_COLDPAGE_CORRUPT` / `ERR_COLDPAGE_IO` from paging in (the entry stays, paged out)
    */
-  get(key: string): Buffer | Arrow.Table | undefined {
+  get(key: string): Buffer | ArrowTable | undefined {
     this.#live()
     const entry = this.#entries.get(keyOf(key))
     if (entry === undefined) return undefined
-    if (entry.table === null) {
-      const unit = entry.units[0] as Unit
-      this.#count(entry.units)
-      const bytes = this.#read(unit, false) as Buffer
-      this.#fit(entry)
-      return bytes
-    }
+    if (entry.table === null) return this.#getBuffer(entry)
     return this.#getTable(entry, undefined)
+  }
+
+  /**
+   * The value of a Buffer entry, as `get` gives it, typed as a Buffer.
+   *
+   * @returns the Buffer, or `undefined` when there is no entry
+   * @throws `ERR_INVALID_ARG_VALUE` for a table entry (use `getTable`)
+   * @example
+   * ```ts
+   * const frame = store.getBuffer('frame:1') // Buffer | undefined
+   * ```
+   */
+  getBuffer(key: string): Buffer | undefined {
+    this.#live()
+    const k = keyOf(key)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return undefined
+    if (entry.table !== null) throw invalidArgValue('key', 'the key of a Buffer entry (use getTable for tables)', k)
+    return this.#getBuffer(entry)
+  }
+
+  #getBuffer(entry: Entry): Buffer {
+    const unit = entry.units[0] as Unit
+    this.#count(entry.units)
+    const bytes = this.#read(unit, false) as Buffer
+    this.#fit(entry)
+    return bytes
   }
 
   /**
@@ -462,16 +516,20 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
    * paged in when cold; with `batches`, cold columns are read for those
    * batches only and stay paged out.
    *
+   * Note: the main entry types tables structurally (it needs no apache-arrow);
+   * name apache-arrow's type to get it: `store.getTable<arrow.Table>(key)`.
+   *
    * @returns a table of the caller's apache-arrow copy, or `undefined` when there is no entry
-   * @throws `ERR_OUT_OF_RANGE` naming an unknown column or batch, `ERR_INVALID_ARG_VALUE` for a Buffer entry
+   * @throws `ERR_OUT_OF_RANGE` naming an unknown column or batch, `ERR_INVALID_ARG_VALUE` for a Buffer
+   *   entry or an unknown option
    */
-  getTable(key: string, opts?: ArrowEntry.TableReadOptions): Arrow.Table | undefined {
+  getTable<T extends ArrowTable = ArrowTable>(key: string, opts?: TableReadOptions): T | undefined {
     this.#live()
     const k = keyOf(key)
     const entry = this.#entries.get(k)
     if (entry === undefined) return undefined
-    if (entry.table === null) throw invalidArgValue('key', 'the key of a table entry (use get for Buffers)', k)
-    return this.#getTable(entry, opts)
+    if (entry.table === null) throw invalidArgValue('key', 'the key of a table entry (use getBuffer for Buffers)', k)
+    return this.#getTable(entry, opts) as unknown as T
   }
 
   #getTable(entry: Entry, opts: unknown): Arrow.Table {
@@ -639,7 +697,8 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     try {
       this.#fit()
     } catch {
-      // No scratch space: the values stay resident (nothing is lost); the next set or get reports it.
+      // No scratch space: the values stay resident (nothing is lost); the failure was
+      // published on coldpage:store:evict, and the next set or get reports it.
     }
   }
 
@@ -660,6 +719,18 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   /** @internal */
   get [Symbol.toStringTag](): string {
     return 'Store'
+  }
+
+  /** What `util.inspect` (and `console.log`) shows: size, resident and cold bytes, budget, disposed. */
+  [inspect.custom](depth: unknown, opts: unknown): string {
+    const state = {
+      size: this.size,
+      residentBytes: this.residentBytes,
+      coldBytes: this.coldBytes,
+      budgetBytes: this.#budgetSet(),
+      disposed: this.#disposed,
+    }
+    return inspectState('Store', state, depth, opts)
   }
 }
 

@@ -6,15 +6,13 @@
 import type * as Arrow from 'apache-arrow'
 
 import { invalidArgType, outOfRange } from '../errors.js'
-import { options } from '../validate.js'
+import { knownOptions } from '../options.js'
+import type { TableReadOptions } from '../table-types.js'
 
-/** Which part of a table to read. */
-export interface TableReadOptions {
-  /** Column names, in the order wanted (a name may repeat). Default: every column, in schema order. */
-  columns?: readonly string[]
-  /** Record batch indexes, in the order wanted. Default: every batch, in order. */
-  batches?: readonly number[]
-}
+export type { TableReadOptions } from '../table-types.js'
+
+/** The keys of `TableReadOptions`. */
+const READ_OPTIONS = ['columns', 'batches'] as const
 
 /** A checked selection: the fields asked for, the distinct columns they read, which one each reads, and the batches. */
 export interface Selection {
@@ -50,7 +48,7 @@ export function columnsByName(schema: Arrow.Schema): Map<string, number> {
 
 /** Checks `opts` against a table of `schema` (columns by name in `byName`) and `numBatches` batches. */
 export function select(schema: Arrow.Schema, byName: ReadonlyMap<string, number>, numBatches: number, opts: unknown): Selection {
-  const o = options<TableReadOptions>(opts)
+  const o = knownOptions<TableReadOptions>(opts, READ_OPTIONS)
   const fields: Arrow.Field[] = []
   const columns: number[] = []
   const which: number[] = []

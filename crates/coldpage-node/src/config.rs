@@ -261,6 +261,14 @@ pub struct NativeStats {
     pub checksum_failures: f64,
     /// Operations that failed.
     pub errors: f64,
+    /// Pageouts since load.
+    pub pageouts: f64,
+    /// Their bytes.
+    pub bytes_paged_out: f64,
+    /// Takes since load.
+    pub takes: f64,
+    /// Bytes written to scratch since load (after compression).
+    pub bytes_written: f64,
 }
 
 /// The pager's counters now.
@@ -276,6 +284,10 @@ pub fn stats() -> NativeStats {
         bytes_read: s.bytes_read as f64,
         checksum_failures: s.checksum_failures as f64,
         errors: s.errors as f64,
+        pageouts: s.pageouts as f64,
+        bytes_paged_out: s.bytes_paged_out as f64,
+        takes: s.takes as f64,
+        bytes_written: s.bytes_written as f64,
     }
 }
 

@@ -117,6 +117,26 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
     }
 }
 
+/// Counts a take the façade made of a read of every byte and a dispose (see
+/// `coldpage::Pager::count_take`).
+#[napi]
+pub fn count_take() {
+    pager().count_take();
+}
+
+/// Why swap pageouts page out nothing here, once per process (see
+/// `coldpage::Pager::claim_swap_warning`); `null` otherwise.
+#[napi]
+pub fn claim_swap_warning() -> Option<String> {
+    pager().claim_swap_warning()
+}
+
+/// The target triple this binary was built for (`x86_64-unknown-linux-gnu`).
+#[napi]
+pub fn build_target() -> &'static str {
+    env!("COLDPAGE_BUILD_TARGET")
+}
+
 pub use crate::config::{
     claim_environment, config_watch_state, configure, doctor, get_config, join_config_watch, memory_pressure,
     next_backend, stats,

@@ -505,6 +505,7 @@ impl Handle {
                 Data::Swap(region) => {
                     stored.shared.counters.reads.fetch_add(1, Ordering::Relaxed);
                     stored.shared.counters.bytes_read.fetch_add(len, Ordering::Relaxed);
+                    stored.shared.counters.takes.fetch_add(1, Ordering::Relaxed);
                     return Ok(Taken(Owned::Region(region)));
                 }
                 data => {
@@ -518,7 +519,10 @@ impl Handle {
         };
         let handle = Handle { id, park: ParkOnDrop::disarmed(), stored };
         match handle.read_at(0, len) {
-            Ok(bytes) => Ok(Taken(Owned::Vec(bytes))),
+            Ok(bytes) => {
+                handle.stored.shared.counters.takes.fetch_add(1, Ordering::Relaxed);
+                Ok(Taken(Owned::Vec(bytes)))
+            }
             Err(error) => {
                 let handle = Handle { park: ParkOnDrop::armed(&handle.stored), ..handle };
                 Err(TakeError { error, handle })

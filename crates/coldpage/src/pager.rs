@@ -77,6 +77,16 @@ pub struct Stats {
     pub checksum_failures: u64,
     /// Operations that failed with an I/O, space or corruption error.
     pub errors: u64,
+    /// Pageouts that succeeded since the pager was made.
+    pub pageouts: u64,
+    /// Their logical bytes.
+    pub bytes_paged_out: u64,
+    /// Takes that succeeded since the pager was made ([`Handle::take`], and
+    /// [`Pager::count_take`] for takes a binding composes from a read and a drop).
+    pub takes: u64,
+    /// Bytes written to scratch files since the pager was made: what file pageouts
+    /// stored, after compression (and with encryption's tags), not page-rounded.
+    pub bytes_written: u64,
 }
 
 /// What [`Pager::encryption`] reports.
@@ -275,6 +285,15 @@ impl Pager {
                 }
             }
         };
+        let c = &self.shared.counters;
+        c.pageouts.fetch_add(1, Ordering::Relaxed);
+        c.bytes_paged_out.fetch_add(len, Ordering::Relaxed);
+        let written = match &data {
+            Data::File(_) => len,
+            Data::Encoded(store) => store.stored_len(),
+            Data::Empty | Data::Swap(_) => 0,
+        };
+        c.bytes_written.fetch_add(written, Ordering::Relaxed);
         Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
     }
 
@@ -355,7 +374,39 @@ impl Pager {
             bytes_read: load(&c.bytes_read),
             checksum_failures: load(&c.checksum_failures),
             errors: load(&c.errors),
+            pageouts: load(&c.pageouts),
+            bytes_paged_out: load(&c.bytes_paged_out),
+            takes: load(&c.takes),
+            bytes_written: load(&c.bytes_written),
         }
+    }
+
+    /// Why swap-backed handles page out nothing here (no active swap, or no working
+    /// page-out primitive), the first time it is asked in this process; `None` when
+    /// they do page out, and on every later call. For a binding that warns once per
+    /// process when a swap pageout is made where it saves no memory.
+    pub fn claim_swap_warning(&self) -> Option<String> {
+        static CLAIMED: AtomicBool = AtomicBool::new(false);
+        let why = if !crate::selector::page_out_supported() {
+            "the page-out primitive does not work here"
+        } else if crate::selector::swap_total_bytes() == 0 {
+            "there is no active swap"
+        } else {
+            return None;
+        };
+        if CLAIMED.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        Some(format!(
+            "backend 'swap' pages out nothing: {why}, so the bytes stay resident; use backend 'file' or 'auto' (see coldpage doctor)"
+        ))
+    }
+
+    /// Counts a take that a binding made of a read of every byte followed by the
+    /// handle's drop (where that is cheaper for it than [`Handle::take`], which
+    /// counts itself).
+    pub fn count_take(&self) {
+        self.shared.counters.takes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether hole punching has worked in the current arena (true before first use).

@@ -51,6 +51,12 @@ pub(crate) struct Counters {
     pub(crate) bytes_read: AtomicU64,
     pub(crate) checksum_failures: AtomicU64,
     pub(crate) errors: AtomicU64,
+    /// Since the pager was made: pageouts, their logical bytes, takes, and bytes
+    /// written to scratch (after compression and encryption).
+    pub(crate) pageouts: AtomicU64,
+    pub(crate) bytes_paged_out: AtomicU64,
+    pub(crate) takes: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
 }
 
 impl Shared {
