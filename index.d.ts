@@ -87,6 +87,12 @@ export declare function claimSwapWarning(): string | null
 export declare function configure(patch: NativeConfigPatch): void
 
 /**
+ * The `COLDPAGE_CONFIG` watch's state: returns what was stored, and stores `state`
+ * when given.
+ */
+export declare function configWatchState(state?: string | undefined | null): string | null
+
+/**
  * Counts a take the façade made of a read of every byte and a dispose (see
  * `coldpage::Pager::count_take`).
  */
@@ -103,6 +109,13 @@ export declare function doctor(): NativeDoctorReport
 
 /** The config in force. */
 export declare function getConfig(): NativeConfig
+
+/**
+ * Joins the threads that can run the `COLDPAGE_CONFIG` watch; returns whether this
+ * thread runs it now. Otherwise `take_over` is called on this thread if the thread
+ * running it goes away first.
+ */
+export declare function joinConfigWatch(takeOver: () => void): boolean
 
 /** Samples the process-wide memory-pressure signal (see `coldpage::pressure`). */
 export declare function memoryPressure(): NativePressure
@@ -268,6 +281,12 @@ export interface NativeStats {
   /** Bytes written to scratch since load (after compression). */
   bytesWritten: number
 }
+
+/**
+ * What a pageout with the selector now would use: `"swap"` or `"file"` (`auto`
+ * resolved as `doctor` reports it, without its trial write).
+ */
+export declare function nextBackend(): string
 
 /**
  * A new handle over the storage that `shared` (from `NativeHandle.share`, in any

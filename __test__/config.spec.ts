@@ -137,6 +137,7 @@ const PRINT = "const c = require('coldpage'); console.log(JSON.stringify(c.getCo
 
 test('config from the environment, read once at load', async (t) => {
   const scratch = path.join(dir, 'env-scratch')
+  mkdirSync(scratch, { mode: 0o700 }) // a scratch dir must exist (it is never created)
   const r = await node(['-e', PRINT], {
     COLDPAGE_BACKEND: 'file',
     COLDPAGE_SCRATCH_DIR: scratch,

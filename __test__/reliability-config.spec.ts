@@ -4,7 +4,8 @@
 // (COLDPAGE_CONFIG), to watchConfig, and as a change to a watched file: each is
 // rejected with ERR_COLDPAGE_CONFIG and a message naming the field, and the
 // previous config stays.
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 
@@ -155,4 +156,96 @@ test('a bad COLDPAGE_CONFIG file fails the load, naming the variable and the fie
     t.true(r.stderr.includes('COLDPAGE_CONFIG') && r.stderr.includes('ERR_COLDPAGE_CONFIG'), r.stderr.slice(0, 400))
     t.regex(r.stderr, names, content)
   })
+})
+
+// ---- Issue 22 items 6, 8, 10 and issue 26's watched-file items ----
+
+/** Polls `done` every 20 ms for at most `ms` (a bounded wait for an event, not a timing assertion). */
+async function eventually(done: () => boolean, ms = 15_000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  return done()
+}
+
+test.serial('a field removed from a watched file returns to its value before the file set it', async (t) => {
+  const file = path.join(dir, 'whole.json')
+  configure({ encrypt: false, verify: true })
+  writeFileSync(file, JSON.stringify({ encrypt: true, verify: false }))
+  const errors: Error[] = []
+  const w = watchConfig(file, (err) => errors.push(err))
+  try {
+    t.like(getConfig(), { encrypt: true, verify: false })
+    writeFileSync(file, JSON.stringify({ verify: false }))
+    t.true(await eventually(() => !getConfig().encrypt), 'encrypt returned to false')
+    t.false(getConfig().verify, 'a field still named keeps its value')
+    configure({ maxScratchBytes: 1 << 30 })
+    writeFileSync(file, JSON.stringify({ verify: false, maxScratchBytes: 4096 * 10 }))
+    t.true(await eventually(() => getConfig().maxScratchBytes === 40960))
+    writeFileSync(file, '{}')
+    t.true(await eventually(() => getConfig().verify && getConfig().maxScratchBytes === 1 << 30), 'each field went back')
+    t.deepEqual(errors, [])
+  } finally {
+    w.close()
+    configure({ maxScratchBytes: Infinity })
+  }
+})
+
+test.serial('watchConfig returns a Disposable', (t) => {
+  const file = path.join(dir, 'disposable.json')
+  writeFileSync(file, '{}')
+  const w = watchConfig(file)
+  t.is(typeof w[Symbol.dispose], 'function')
+  w[Symbol.dispose]()
+  w.close() // idempotent after dispose
+  t.pass()
+})
+
+test.serial('a missing scratchDir is ERR_COLDPAGE_CONFIG and is not created', (t) => {
+  const missing = path.join(dir, 'nonexistent', 'x')
+  const before = getConfig()
+  const err = t.throws(() => configure({ scratchDir: missing })) as Error & { code?: string }
+  t.is(err.code, 'ERR_COLDPAGE_CONFIG')
+  t.false(existsSync(path.join(dir, 'nonexistent')), 'nothing was created')
+  t.deepEqual(getConfig(), before)
+})
+
+test('COLDPAGE_CONFIG naming a FIFO or a device is ERR_COLDPAGE_CONFIG at load, never a hang', async (t) => {
+  const fifo = path.join(dir, 'config.fifo')
+  if (spawnSync('mkfifo', [fifo]).status !== 0) return t.log('skipped FIFO: mkfifo failed')
+  for (const source of [fifo, '/dev/zero']) {
+    const r = await runNode(['-e', "require('coldpage')"], { cwd: ROOT, env: { COLDPAGE_CONFIG: source }, timeoutMs: 20_000 })
+    t.false(r.timedOut, `${source}: hung`)
+    t.is(r.signal, null, `${source}: killed by a signal`)
+    t.not(r.code, 0)
+    t.true(r.stderr.includes('ERR_COLDPAGE_CONFIG') && r.stderr.includes('not a regular file'), r.stderr.slice(0, 400))
+  }
+  const err = t.throws(() => watchConfig(fifo)) as Error & { code?: string }
+  t.is(err.code, 'ERR_COLDPAGE_CONFIG')
+})
+
+test('the COLDPAGE_CONFIG watch survives the Worker that loaded coldpage first', async (t) => {
+  const file = path.join(dir, 'worker-first.json')
+  writeFileSync(file, JSON.stringify({ verify: true }))
+  // `early`: the main thread loads coldpage while the worker lives (the watch moves to
+  // it when the worker exits); else after the worker exited (the next loader takes it).
+  const script = (early: boolean) => `
+    const { Worker } = require('node:worker_threads')
+    const { writeFileSync } = require('node:fs')
+    const w = new Worker("require('coldpage'); require('node:worker_threads').parentPort.postMessage('loaded')", { eval: true })
+    w.once('message', () => {
+      const coldpage = ${early} ? require('coldpage') : undefined
+      w.once('exit', async () => {
+        const { getConfig } = coldpage ?? require('coldpage')
+        writeFileSync(${JSON.stringify(file)}, JSON.stringify({ verify: false }))
+        const end = Date.now() + 15000
+        while (getConfig().verify && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+        console.log(getConfig().verify ? 'NOT APPLIED' : 'APPLIED')
+      })
+      w.terminate()
+    })`
+  for (const early of [true, false]) {
+    writeFileSync(file, JSON.stringify({ verify: true }))
+    const r = await runNode(['-e', script(early)], { cwd: ROOT, env: { COLDPAGE_CONFIG: file }, timeoutMs: 40_000 })
+    t.is(r.stdout.trim(), 'APPLIED', `early=${early}: ${r.stderr.slice(0, 400)}`)
+  }
 })

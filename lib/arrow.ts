@@ -6,6 +6,8 @@
  * apache-arrow is an optional peer dependency: only this entry point loads it.
  * The byte layout is in `./arrow/layout.ts`, the read path in `./arrow/assemble.ts`.
  */
+import './polyfill.js'
+
 import { inspect } from 'node:util'
 
 import * as arrow from 'apache-arrow'

@@ -3,7 +3,9 @@
  * environment (read once at load) and a watched JSON file (`watchConfig` or
  * `COLDPAGE_CONFIG`). Every source is validated whole before anything applies.
  */
-import { type FSWatcher, readFileSync, realpathSync, unwatchFile, watch, watchFile } from 'node:fs'
+import './polyfill.js'
+
+import { type FSWatcher, closeSync, constants, fstatSync, openSync, readSync, realpathSync, unwatchFile, watch, watchFile } from 'node:fs'
 import * as path from 'node:path'
 
 import { configChannel } from './channels.js'
@@ -178,17 +180,47 @@ function configError(message: string, cause: unknown): ColdpageError {
   return new ColdpageError('ERR_COLDPAGE_CONFIG', `${message}${detail}`, { cause })
 }
 
-/** Reads a config file; a failure is ERR_COLDPAGE_CONFIG. */
+/** A config file larger than this is refused (config files are a few hundred bytes). */
+const MAX_CONFIG_BYTES = 1 << 20
+
+/**
+ * Reads a config file: a regular file of at most `MAX_CONFIG_BYTES`. Opened
+ * non-blocking and checked with `fstat` before any read, so that a FIFO (which
+ * would block until a writer comes) or a device (`/dev/zero`, endless) is refused
+ * with ERR_COLDPAGE_CONFIG instead of hanging or exhausting memory. Errors of
+ * `open` itself are thrown as they are (the caller tells ENOENT apart).
+ */
+function readConfigText(file: string): string {
+  const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+  try {
+    const stat = fstatSync(fd)
+    if (!stat.isFile()) throw configError(`config file ${file} is not a regular file`, undefined)
+    const buffer = Buffer.allocUnsafe(Math.min(stat.size, MAX_CONFIG_BYTES) + 1)
+    let length = 0
+    for (;;) {
+      if (length === buffer.length) throw configError(`config file ${file} is larger than ${MAX_CONFIG_BYTES} bytes`, undefined)
+      const n = readSync(fd, buffer, length, buffer.length - length, null)
+      if (n === 0) break
+      length += n
+    }
+    return buffer.toString('utf8', 0, length)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Reads a config file; any failure is ERR_COLDPAGE_CONFIG. */
 function readConfigFile(file: string): string {
   try {
-    return readFileSync(file, 'utf8')
+    return readConfigText(file)
   } catch (err) {
+    if (err instanceof ColdpageError) throw err
     throw configError(`cannot read config file ${file}`, err)
   }
 }
 
-/** Parses and applies the text of a JSON config file; any failure is ERR_COLDPAGE_CONFIG. */
-function applyText(file: string, text: string): Config {
+/** Parses and checks the text of a JSON config file; any failure is ERR_COLDPAGE_CONFIG. */
+function parseText(file: string, text: string): Partial<Config> {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -196,17 +228,18 @@ function applyText(file: string, text: string): Config {
     throw configError(`config file ${file} is not valid JSON`, err)
   }
   try {
-    return apply(checkPartial(parsed, '', true), 'file')
+    return checkPartial(parsed, '', true)
   } catch (err) {
-    // Also the pager's own refusals (an unsafe scratch dir): say which file asked for it.
     throw configError(`invalid config file ${file}`, err)
   }
 }
 
-/** A running config watch. */
-export interface ConfigWatcher {
+/** A running config watch; `using` it (or `close()`) stops it. */
+export interface ConfigWatcher extends Disposable {
   /** Stops watching. Idempotent. */
   close(): void
+  /** Same as `close()`. */
+  [Symbol.dispose](): void
 }
 
 /**
@@ -226,12 +259,51 @@ export function watchConfig(file: string, onError?: (err: Error) => void): Confi
   if (typeof file !== 'string') throw invalidArgType('path', 'a path string', file)
   if (file === '' || file.includes('\0')) throw invalidArgValue('path', 'a non-empty path without NUL bytes', file)
   if (onError !== undefined && typeof onError !== 'function') throw invalidArgType('onError', 'a function', onError)
-  const report = onError ?? ((err: Error) => process.emitWarning(err))
+  return startWatch(file, onError ?? ((err: Error) => process.emitWarning(err)))
+}
+
+/** What a watch remembers: the fields the file set last, and their values before. */
+interface WatchState {
+  owned: Record<string, unknown>
+  before: Record<string, unknown>
+}
+
+/** Keeps a watch's state where another thread can continue it (`COLDPAGE_CONFIG`). */
+interface StateStore {
+  load(): WatchState | undefined
+  save(state: WatchState): void
+}
+
+function startWatch(file: string, report: (err: Error) => void, store?: StateStore): ConfigWatcher {
   const absolute = path.resolve(file)
+  // The file states the whole config it controls: the fields it set last (`owned`),
+  // and the value each had before the file first set it (`before`), to which a field
+  // returns when the file no longer names it.
+  const state = store?.load()
+  let owned: Record<string, unknown> = state?.owned ?? {}
+  const before: Record<string, unknown> = state?.before ?? {}
+  const applyText = (text: string): void => {
+    const next = parseText(absolute, text)
+    const current = getConfig() as unknown as Record<string, unknown>
+    // Values to return to, in the file's own terms (`null` for no quota), so that a
+    // state that went through JSON (another thread's) reads back the same.
+    const gone = Object.keys(owned).filter((key) => !(key in next))
+    const restore = checkPartial(Object.fromEntries(gone.map((key) => [key, before[key] === Infinity ? null : before[key]])), '', true)
+    try {
+      apply({ ...restore, ...next }, 'file')
+    } catch (err) {
+      // Also the pager's own refusals (an unsafe scratch dir): say which file asked for it.
+      throw configError(`invalid config file ${absolute}`, err)
+    }
+    for (const key of Object.keys(next)) if (!(key in owned)) before[key] = current[key]
+    for (const key of Object.keys(owned)) if (!(key in next)) delete before[key]
+    owned = next
+    store?.save({ owned, before })
+  }
   // What was applied last (a change is applied exactly when its text differs), and
   // what was last reported as invalid (so one bad save is reported once).
   let applied = readConfigFile(absolute)
-  applyText(absolute, applied)
+  applyText(applied)
   let rejected: string | undefined
 
   let timer: NodeJS.Timeout | undefined
@@ -241,17 +313,18 @@ export function watchConfig(file: string, onError?: (err: Error) => void): Confi
     if (closed) return
     let text: string
     try {
-      text = readFileSync(absolute, 'utf8')
+      text = readConfigText(absolute)
     } catch (err) {
       // Mid-swap (a symlink briefly dangling) or removed: the next event retries.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') report(configError(`cannot read config file ${absolute}`, err))
+      if (err instanceof ColdpageError) report(err)
+      else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') report(configError(`cannot read config file ${absolute}`, err))
       return
     }
     watchRealDir()
     if (text === applied || text === rejected) return
     try {
       // The text just read is what is applied (never a second read of the file).
-      applyText(absolute, text)
+      applyText(text)
       applied = text
       rejected = undefined
     } catch (err) {
@@ -297,16 +370,15 @@ export function watchConfig(file: string, onError?: (err: Error) => void): Confi
   watchDir(path.dirname(absolute))
   watchRealDir()
   watchFile(absolute, { persistent: false, interval: 1000 }, schedule)
-  return {
-    close() {
-      if (closed) return
-      closed = true
-      if (timer !== undefined) clearTimeout(timer)
-      for (const w of watchers.values()) w.close()
-      watchers.clear()
-      unwatchFile(absolute, schedule)
-    },
+  const close = (): void => {
+    if (closed) return
+    closed = true
+    if (timer !== undefined) clearTimeout(timer)
+    for (const w of watchers.values()) w.close()
+    watchers.clear()
+    unwatchFile(absolute, schedule)
   }
+  return { close, [Symbol.dispose]: close }
 }
 
 /** Reads one variable, treating an empty value as unset. */
@@ -321,10 +393,13 @@ function envError(name: string, value: string, expected: string): ColdpageError 
 
 /**
  * Checks the `COLDPAGE_*` variables (in every thread that loads the package) and,
- * when `apply` is set, applies them and starts watching `COLDPAGE_CONFIG`: the
- * package does that once per process, in the first thread that loads it, so a
- * Worker loading coldpage later never undoes `configure()`.
- * @returns a watcher when `COLDPAGE_CONFIG` names a file to watch
+ * when `apply` is set, applies them: the package does that once per process, in the
+ * first thread that loads it, so a Worker loading coldpage later never undoes
+ * `configure()`. `COLDPAGE_CONFIG` is watched by one thread at a time: the first
+ * to load the package, then, when that thread goes away (a Worker exits), another
+ * thread that loaded it (or the next to), so the file stays watched for the life of
+ * the process (see `joinConfigWatch` in crates/coldpage-node/src/config.rs).
+ * @returns a watcher when this thread watches `COLDPAGE_CONFIG` now
  * @throws `ERR_COLDPAGE_CONFIG` naming the variable whose value is invalid
  */
 export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
@@ -374,8 +449,8 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
   if (noExternal !== undefined && noExternal !== '0' && noExternal !== '1') {
     throw envError('COLDPAGE_NO_EXTERNAL_BUFFERS', noExternal, '0 or 1')
   }
-  if (!apply_) return undefined
-  if (Object.keys(partial).length > 0) {
+  const file = envVar('COLDPAGE_CONFIG')
+  if (apply_ && Object.keys(partial).length > 0) {
     try {
       apply(partial, 'env')
     } catch (err) {
@@ -384,13 +459,31 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
       throw new ColdpageError('ERR_COLDPAGE_CONFIG', `${which} is invalid: ${(err as Error).message}`, { cause: err })
     }
   }
-  const file = envVar('COLDPAGE_CONFIG')
   if (file === undefined) return undefined
-  try {
-    return watchConfig(file)
-  } catch (err) {
-    throw new ColdpageError('ERR_COLDPAGE_CONFIG', `COLDPAGE_CONFIG=${JSON.stringify(file)}: ${(err as Error).message}`, {
-      cause: err,
-    })
+  // JSON keeps Infinity as null, which every field reads back as what it meant.
+  const store: StateStore = {
+    load: () => {
+      const text = native.configWatchState()
+      return text === null || text === undefined ? undefined : (JSON.parse(text) as WatchState)
+    },
+    save: (state) => void native.configWatchState(JSON.stringify(state)),
   }
+  const watchEnvFile = (): ConfigWatcher => {
+    try {
+      return startWatch(file, (err) => process.emitWarning(err), store)
+    } catch (err) {
+      throw new ColdpageError('ERR_COLDPAGE_CONFIG', `COLDPAGE_CONFIG=${JSON.stringify(file)}: ${(err as Error).message}`, {
+        cause: err,
+      })
+    }
+  }
+  // Taking the watch over from a thread that went away: nobody to throw to.
+  const takeOver = (): void => {
+    try {
+      watchEnvFile()
+    } catch (err) {
+      process.emitWarning(err as Error)
+    }
+  }
+  return native.joinConfigWatch(takeOver) ? watchEnvFile() : undefined
 }

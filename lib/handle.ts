@@ -2,8 +2,11 @@
  * `Handle`: the JS face of one paged-out byte sequence. Owns the disposal
  * state, checks arguments, and forwards to the native handle.
  */
+import './polyfill.js'
+
 import { constants as bufferConstants } from 'node:buffer'
 import { inspect } from 'node:util'
+import { markAsUntransferable } from 'node:worker_threads'
 
 import { type TraceContext, readChannel, takeChannel } from './channels.js'
 
@@ -29,9 +32,12 @@ import { type BackendName, type Ranges, byteCount, ranges, signalOption, target 
  * a number), so `postMessage` can send it to any worker_thread of this process,
  * where `open(shared)` gives a new `Handle` over the same storage.
  *
- * Note: a token is weak, not a handle: it keeps nothing alive. Keep your handle
- * until the worker has opened the token; once every handle over the storage is
- * disposed (or collected), `open` throws `ERR_COLDPAGE_DISPOSED`.
+ * Note: a token is not a handle, but it outlives a collected one: when a handle over
+ * the storage is garbage-collected without `dispose()`, the storage stays openable by
+ * its tokens for 60 seconds (share, post, forget the handle is fine). Once every handle
+ * over the storage is disposed explicitly (or taken), or 60 s after the last one was
+ * collected, `open` throws `ERR_COLDPAGE_DISPOSED`: unopened tokens never keep storage
+ * longer than that.
  */
 export interface SharedHandle {
   /** The process that made the token: a random nonce, 16 hex digits (tokens do not work across processes). */
@@ -54,6 +60,13 @@ function fitsBuffer(length: number, what = 'length'): void {
   if (length > MAX_BUFFER) throw outOfRange(what, `at most ${MAX_BUFFER} (buffer.constants.MAX_LENGTH)`, length)
 }
 
+/** A memory block that several results share: untransferable (see `POOLED_MAX`). */
+function sharedBlock(length: number): Buffer {
+  const block = allocResult(length)
+  markAsUntransferable(block.buffer)
+  return block
+}
+
 /** A Buffer of `length` bytes for a result, or `ERR_COLDPAGE_NO_MEMORY`. */
 function allocResult(length: number): Buffer {
   try {
@@ -66,7 +79,10 @@ function allocResult(length: number): Buffer {
 /**
  * Results up to this size are slices of a shared pool, as `Buffer.allocUnsafe`
  * makes Buffers under 4 KiB: a new ArrayBuffer costs V8 ~1 µs (more than a 4 KiB
- * read from the page cache), a slice ~60 ns.
+ * read from the page cache), a slice ~60 ns. Like Node's own pool, each slab is
+ * marked untransferable, so that a transfer of one result (`postMessage`,
+ * `structuredClone` with `transfer`) never detaches the others: it copies or
+ * throws `DataCloneError`, as for `Buffer.allocUnsafe`'s.
  */
 const POOLED_MAX = 4096
 /** The pool: a retained slice keeps at most this much memory alive. */
@@ -85,9 +101,16 @@ let poolUsed = 0
  */
 function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
   let large = 0
-  for (let i = 1; i < flat.length; i += 2) if (flat[i]! > POOLED_MAX) large += flat[i]!
+  let larges = 0
+  for (let i = 1; i < flat.length; i += 2) {
+    if (flat[i]! > POOLED_MAX) {
+      large += flat[i]!
+      larges++
+    }
+  }
   fitsBuffer(large, "the sum of the ranges' lengths")
-  const big = large > 0 ? allocResult(large) : pool
+  // One block for the large results, untransferable when it holds more than one.
+  const big = larges === 0 ? pool : larges > 1 ? sharedBlock(large) : allocResult(large)
   let bigUsed = 0
   const targets: Buffer[] = []
   let runStart = -1
@@ -108,7 +131,7 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
     }
     if (poolUsed + length > pool.length) {
       endRun()
-      pool = allocResult(POOL_SIZE)
+      pool = sharedBlock(POOL_SIZE)
       poolUsed = 0
     }
     if (runStart < 0) runStart = poolUsed
@@ -123,7 +146,7 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
 function resultBuffer(length: number): Buffer {
   if (length > POOLED_MAX) return allocResult(length)
   if (poolUsed + length > pool.length) {
-    pool = allocResult(POOL_SIZE)
+    pool = sharedBlock(POOL_SIZE)
     poolUsed = 0
   }
   const out = pool.subarray(poolUsed, poolUsed + length)
@@ -167,7 +190,16 @@ const INTERNAL = Symbol('coldpage.internal')
  * private controller relays the abort, which also cancels work still queued on
  * the libuv pool, and the promise rejects at once even if work already started.
  */
-async function withSignal<T>(signal: AbortSignal | undefined, run: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+async function withSignal<T>(signal: AbortSignal | undefined, run_: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+  // The native call can also throw before it returns a promise (the handle disposed
+  // while the arguments were read): that error gets its class too.
+  const run = (s?: AbortSignal): Promise<T> => {
+    try {
+      return run_(s)
+    } catch (err) {
+      return Promise.reject(fromNative(err))
+    }
+  }
   if (signal === undefined) return run().catch((err: unknown) => Promise.reject(fromNative(err)))
   if (signal.aborted) throw abortError(signal.reason)
   const relay = new AbortController()
@@ -256,8 +288,9 @@ export class Handle implements Disposable {
    * @param offset - byte offset into the handle
    * @param length - bytes to read; `offset + length` must not pass `byteLength`
    * @returns a new Buffer the caller owns. Note: results up to 4 KiB are slices of
-   *   a shared 64 KiB pool, as `Buffer.allocUnsafe` makes small Buffers (do not
-   *   transfer their `.buffer`; copy with `Buffer.from` to own one alone)
+   *   a shared 64 KiB pool, as `Buffer.allocUnsafe` makes small Buffers; the pool is
+   *   untransferable, so a transfer of `.buffer` copies or throws (`DataCloneError`)
+   *   and never empties another result (copy with `Buffer.from` to own one alone)
    */
   readAt(offset: number, length: number): Buffer {
     this.#live()

@@ -153,13 +153,11 @@ const STORE_OPTIONS = ['residentBytes', 'backend', 'policy', 'pressure', 'arrow'
 /** The keys of `SetOptions`. */
 const SET_OPTIONS = ['as'] as const
 
-let autoBackend: BackendName | undefined
-
 /**
  * Whether a pageout with `backend` (or the selector's, when undefined) now gives
  * a file handle whose views are zero-copy: the file backend, plain blocks (views of
  * encrypted or compressed handles are decoded copies), a runtime with external
- * Buffers. What `auto` picks is looked up once.
+ * Buffers. What `auto` picks is asked each time (it follows `swapon`/`swapoff`; no trial write).
  */
 function zeroCopyFile(backend: BackendName | undefined): boolean {
   if (!zeroCopyAllowed()) return false
@@ -167,8 +165,7 @@ function zeroCopyFile(backend: BackendName | undefined): boolean {
   if (c.encrypt || c.compress !== 'none') return false
   if (backend !== undefined) return backend === 'file'
   if (c.backend === 'swap' || c.backend === 'file') return c.backend === 'file'
-  autoBackend ??= native.doctor().auto.backend as BackendName
-  return autoBackend === 'file'
+  return native.nextBackend() === 'file'
 }
 
 let arrowEntry: typeof ArrowEntry | undefined

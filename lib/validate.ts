@@ -4,7 +4,7 @@
  */
 import { types } from 'node:util'
 
-import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
+import { invalidArgType, invalidArgValue, noMemory, outOfRange } from './errors.js'
 
 /** A backend a handle can live in. */
 export type BackendName = 'swap' | 'file'
@@ -30,8 +30,17 @@ function isData(value: unknown): value is Data {
 }
 
 /** Bytes of one chunk as a `Uint8Array` over the same memory (no copy). */
-function bytesOf(chunk: Data): Uint8Array {
+function bytesOf(chunk: Data, name: string): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk
+  if (types.isDataView(chunk)) {
+    // A DataView over a detached buffer throws on every property read (typed arrays
+    // read as empty instead): refused with a code rather than V8's bare TypeError.
+    try {
+      void chunk.byteLength
+    } catch {
+      throw invalidArgValue(name, 'a view of a buffer that is not detached', 'a DataView over a detached ArrayBuffer')
+    }
+  }
   if (ArrayBuffer.isView(chunk)) {
     if (chunk.byteLength === 0) return new Uint8Array(0)
     return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
@@ -41,7 +50,7 @@ function bytesOf(chunk: Data): Uint8Array {
 
 /** Normalises `data` (one chunk or an array of chunks) to `Uint8Array`s. */
 export function chunks(data: unknown): Uint8Array[] {
-  if (isData(data)) return [bytesOf(data)]
+  if (isData(data)) return [bytesOf(data, 'data')]
   if (!Array.isArray(data)) {
     throw invalidArgType('data', 'an ArrayBufferView, an ArrayBuffer or an array of them', data)
   }
@@ -49,7 +58,7 @@ export function chunks(data: unknown): Uint8Array[] {
   for (let i = 0; i < data.length; i++) {
     const chunk: unknown = data[i]
     if (!isData(chunk)) throw invalidArgType(`data[${i}]`, 'an ArrayBufferView or an ArrayBuffer', chunk)
-    out[i] = bytesOf(chunk)
+    out[i] = bytesOf(chunk, `data[${i}]`)
   }
   return out
 }
@@ -57,7 +66,7 @@ export function chunks(data: unknown): Uint8Array[] {
 /** A writable target for `readInto`, as a `Uint8Array` over the same memory. */
 export function target(value: unknown): Uint8Array {
   if (!ArrayBuffer.isView(value)) throw invalidArgType('target', 'an ArrayBufferView', value)
-  return bytesOf(value)
+  return bytesOf(value, 'target')
 }
 
 /** Checks an options argument: `undefined` or an object. */
@@ -91,14 +100,19 @@ export type Ranges = ReadonlyArray<readonly [offset: number, length: number]>
  */
 export function ranges(value: unknown, byteLength: number, outside: (o: number, l: number) => Error): Float64Array {
   if (!Array.isArray(value)) throw invalidArgType('ranges', 'an array of [offset, length] pairs', value)
+  // The first pair is checked before the result is allocated, so that a huge sparse
+  // array (`new Array(2 ** 31)`) is refused for its hole, not by the allocator.
+  if (value.length > 0) pairAt(value, 0)
   // A typed array crosses into the binding as one slice (a JS array costs a call per element).
-  const flat = new Float64Array(value.length * 2)
+  let flat: Float64Array
+  try {
+    flat = new Float64Array(value.length * 2)
+  } catch (err) {
+    throw noMemory(value.length * 16, err)
+  }
   for (let i = 0; i < value.length; i++) {
-    const pair: unknown = value[i]
-    if (!Array.isArray(pair) || pair.length !== 2) {
-      throw invalidArgType(`ranges[${i}]`, 'an [offset, length] pair', pair)
-    }
-    const [o, l] = pair as unknown[]
+    const pair = pairAt(value, i)
+    const [o, l] = pair
     // The names are built only for an error: this loop runs for every range of a read.
     const offset = isByteCount(o) ? o : byteCount(`ranges[${i}][0]`, o)
     const length = isByteCount(l) ? l : byteCount(`ranges[${i}][1]`, l)
@@ -107,4 +121,11 @@ export function ranges(value: unknown, byteLength: number, outside: (o: number, 
     flat[2 * i + 1] = length
   }
   return flat
+}
+
+/** `ranges[i]`, checked to be a pair (a hole of a sparse array is not). */
+function pairAt(value: unknown[], i: number): unknown[] {
+  const pair: unknown = value[i]
+  if (!Array.isArray(pair) || pair.length !== 2) throw invalidArgType(`ranges[${i}]`, 'an [offset, length] pair', pair)
+  return pair as unknown[]
 }

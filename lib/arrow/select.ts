@@ -67,25 +67,29 @@ export function select(schema: Arrow.Schema, byName: ReadonlyMap<string, number>
     for (let c = 0; c < schema.fields.length; c++) add(c)
   } else {
     if (!Array.isArray(o.columns)) throw invalidArgType('opts.columns', 'an array of column names', o.columns)
-    o.columns.forEach((name: unknown, i) => {
+    // Index loops, not forEach/map: those skip the holes of a sparse array.
+    for (let i = 0; i < o.columns.length; i++) {
+      const name: unknown = o.columns[i]
       if (typeof name !== 'string') throw invalidArgType(`opts.columns[${i}]`, 'a column name (string)', name)
       const c = byName.get(name)
       if (c === undefined) throw outOfRange(`opts.columns[${i}]`, 'the name of a column of the table', name)
       add(c)
-    })
+    }
   }
   let batches: number[]
   if (o.batches === undefined) {
     batches = Array.from({ length: numBatches }, (_, b) => b)
   } else {
     if (!Array.isArray(o.batches)) throw invalidArgType('opts.batches', 'an array of record batch indexes', o.batches)
-    batches = o.batches.map((b: unknown, i) => {
+    batches = []
+    for (let i = 0; i < o.batches.length; i++) {
+      const b: unknown = o.batches[i]
       if (typeof b !== 'number') throw invalidArgType(`opts.batches[${i}]`, 'a record batch index (number)', b)
       if (!Number.isInteger(b) || b < 0 || b >= numBatches) {
         throw outOfRange(`opts.batches[${i}]`, `a record batch index from 0 to ${numBatches - 1}`, b)
       }
-      return b
-    })
+      batches.push(b)
+    }
   }
   return { fields, columns, which, batches }
 }

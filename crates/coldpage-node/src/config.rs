@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use napi_derive::napi;
 
+use napi::bindgen_prelude::Function;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 
 use crate::error::{to_u64, Failure, Outcome, Throw};
@@ -124,6 +127,88 @@ pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
 pub fn claim_environment() -> bool {
     static CLAIMED: AtomicBool = AtomicBool::new(false);
     !CLAIMED.swap(true, Ordering::AcqRel)
+}
+
+/// Asks a thread to take over the `COLDPAGE_CONFIG` watch. Weak: it never keeps
+/// its thread's event loop alive.
+type TakeOver = ThreadsafeFunction<(), (), (), napi::Status, false, true>;
+
+/// The threads that loaded coldpage with `COLDPAGE_CONFIG` set, and which of them
+/// runs the watch. The watch is JS (`fs.watch` on the thread's event loop), so it
+/// lives only as long as its thread: when that thread's environment is torn down (a
+/// Worker exits), the watch moves to another thread that loaded coldpage, or to the
+/// next one that does. So the file stays watched for the life of the process,
+/// whichever threads come and go.
+struct Roster {
+    next: u64,
+    owner: Option<u64>,
+    members: Vec<(u64, TakeOver)>,
+    /// The watch's own state (the façade's JSON: which fields the file set and what
+    /// they were before), so that a thread taking the watch over continues it.
+    state: Option<String>,
+}
+
+static ROSTER: Mutex<Roster> = Mutex::new(Roster { next: 1, owner: None, members: Vec::new(), state: None });
+
+/// The `COLDPAGE_CONFIG` watch's state: returns what was stored, and stores `state`
+/// when given.
+#[napi]
+pub fn config_watch_state(state: Option<String>) -> Option<String> {
+    let mut roster = roster();
+    match state {
+        Some(state) => roster.state.replace(state),
+        None => roster.state.clone(),
+    }
+}
+
+fn roster() -> MutexGuard<'static, Roster> {
+    // Every edit completes under the lock: poison leaves a consistent roster.
+    ROSTER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Joins the threads that can run the `COLDPAGE_CONFIG` watch; returns whether this
+/// thread runs it now. Otherwise `take_over` is called on this thread if the thread
+/// running it goes away first.
+#[napi]
+pub fn join_config_watch(env: Env, take_over: Function<(), ()>) -> napi::Result<bool> {
+    let take_over: TakeOver =
+        take_over.build_threadsafe_function::<()>().callee_handled::<false>().weak::<true>().build()?;
+    let (id, owner) = {
+        let mut roster = roster();
+        let id = roster.next;
+        roster.next += 1;
+        roster.members.push((id, take_over));
+        let owner = roster.owner.is_none();
+        if owner {
+            roster.owner = Some(id);
+        }
+        (id, owner)
+    };
+    env.add_env_cleanup_hook(id, leave_config_watch)?;
+    Ok(owner)
+}
+
+/// A thread's environment is going away: hand its watch to another thread.
+fn leave_config_watch(id: u64) {
+    let mut roster = roster();
+    let gone = roster.members.iter().position(|(m, _)| *m == id).map(|i| roster.members.remove(i));
+    if roster.owner == Some(id) {
+        roster.owner = roster.members.first().map(|(m, _)| *m);
+        if let Some((_, next)) = roster.members.first() {
+            // Queued to that thread's event loop; a thread already closing cannot take
+            // it, and its own cleanup hands the watch on again.
+            let _ = next.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+    drop(roster);
+    drop(gone);
+}
+
+/// What a pageout with the selector now would use: `"swap"` or `"file"` (`auto`
+/// resolved as `doctor` reports it, without its trial write).
+#[napi]
+pub fn next_backend() -> &'static str {
+    coldpage::Pager::global().next_backend().as_str()
 }
 
 /// The config in force.

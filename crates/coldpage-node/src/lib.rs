@@ -139,5 +139,8 @@ pub fn build_target() -> &'static str {
 }
 
 pub use crate::budget::default_budget;
-pub use crate::config::{claim_environment, configure, doctor, get_config, memory_pressure, stats};
+pub use crate::config::{
+    claim_environment, config_watch_state, configure, doctor, get_config, join_config_watch, memory_pressure,
+    next_backend, stats,
+};
 pub use crate::fast::{read_at_many_into, read_into};

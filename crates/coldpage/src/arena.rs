@@ -40,6 +40,9 @@ pub(crate) struct Arena {
     recycle: Mutex<Recycle>,
     /// Bytes of this arena's live extents.
     live: AtomicU64,
+    /// Set once new pageouts go elsewhere (the scratch dir changed): nothing will
+    /// reuse its freed extents, so they are punched, never recycled.
+    retired: AtomicBool,
 }
 
 /// At most this many freed bytes are kept on disk for reuse, per arena.
@@ -134,7 +137,7 @@ impl Allocator {
 impl Arena {
     /// Opens a fresh arena under `scratch_dir` (already validated by `Config`).
     pub(crate) fn open(scratch_dir: &Path, quota: Arc<Quota>) -> Result<Arena> {
-        let private = os::open_private_dir(scratch_dir)?;
+        let mut private = os::open_private_dir(scratch_dir)?;
         let id = NEXT_ARENA.fetch_add(1, Ordering::Relaxed);
         fail::fail_point!("arena-open", |_| Err(Error::io_at(
             "openat",
@@ -143,6 +146,8 @@ impl Arena {
         )));
         let file =
             os::open_arena_file(&private, id).map_err(|e| Error::io_at("openat", Some(private.path.clone()), e))?;
+        // A fallback directory (ours was squatted) is not left behind at exit.
+        private.remove_fallback();
         Ok(Arena {
             id,
             file,
@@ -152,6 +157,7 @@ impl Arena {
             quota,
             recycle: Mutex::default(),
             live: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
         })
     }
 
@@ -199,6 +205,19 @@ impl Arena {
     fn lock_recycle(&self) -> std::sync::MutexGuard<'_, Recycle> {
         // Every edit of the bin completes before the guard drops; poison is ignored.
         self.recycle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops recycling: new pageouts go to another arena (the scratch dir changed), so
+    /// its recycle bin would only hold quota and disk that no pageout can reuse. The
+    /// bin is emptied now and later releases are punched at once.
+    pub(crate) fn retire(&self) {
+        // Set under the bin's lock: a release that saw `retired` false has pushed
+        // already, and the flush below takes it.
+        {
+            let _bin = self.lock_recycle();
+            self.retired.store(true, Ordering::Release);
+        }
+        self.flush_recycled();
     }
 
     /// Punches every recycled extent and returns it to the allocator and the quota.
@@ -251,7 +270,7 @@ impl Arena {
         let live = self.live.fetch_sub(size, Ordering::AcqRel) - size;
         // Where another release used to slip in (tests/failpoints.rs).
         fail::fail_point!("arena-release-gap");
-        if recycle && live > 0 && bin.bytes + size <= RECYCLE_MAX {
+        if recycle && live > 0 && bin.bytes + size <= RECYCLE_MAX && !self.retired.load(Ordering::Acquire) {
             bin.extents.push((offset, size));
             bin.bytes += size;
             self.quota.recycled.fetch_add(size, Ordering::AcqRel);

@@ -72,11 +72,13 @@ impl HandleCell {
         self.lock().as_ref().map(Handle::share_token).ok_or(Error::Disposed(self.id))
     }
 
-    /// Ends the handle's life; its storage is freed once reads in flight and leases
-    /// are done. Returns whether it was live (idempotent).
+    /// Ends the handle's life explicitly ([`Handle::dispose`]: nothing is parked for
+    /// tokens); its storage is freed once reads in flight and leases are done. A cell
+    /// dropped while live ends it as a collected handle (tokens keep a grace). Returns
+    /// whether it was live (idempotent).
     pub fn dispose(&self) -> bool {
         let gone = self.lock().take();
-        gone.is_some()
+        gone.map(Handle::dispose).is_some()
     }
 
     /// All the bytes, and the handle's life ends; zero-copy for a swap handle that

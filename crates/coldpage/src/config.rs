@@ -87,10 +87,11 @@ pub fn default_scratch_dir() -> PathBuf {
 }
 
 impl Config {
-    /// Checks every field; the scratch directory is created (mode 0700) if missing.
+    /// Checks every field. The scratch directory must exist (a mistyped path is an
+    /// error, never created): the pager makes only its own subdirectory in it.
     ///
     /// # Errors
-    /// [`Error::Config`] for a zero quota or an unsafe scratch directory: a symlink,
+    /// [`Error::Config`] for a zero quota or an unsafe scratch directory: missing, a symlink,
     /// not a directory, owned by another user (root-owned system directories such as
     /// `/tmp` are fine), or world-writable without the sticky bit.
     pub fn validate(&self) -> Result<Config> {
@@ -131,8 +132,10 @@ mod tests {
             assert!(err.to_string().contains(needle), "{err}");
         }
         let missing = tmp.path().join("a/b");
-        assert_eq!(cfg(&missing).validate().unwrap().scratch_dir, missing);
-        assert!(missing.is_dir());
+        let err = cfg(&missing).validate().unwrap_err();
+        assert_eq!(err.code(), "ERR_COLDPAGE_CONFIG");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(!tmp.path().join("a").exists(), "a missing scratch dir is never created");
         let zero = Config { max_scratch_bytes: Some(0), ..cfg(&real) };
         assert_eq!(zero.validate().unwrap_err().code(), "ERR_COLDPAGE_CONFIG");
     }

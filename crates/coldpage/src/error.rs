@@ -108,7 +108,11 @@ impl Error {
     /// The OS error number of an I/O failure.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Io { source, .. } => source.raw_os_error(),
+            // A short read (the file shrank under us, as after a truncation) has no OS
+            // errno of its own: it is reported as EIO, as a failing disk would be.
+            Error::Io { source, .. } => source
+                .raw_os_error()
+                .or_else(|| (source.kind() == std::io::ErrorKind::UnexpectedEof).then_some(crate::os::errno::EIO)),
             _ => None,
         }
     }
@@ -194,5 +198,15 @@ mod tests {
         let corrupt = Error::Corrupt { handle: 40, block: 12, arena: 3 };
         assert_eq!(corrupt.to_string(), "checksum mismatch in block 12 of handle 40 (scratch arena 3)");
         assert_eq!(io::Error::from(corrupt).kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn a_short_read_carries_eio() {
+        let short = io::Error::new(io::ErrorKind::UnexpectedEof, "failed to fill whole buffer");
+        let err = Error::io("preadv", short);
+        assert_eq!(
+            (err.code(), err.errno(), err.syscall()),
+            ("ERR_COLDPAGE_IO", Some(crate::os::errno::EIO), Some("preadv"))
+        );
     }
 }

@@ -13,7 +13,7 @@ use crate::file_store::FileStore;
 use crate::region::Region;
 use crate::selector::Backend;
 use crate::shared::{slot, Shared};
-use crate::tokens::{Registry, SharedToken};
+use crate::tokens::{ParkOnDrop, Parkable, Registry, SharedToken};
 
 /// Handle ids: never reused in a process, so a stale id never names another handle.
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
@@ -24,16 +24,22 @@ pub(crate) fn next_id() -> u64 {
 }
 
 /// The storage that [`Handle::share_token`] named, by the id of the handle that
-/// shared it. Entries are weak and leave when their storage is freed.
+/// shared it. Entries are weak and leave when their storage is freed; a handle over it
+/// dropped without [`Handle::dispose`] parks it there for a grace period (see
+/// [`crate::tokens`]).
 static SHARED: Registry<Stored> = Registry::new();
 
 /// Paged-out bytes. `Send + Sync`; reads take `&self` and may run from many threads.
 /// Dropping the handle frees its storage (once no [`Lease`] and no other handle
-/// opened with [`Handle::open`] holds it).
+/// opened with [`Handle::open`] holds it), except that storage named by a token
+/// ([`Handle::share_token`]) stays openable for [`crate::tokens::TOKEN_GRACE`] after a
+/// handle over it is dropped; [`Handle::dispose`] frees without that grace.
 pub struct Handle {
     /// This handle's id: the storage's for the handle that paged it out, a fresh one
     /// for each [`Handle::open`].
     id: u64,
+    /// Declared before `stored`, so it drops (and may park) while `stored` is alive.
+    park: ParkOnDrop<Stored>,
     stored: Arc<Stored>,
 }
 
@@ -106,6 +112,20 @@ impl Stored {
     }
 }
 
+impl Parkable for Stored {
+    fn token_id(&self) -> u64 {
+        self.id
+    }
+
+    fn is_shared(&self) -> bool {
+        self.registered.load(Ordering::Acquire)
+    }
+
+    fn registry() -> &'static Registry<Stored> {
+        &SHARED
+    }
+}
+
 impl Drop for Stored {
     fn drop(&mut self) {
         // Registration happened while a handle held the storage, so it is visible here
@@ -155,20 +175,31 @@ fn plan_targets(ranges: &[(u64, u64)], targets: &[&mut [u8]]) -> Result<Vec<(usi
 
 impl Handle {
     pub(crate) fn new(stored: Stored) -> Handle {
-        Handle { id: stored.id, stored: Arc::new(stored) }
+        let stored = Arc::new(stored);
+        Handle { id: stored.id, park: ParkOnDrop::armed(&stored), stored }
     }
 
     /// Another owner of the same storage (freed when the last one drops), with the
     /// same id; for [`crate::HandleCell`], whose reads in flight each hold one.
     pub(crate) fn share(&self) -> Handle {
-        Handle { id: self.id, stored: Arc::clone(&self.stored) }
+        Handle { id: self.id, park: ParkOnDrop::disarmed(), stored: Arc::clone(&self.stored) }
+    }
+
+    /// Ends this handle explicitly: unlike a plain drop, it leaves nothing parked for
+    /// tokens, so once every handle over the storage is disposed (and every lease
+    /// dropped) the storage is freed and [`Handle::open`] of its token is
+    /// [`Error::Disposed`].
+    pub fn dispose(mut self) {
+        self.park.disarm();
     }
 
     /// A token naming this handle's storage, for [`Handle::open`] on any thread of
     /// this process (a binding posts it to its workers as plain data).
     ///
-    /// The token is weak: it does not keep the storage alive. Keep this handle (or
-    /// another one over the storage) until the other thread has opened it.
+    /// The token itself keeps nothing alive, but a handle over the storage that is
+    /// dropped without [`Handle::dispose`] keeps it openable for
+    /// [`crate::tokens::TOKEN_GRACE`] (share, send, drop is the usual pattern); an
+    /// explicit dispose of every handle frees it at once.
     ///
     /// ```
     /// let pager = coldpage::Pager::new(coldpage::Config::default())?;
@@ -191,8 +222,8 @@ impl Handle {
     /// of a handle that is not the last one copies.
     ///
     /// # Errors
-    /// [`Error::Disposed`] when every handle over the storage was dropped (the token
-    /// is weak); [`Error::InvalidArgValue`] for a token of another process, or one
+    /// [`Error::Disposed`] when every handle over the storage was disposed, or dropped
+    /// longer than the grace ago; [`Error::InvalidArgValue`] for a token of another process, or one
     /// that names no storage this process shared.
     pub fn open(token: &SharedToken) -> Result<Handle> {
         if token.process != SharedToken::this_process() {
@@ -210,7 +241,7 @@ impl Handle {
             )));
         }
         let stored = SHARED.get(token.id).ok_or(Error::Disposed(token.id))?;
-        Ok(Handle { id: next_id(), stored })
+        Ok(Handle { id: next_id(), park: ParkOnDrop::armed(&stored), stored })
     }
 
     /// A process-unique id, used in error messages.
@@ -465,8 +496,11 @@ impl Handle {
     /// allocated. A failed take loses nothing: the [`TakeError`] gives the handle back,
     /// live and readable.
     pub fn take(self) -> std::result::Result<Taken, TakeError> {
-        let len = self.stored.len;
-        let stored = match Arc::try_unwrap(self.stored) {
+        // A take ends the handle explicitly (as dispose), unless it fails.
+        let Handle { id, mut park, stored } = self;
+        park.disarm();
+        let len = stored.len;
+        let stored = match Arc::try_unwrap(stored) {
             Ok(mut stored) => match std::mem::replace(&mut stored.data, Data::Empty) {
                 Data::Swap(region) => {
                     stored.shared.counters.reads.fetch_add(1, Ordering::Relaxed);
@@ -483,13 +517,16 @@ impl Handle {
             // the storage later.
             Err(stored) => stored,
         };
-        let handle = Handle { id: self.id, stored };
+        let handle = Handle { id, park: ParkOnDrop::disarmed(), stored };
         match handle.read_at(0, len) {
             Ok(bytes) => {
                 handle.stored.shared.counters.takes.fetch_add(1, Ordering::Relaxed);
                 Ok(Taken(Owned::Vec(bytes)))
             }
-            Err(error) => Err(TakeError { error, handle }),
+            Err(error) => {
+                let handle = Handle { park: ParkOnDrop::armed(&handle.stored), ..handle };
+                Err(TakeError { error, handle })
+            }
         }
     }
 
@@ -724,10 +761,10 @@ mod tests {
             assert_eq!(first.share_token(), token, "{backend:?}: sharing again names the same storage");
             assert!(SHARED.contains(token.id));
             let second = Handle::open(&token).unwrap();
-            drop(first);
+            first.dispose();
             assert!(SHARED.contains(token.id), "{backend:?}: the storage lives while a handle does");
             let lease = second.view(0, 10).unwrap();
-            drop(second);
+            second.dispose();
             assert!(SHARED.contains(token.id), "{backend:?}: and while a lease does");
             drop(lease);
             assert!(!SHARED.contains(token.id), "{backend:?}: no entry outlives its storage");
@@ -737,5 +774,25 @@ mod tests {
         let token = taken.share_token();
         taken.take().unwrap();
         assert!(!SHARED.contains(token.id), "a take frees the entry too");
+    }
+
+    #[test]
+    fn a_dropped_sharer_parks_its_storage_for_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let pager = Pager::new(Config { scratch_dir: dir.path().to_path_buf(), ..Config::default() }).unwrap();
+        for backend in [Backend::File, Backend::Swap] {
+            let Ok(sharer) = pager.pageout_to(backend, &[b"parked bytes"]) else { continue };
+            let token = sharer.share_token();
+            drop(sharer); // collected without dispose
+            assert!(SHARED.is_parked(token.id), "{backend:?}");
+            let opened = Handle::open(&token).unwrap();
+            assert_eq!(opened.read_at(0, 6).unwrap(), b"parked");
+            opened.dispose();
+            // An unshared handle parks nothing when dropped.
+            let alone = pager.pageout_to(backend, &[b"x"]).unwrap();
+            let id = alone.id();
+            drop(alone);
+            assert!(!SHARED.is_parked(id) && !SHARED.contains(id), "{backend:?}");
+        }
     }
 }

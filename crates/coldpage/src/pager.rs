@@ -168,7 +168,11 @@ impl Pager {
         edit(&mut config);
         let config = config.validate()?;
         if slot.dir != config.scratch_dir {
-            *slot = ArenaSlot { dir: config.scratch_dir.clone(), arena: None };
+            let old = std::mem::replace(&mut *slot, ArenaSlot { dir: config.scratch_dir.clone(), arena: None });
+            // Its live handles keep it; its recycle bin would only hold quota.
+            if let Some(arena) = old.arena {
+                arena.retire();
+            }
         }
         self.shared.quota.max.store(config.max_scratch_bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
         self.shared.verify.store(config.verify, Ordering::Relaxed);

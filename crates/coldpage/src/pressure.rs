@@ -211,8 +211,30 @@ impl Psi {
     }
 }
 
+/// Pressure files are a few hundred bytes; a source longer than this is refused.
+const MAX_SOURCE_BYTES: u64 = 64 * 1024;
+
+/// Reads a pressure source: a regular file (as `/proc` and cgroup files are) of at most
+/// [`MAX_SOURCE_BYTES`]. Opened non-blocking and checked before any read, so that a
+/// FIFO or a device named by `COLDPAGE_PRESSURE_PSI` (`/dev/zero`) is refused instead
+/// of hanging the sampler, which stores call every second.
 fn read_text(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(format!("cannot read {}: not a regular file", path.display()));
+    }
+    let mut text = String::new();
+    file.take(MAX_SOURCE_BYTES + 1).read_to_string(&mut text).map_err(cannot)?;
+    if text.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(format!("cannot read {}: longer than {MAX_SOURCE_BYTES} bytes", path.display()));
+    }
+    Ok(text)
 }
 
 fn read_psi(path: &Path) -> Result<Psi, String> {
@@ -302,7 +324,7 @@ fn usage_level(working: u64, limit: u64) -> Level {
 
 fn read_cgroup(dir: &Path, events: &mut Events, now: Instant) -> Result<Reading, String> {
     let file = |name: &str| read_text(&dir.join(name));
-    let optional = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let optional = |name: &str| read_text(&dir.join(name)).ok();
     let stat = optional("memory.stat").unwrap_or_default();
     let number = |name: &str, text: String| {
         text.trim().parse::<u64>().map_err(|_| format!("{} is not a byte count", dir.join(name).display()))
@@ -429,6 +451,25 @@ mod tests {
         let p = Sampler::with_files(Some(bad), None).sample();
         assert_eq!((p.level, p.source), (Level::None, "none"));
         assert!(p.detail.contains("not in PSI's format"), "{}", p.detail);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_refused_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("psi.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success());
+        let mut sources = vec![PathBuf::from("/dev/zero")];
+        if made {
+            sources.push(fifo);
+        } else {
+            eprintln!("FIFO case skipped: mkfifo failed");
+        }
+        for source in sources {
+            let p = Sampler::with_files(Some(source.clone()), None).sample();
+            assert_eq!((p.level, p.source), (Level::None, "none"), "{}", source.display());
+            assert!(p.detail.contains("not a regular file"), "{}", p.detail);
+        }
     }
 
     fn write(dir: &Path, files: &[(&str, &str)]) {

@@ -261,13 +261,16 @@ fn a_squatted_private_dir_falls_back_to_a_fresh_unpredictable_one() {
     let pager = Pager::new(Config { scratch_dir: scratch.path().to_path_buf(), ..Config::default() }).unwrap();
     let data = pattern(50_000, 3);
     let a = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    // Unix removes a fallback dir as soon as its unnamed arena file is open (nothing is
+    // left at exit); Windows cannot remove it while the arena is open.
+    let kept = usize::from(cfg!(windows));
     let dirs = fallback_dirs(scratch.path());
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert_eq!(dirs.len(), kept, "{dirs:?}");
     assert_eq!(a.read_at(0, data.len() as u64).unwrap(), data);
     let second = Pager::new(Config { scratch_dir: scratch.path().to_path_buf(), ..Config::default() }).unwrap();
     let b = second.pageout_to(Backend::File, &[&data]).unwrap();
     let both = fallback_dirs(scratch.path());
-    assert_eq!(both.len(), 2, "each pager gets its own unpredictable name: {both:?}");
+    assert_eq!(both.len(), 2 * kept, "each pager gets its own unpredictable name: {both:?}");
     drop((a, b, pager, second));
     assert!(fallback_dirs(scratch.path()).is_empty(), "removed with their arenas");
     assert_eq!(std::fs::read(scratch.path().join(common::private_dir_name())).unwrap(), b"squatter");
@@ -290,7 +293,7 @@ fn another_users_private_dir_is_not_used() {
     let h = pager.pageout_to(Backend::File, &[b"cold bytes"]).unwrap();
     assert_eq!(h.read_at(0, 10).unwrap(), b"cold bytes");
     assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0, "nothing of ours in their directory");
-    assert_eq!(fallback_dirs(scratch.path()).len(), 1);
+    assert_eq!(fallback_dirs(scratch.path()).len(), 0, "the fallback dir went once the arena was open");
     let why = coldpage::doctor(scratch.path()).scratch_fallback.unwrap();
     assert!(why.contains("owned by uid 12345"), "{why}");
 }

@@ -19,39 +19,57 @@ fn a_token_opens_the_same_bytes_on_another_thread() {
             assert_eq!(other.backend(), backend);
             assert_eq!(other.len(), expected.len() as u64);
             assert_eq!(other.read_at(0, other.len()).unwrap(), expected);
-            other.id()
+            let id = other.id();
+            other.dispose();
+            id
         })
         .join()
         .unwrap();
         assert_ne!(opened_id, handle.id(), "{backend:?}: an opened handle has its own id");
         assert_eq!(handle.read_at(1000, 10).unwrap(), data[1000..1010], "{backend:?}");
+        handle.dispose();
     }
     let stats = pager.stats();
     assert_eq!((stats.file.handles, stats.swap.handles, stats.scratch_bytes_allocated), (0, 0, 0));
 }
 
 #[test]
-fn the_storage_lives_until_every_handle_is_gone_and_the_token_is_weak() {
+fn the_storage_lives_until_every_handle_is_disposed() {
     let (pager, _dir) = pager();
     let data = pattern(50_000, 2);
     let first = pager.pageout_to(Backend::File, &[&data]).unwrap();
     let token = first.share_token();
     let second = Handle::open(&token).unwrap();
-    drop(first);
+    first.dispose();
     assert_eq!(second.read_at(0, 50_000).unwrap(), data, "the opened handle outlives the first");
     assert_eq!(pager.stats().file.handles, 1, "handles over one storage count once");
     let third = Handle::open(&token).unwrap();
-    drop(second);
-    drop(third);
+    second.dispose();
+    third.dispose();
     let stats = pager.stats();
-    assert_eq!((stats.file.handles, stats.scratch_bytes_allocated), (0, 0), "the last drop frees the extent");
+    assert_eq!((stats.file.handles, stats.scratch_bytes_allocated), (0, 0), "the last dispose frees the extent");
     assert_eq!(Handle::open(&token).unwrap_err().code(), "ERR_COLDPAGE_DISPOSED");
 
     let never_opened = pager.pageout_to(Backend::File, &[&data]).unwrap();
     let token = never_opened.share_token();
-    drop(never_opened);
+    never_opened.dispose();
     assert_eq!(pager.stats().file.handles, 0, "a token alone keeps nothing alive");
     assert_eq!(Handle::open(&token).unwrap_err().code(), "ERR_COLDPAGE_DISPOSED");
+}
+
+#[test]
+fn a_token_outlives_a_sharer_dropped_without_dispose() {
+    let (pager, _dir) = pager();
+    let data = pattern(50_000, 4);
+    let sharer = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    let token = sharer.share_token();
+    drop(sharer); // share, send, forget: the usual pattern
+    let opened = std::thread::spawn(move || Handle::open(&token).map(|h| h.read_at(0, 50_000)))
+        .join()
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened, data);
 }
 
 #[test]
@@ -86,7 +104,7 @@ fn bad_tokens_are_refused_with_their_codes() {
 }
 
 #[test]
-fn threads_open_and_read_while_the_owner_drops() {
+fn threads_open_and_read_while_the_owner_disposes() {
     let (pager, _dir) = pager();
     for round in 0..20u64 {
         let data = pattern(64 * 1024, 10 + round);
@@ -101,6 +119,7 @@ fn threads_open_and_read_while_the_owner_drops() {
                         for _ in 0..10 {
                             assert_eq!(own.read_at(0, 64 * 1024).unwrap(), expected);
                         }
+                        own.dispose();
                         true
                     }
                     Err(e) => {
@@ -110,7 +129,7 @@ fn threads_open_and_read_while_the_owner_drops() {
                 })
             })
             .collect();
-        drop(handle);
+        handle.dispose();
         for reader in readers {
             reader.join().unwrap();
         }

@@ -112,8 +112,8 @@ pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
     Err(unsupported("residency"))
 }
 
-/// Checks (creating it, 0700, if missing) that `dir` is safe to hold scratch files:
-/// a real directory, not a link, that no other user can tamper with.
+/// Checks that `dir` is safe to hold scratch files: an existing real directory, not a
+/// link, that no other user can tamper with.
 ///
 /// # Errors
 /// [`Error::Config`] naming the reason; [`Error::Io`] when it cannot be examined.
@@ -131,6 +131,13 @@ pub struct PrivateDir {
     /// instead; `None` normally.
     pub fallback: Option<String>,
     _void: Void,
+}
+
+impl PrivateDir {
+    /// Removes a fallback directory once the arena file inside is open.
+    pub fn remove_fallback(&mut self) {
+        match self._void {}
+    }
 }
 
 /// Opens (creating it if needed) this user's private subdirectory of `scratch_dir`.

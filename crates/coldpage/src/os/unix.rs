@@ -167,20 +167,17 @@ pub fn swap_total_bytes() -> u64 {
         .sum()
 }
 
-/// Refuses a scratch directory that another user could tamper with; creates a missing
-/// one (mode 0700).
+/// Refuses a scratch directory that another user could tamper with, and a missing
+/// one: a mistyped path must not put scratch data on whatever filesystem holds it
+/// (the pager creates only its own private subdirectory).
 pub fn check_scratch_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
     let shown = dir.display();
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| Error::io_at("mkdir", Some(dir.to_path_buf()), e))?;
-            std::fs::symlink_metadata(dir).map_err(|e| Error::io_at("lstat", Some(dir.to_path_buf()), e))?
+            return Err(Error::Config(format!(
+                "scratch dir {shown} does not exist: create it first (coldpage makes only its own subdirectory in it)"
+            )));
         }
         Err(e) => return Err(Error::io_at("lstat", Some(dir.to_path_buf()), e)),
     };
@@ -220,18 +217,29 @@ pub struct PrivateDir {
     /// Why the usual `coldpage-<uid>` could not be used, when it could not.
     pub fallback: Option<String>,
     fd: File,
-    /// The scratch dir and our name in it, to remove a fallback directory at drop.
+    /// The scratch dir and our name in it, to remove a fallback directory.
     parent: File,
     name: String,
+    /// Whether the fallback directory was removed already.
+    removed: bool,
+}
+
+impl PrivateDir {
+    /// Removes a fallback directory now that the arena file inside is open: the file
+    /// is unnamed (O_TMPFILE or unlinked at once), so the directory is empty and
+    /// nothing needs its name again. A process-wide pager is never dropped, so waiting
+    /// for `Drop` would leave one empty directory per process. Idempotent.
+    pub fn remove_fallback(&mut self) {
+        if self.fallback.is_some() && !std::mem::replace(&mut self.removed, true) {
+            // A failure only leaves an empty directory behind.
+            let _ = rustix::fs::unlinkat(&self.parent, self.name.as_str(), AtFlags::REMOVEDIR);
+        }
+    }
 }
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
-        if self.fallback.is_some() {
-            // The arena inside is unnamed (O_TMPFILE or unlinked at once), so the
-            // directory is empty; a failure only leaves an empty directory behind.
-            let _ = rustix::fs::unlinkat(&self.parent, self.name.as_str(), AtFlags::REMOVEDIR);
-        }
+        self.remove_fallback();
     }
 }
 
@@ -263,7 +271,7 @@ pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
     let why = match open_own_dir(&parent, &name, &path)? {
         Ok(fd) => {
             reap_leftovers(&path, &fd);
-            return Ok(PrivateDir { path, fallback: None, fd, parent, name });
+            return Ok(PrivateDir { path, fallback: None, fd, parent, name, removed: false });
         }
         Err(why) => why,
     };
@@ -276,7 +284,7 @@ pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
             Err(e) => return Err(Error::io_at("mkdirat", Some(path), e.into())),
         }
         return match open_own_dir(&parent, &name, &path)? {
-            Ok(fd) => Ok(PrivateDir { path, fallback: Some(why), fd, parent, name }),
+            Ok(fd) => Ok(PrivateDir { path, fallback: Some(why), fd, parent, name, removed: false }),
             Err(theirs) => Err(Error::Config(theirs)),
         };
     }

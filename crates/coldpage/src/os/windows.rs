@@ -274,16 +274,16 @@ fn is_reparse_point(meta: &std::fs::Metadata) -> bool {
     meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
 }
 
-/// Refuses a scratch directory that is a reparse point (a junction or a symlink) or
-/// not a directory; creates a missing one.
+/// Refuses a scratch directory that is a reparse point (a junction or a symlink), not
+/// a directory, or missing (the pager creates only its own subdirectory).
 pub fn check_scratch_dir(dir: &Path) -> Result<()> {
     let shown = dir.display();
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io_at("CreateDirectoryW", Some(dir.to_path_buf()), e))?;
-            std::fs::symlink_metadata(dir)
-                .map_err(|e| Error::io_at("GetFileAttributesExW", Some(dir.to_path_buf()), e))?
+            return Err(Error::Config(format!(
+                "scratch dir {shown} does not exist: create it first (coldpage makes only its own subdirectory in it)"
+            )));
         }
         Err(e) => return Err(Error::io_at("GetFileAttributesExW", Some(dir.to_path_buf()), e)),
     };
@@ -307,6 +307,12 @@ pub struct PrivateDir {
     /// Why the usual `coldpage-<user>` could not be used, when it could not.
     pub fallback: Option<String>,
     held: Option<File>,
+}
+
+impl PrivateDir {
+    /// A no-op here: Windows cannot remove a directory while the delete-on-close arena
+    /// file inside is open, so a fallback directory goes when the pager drops.
+    pub fn remove_fallback(&mut self) {}
 }
 
 impl Drop for PrivateDir {
