@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeHandle = nativeBinding.NativeHandle
+module.exports.checkMemory = nativeBinding.checkMemory
 module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.configure = nativeBinding.configure
 module.exports.doctor = nativeBinding.doctor

@@ -275,6 +275,14 @@ export class Handle implements Disposable {
   readAtMany(ranges: Ranges): Buffer[] {
     this.#live()
     const flat = this.#ranges(ranges)
+    // All results fit in memory, or nothing is allocated (as the async form checks).
+    let total = 0
+    for (let i = 1; i < flat.length; i += 2) total += flat[i]!
+    try {
+      fast.checkMemory(total)
+    } catch (err) {
+      throw fromNative(err)
+    }
     const parts: Buffer[] = new Array(flat.length / 2)
     const targets = packResults(flat, parts)
     try {

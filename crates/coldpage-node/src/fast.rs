@@ -97,6 +97,14 @@ pub fn read_at_many_into(
     .throw(&env)
 }
 
+/// Throws `ERR_COLDPAGE_NO_MEMORY` unless `bytes` of results could be allocated now
+/// (the check the async reads make in the core), so that a synchronous request too
+/// large for memory fails before its results are made.
+#[napi]
+pub fn check_memory(env: Env, bytes: f64) -> napi::Result<()> {
+    (|| -> Outcome<()> { Ok(coldpage::check_memory(to_u64("bytes", bytes)?)?) })().throw(&env)
+}
+
 /// `[offset, length]` pairs given flat.
 pub(crate) fn ranges_arg(flat: &[f64]) -> Outcome<Vec<(u64, u64)>> {
     if !flat.len().is_multiple_of(2) {

@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use napi::bindgen_prelude::{
-    AbortSignal, AsyncTask, Float64ArraySlice, Function, JsObjectValue, Object, ObjectFinalize, Unknown,
+    AbortSignal, AsyncTask, Float64ArraySlice, FnArgs, Function, JsObjectValue, Object, ObjectFinalize, Unknown,
 };
 use napi::Env;
 use napi_derive::napi;
@@ -91,10 +91,10 @@ pub(crate) fn warn_media_errors(env: &Env) {
 
 fn emit_warning(env: &Env, message: String) -> napi::Result<()> {
     let process: Object = env.get_global()?.get_named_property("process")?;
-    let emit: Function<(String, Object), Unknown> = process.get_named_property("emitWarning")?;
+    let emit: Function<FnArgs<(String, Object)>, Unknown> = process.get_named_property("emitWarning")?;
     let mut options = Object::new(env)?;
     options.set_named_property("code", "COLDPAGE_MEDIA_ERROR")?;
-    emit.apply(process, (message, options))?;
+    emit.apply(process, FnArgs::from((message, options)))?;
     Ok(())
 }
 

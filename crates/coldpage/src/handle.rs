@@ -96,6 +96,18 @@ pub(crate) fn fill_region(chunks: &[&[u8]], total: u64) -> Result<Region> {
     Ok(region)
 }
 
+/// Whether `bytes` of results could be allocated now: reserves them as untouched
+/// address space and gives it back at once (no byte is committed). A request far
+/// past memory (or past an address-space limit) then fails before any work, as
+/// [`Error::NoMemory`], rather than aborting the process part-way through.
+///
+/// # Errors
+/// [`Error::NoMemory`] when the reservation fails.
+pub fn check_memory(bytes: u64) -> Result<()> {
+    let len = usize::try_from(bytes).map_err(|_| Error::no_memory(bytes))?;
+    Vec::<u8>::new().try_reserve_exact(len).map_err(|_| Error::no_memory(bytes))
+}
+
 impl Stored {
     pub(crate) fn new(id: u64, len: u64, backend: Backend, data: Data, shared: Arc<Shared>) -> Stored {
         let c = &shared.counters;
@@ -329,8 +341,7 @@ impl Handle {
         // request far past memory fails without committing a byte. The results are
         // reserved, not zeroed: each range's bytes are copied in once.
         let total = ranges.iter().try_fold(0u64, |sum, r| sum.checked_add(r.1)).unwrap_or(u64::MAX);
-        let total_len = usize::try_from(total).map_err(|_| Error::no_memory(total))?;
-        Vec::<u8>::new().try_reserve_exact(total_len).map_err(|_| Error::no_memory(total))?;
+        check_memory(total)?;
         let mut out: Vec<Vec<u8>> = Vec::new();
         out.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 24))?;
         for &(_, len) in ranges {

@@ -108,7 +108,7 @@ pub use cell::HandleCell;
 pub use config::{default_scratch_dir, Compression, Config};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
-pub use handle::{Handle, Lease, Residency, TakeError, Taken};
+pub use handle::{check_memory, Handle, Lease, Residency, TakeError, Taken};
 pub use maps::{maps_held, maps_limit, media_error_count, media_errors_since};
 pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use pressure::{Level, Pressure};
