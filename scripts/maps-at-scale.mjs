@@ -9,6 +9,7 @@
 //
 //   node scripts/maps-at-scale.mjs [count] [steps]     (after `npm run build`)
 // steps: a comma-separated subset of handles,views,entries,gets (default: all).
+import { Buffer } from 'node:buffer'
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -89,7 +90,7 @@ try {
   const d = coldpage.doctor()
   console.log(`doctor(): mapsHeld ${d.mapsHeld}, mapsLimit ${d.mapsLimit}; held objects ${keep.length}`)
 } finally {
-  for (const k of keep) if (typeof k?.dispose === 'function') k.dispose()
+  // The process exits with everything still live: its unnamed arena goes with it.
   rmSync(scratch, { recursive: true, force: true })
 }
 if (failed) {

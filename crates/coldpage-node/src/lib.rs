@@ -118,4 +118,4 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
 }
 
 pub use crate::config::{claim_environment, configure, doctor, get_config, memory_pressure, stats};
-pub use crate::fast::{read_at_many_into, read_into};
+pub use crate::fast::{check_memory, read_at_many_into, read_into};

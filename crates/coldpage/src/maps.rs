@@ -32,7 +32,7 @@ use crate::os;
 /// The stride of the arena's read windows (each maps twice this): a multiple of the
 /// 64 KiB allocation granularity of Windows and of every page size.
 pub(crate) const WINDOW: u64 = 8 << 20;
-const _: () = assert!(WINDOW % (64 << 10) == 0);
+const _: () = assert!(WINDOW.is_multiple_of(64 << 10));
 
 /// Maps coldpage holds now: windows, views, swap regions.
 static HELD: AtomicUsize = AtomicUsize::new(0);
