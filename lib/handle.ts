@@ -82,6 +82,14 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
   let large = 0
   for (let i = 1; i < flat.length; i += 2) if (flat[i]! > POOLED_MAX) large += flat[i]!
   fitsBuffer(large, "the sum of the ranges' lengths")
+  // All results fit in memory, or nothing is allocated (as the async form checks).
+  let total = 0
+  for (let i = 1; i < flat.length; i += 2) total += flat[i]!
+  try {
+    fast.checkMemory(total)
+  } catch (err) {
+    throw fromNative(err)
+  }
   const big = large > 0 ? allocResult(large) : pool
   let bigUsed = 0
   const targets: Buffer[] = []
@@ -275,14 +283,6 @@ export class Handle implements Disposable {
   readAtMany(ranges: Ranges): Buffer[] {
     this.#live()
     const flat = this.#ranges(ranges)
-    // All results fit in memory, or nothing is allocated (as the async form checks).
-    let total = 0
-    for (let i = 1; i < flat.length; i += 2) total += flat[i]!
-    try {
-      fast.checkMemory(total)
-    } catch (err) {
-      throw fromNative(err)
-    }
     const parts: Buffer[] = new Array(flat.length / 2)
     const targets = packResults(flat, parts)
     try {
