@@ -66,6 +66,13 @@ export declare class NativeHandle {
 export declare function buildTarget(): string
 
 /**
+ * Throws `ERR_COLDPAGE_NO_MEMORY` unless `bytes` of results could be allocated now
+ * (the check the async reads make in the core), so that a synchronous request too
+ * large for memory fails before its results are made.
+ */
+export declare function checkMemory(bytes: number): void
+
+/**
  * Whether this call is the first of the process: the façade applies the
  * `COLDPAGE_*` environment exactly once per process, whichever thread loads it
  * first (a Worker loading coldpage later must not undo `configure()` calls).
@@ -218,6 +225,10 @@ export interface NativeDoctorReport {
   pressure: NativePressure
   /** What `encrypt: true` uses here. */
   encryption: NativeEncryption
+  /** Memory maps the pager holds now (read windows, views, swap regions). */
+  mapsHeld: number
+  /** How many views may be zero-copy maps at once; past it a view is a copy. */
+  mapsLimit: number
   /** Things worth fixing. */
   warnings: Array<string>
 }

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeHandle = nativeBinding.NativeHandle
 module.exports.buildTarget = nativeBinding.buildTarget
+module.exports.checkMemory = nativeBinding.checkMemory
 module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.claimSwapWarning = nativeBinding.claimSwapWarning
 module.exports.configure = nativeBinding.configure

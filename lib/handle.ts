@@ -109,6 +109,14 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
     }
   }
   fitsBuffer(large, "the sum of the ranges' lengths")
+  // All results fit in memory, or nothing is allocated (as the async form checks).
+  let total = 0
+  for (let i = 1; i < flat.length; i += 2) total += flat[i]!
+  try {
+    fast.checkMemory(total)
+  } catch (err) {
+    throw fromNative(err)
+  }
   // One block for the large results, untransferable when it holds more than one.
   const big = larges === 0 ? pool : larges > 1 ? sharedBlock(large) : allocResult(large)
   let bigUsed = 0

@@ -151,6 +151,10 @@ export interface DoctorReport {
    * reason when it is not.
    */
   encryption: { aead: string; keyLocked: boolean | null; keyLockError: string | null }
+  /** Memory maps coldpage holds now (read windows over the scratch arena, views, swap regions). */
+  mapsHeld: number
+  /** How many views may be zero-copy maps at once; past it a view is a copy. */
+  mapsLimit: number
   /** Things worth fixing. */
   warnings: string[]
 }
@@ -211,6 +215,8 @@ export function doctor(): DoctorReport {
       keyLocked: r.encryption.keyLocked ?? null,
       keyLockError: r.encryption.keyLockError ?? null,
     },
+    mapsHeld: r.mapsHeld,
+    mapsLimit: r.mapsLimit,
     warnings,
   }
 }

@@ -371,6 +371,10 @@ pub struct NativeDoctorReport {
     pub pressure: NativePressure,
     /// What `encrypt: true` uses here.
     pub encryption: NativeEncryption,
+    /// Memory maps the pager holds now (read windows, views, swap regions).
+    pub maps_held: f64,
+    /// How many views may be zero-copy maps at once; past it a view is a copy.
+    pub maps_limit: f64,
     /// Things worth fixing.
     pub warnings: Vec<String>,
 }
@@ -405,6 +409,8 @@ pub fn doctor() -> NativeDoctorReport {
                 key_lock_error: e.key_lock_error,
             }
         },
+        maps_held: r.maps_held as f64,
+        maps_limit: r.maps_limit as f64,
         warnings: r.warnings,
     }
 }

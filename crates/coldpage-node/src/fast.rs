@@ -59,7 +59,8 @@ pub(crate) fn unregister(id: u64) {
     let _ = LIVE.try_with(|live| live.borrow_mut().remove(&id));
 }
 
-fn with_live<T>(id: f64, read: impl FnOnce(&coldpage::Handle) -> coldpage::Result<T>) -> Outcome<T> {
+fn with_live<T>(env: &Env, id: f64, read: impl FnOnce(&coldpage::Handle) -> coldpage::Result<T>) -> Outcome<T> {
+    crate::handle::warn_media_errors(env);
     let id = to_u64("id", id)?;
     let handle = LIVE.with_borrow(|live| live.get(&id).map(|cell| cell.get()));
     match handle {
@@ -73,7 +74,7 @@ fn with_live<T>(id: f64, read: impl FnOnce(&coldpage::Handle) -> coldpage::Resul
 pub fn read_into(env: Env, id: f64, offset: f64, mut target: BufferSlice) -> napi::Result<()> {
     (|| -> Outcome<()> {
         let offset = to_u64("offset", offset)?;
-        with_live(id, |h| h.read_into(offset, &mut target))
+        with_live(&env, id, |h| h.read_into(offset, &mut target))
     })()
     .throw(&env)
 }
@@ -91,9 +92,17 @@ pub fn read_at_many_into(
     (|| -> Outcome<()> {
         let ranges = ranges_arg(&ranges)?;
         let mut bufs: Vec<&mut [u8]> = targets.iter_mut().map(|t| &mut t[..]).collect();
-        with_live(id, |h| h.read_at_many_into_all(&ranges, &mut bufs))
+        with_live(&env, id, |h| h.read_at_many_into_all(&ranges, &mut bufs))
     })()
     .throw(&env)
+}
+
+/// Throws `ERR_COLDPAGE_NO_MEMORY` unless `bytes` of results could be allocated now
+/// (the check the async reads make in the core), so that a synchronous request too
+/// large for memory fails before its results are made.
+#[napi]
+pub fn check_memory(env: Env, bytes: f64) -> napi::Result<()> {
+    (|| -> Outcome<()> { Ok(coldpage::check_memory(to_u64("bytes", bytes)?)?) })().throw(&env)
 }
 
 /// `[offset, length]` pairs given flat.

@@ -12,7 +12,9 @@
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use napi::bindgen_prelude::{AbortSignal, AsyncTask, Float64ArraySlice, ObjectFinalize};
+use napi::bindgen_prelude::{
+    AbortSignal, AsyncTask, Float64ArraySlice, FnArgs, Function, JsObjectValue, Object, ObjectFinalize, Unknown,
+};
 use napi::Env;
 use napi_derive::napi;
 
@@ -55,6 +57,45 @@ pub struct NativeHandle {
     /// Bytes reported to V8 as held outside its heap on this handle's behalf.
     external_bytes: Cell<i64>,
     views: RefCell<Vec<View>>,
+    /// `views` is pruned when it reaches this length (then twice what is left):
+    /// pruning at every view would make n views cost n² checks.
+    prune_at: Cell<usize>,
+}
+
+thread_local! {
+    /// The pager's media-error count this thread has warned about, and where its
+    /// list of failed handles was read up to.
+    static MEDIA_SEEN: Cell<(usize, (usize, usize))> = const { Cell::new((0, (0, 0))) };
+}
+
+/// Emits one process warning (code `COLDPAGE_MEDIA_ERROR`) per handle that met a
+/// media error since this thread last looked (a fault under a view is only noticed
+/// here, at the next call: the signal handler cannot call into JS).
+pub(crate) fn warn_media_errors(env: &Env) {
+    let count = coldpage::media_error_count();
+    let (seen, mut cursor) = MEDIA_SEEN.get();
+    if count == seen {
+        return;
+    }
+    let ids = coldpage::media_errors_since(&mut cursor);
+    MEDIA_SEEN.set((count, cursor));
+    for id in ids {
+        let message = format!(
+            "a media error under the scratch pages of handle {id} (the disk failed or the scratch file was \
+             truncated): its bytes are lost, and it reports ERR_COLDPAGE_IO from now on"
+        );
+        // A warning that cannot be emitted (no `process` in this realm) is not worth an error.
+        let _ = emit_warning(env, message);
+    }
+}
+
+fn emit_warning(env: &Env, message: String) -> napi::Result<()> {
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let emit: Function<FnArgs<(String, Object)>, Unknown> = process.get_named_property("emitWarning")?;
+    let mut options = Object::new(env)?;
+    options.set_named_property("code", "COLDPAGE_MEDIA_ERROR")?;
+    emit.apply(process, FnArgs::from((message, options)))?;
+    Ok(())
 }
 
 impl NativeHandle {
@@ -63,11 +104,17 @@ impl NativeHandle {
         buffers::adjust_external_memory(env, external_bytes);
         let cell = Arc::new(coldpage::HandleCell::new(handle));
         fast::register(&cell);
-        NativeHandle { cell, external_bytes: Cell::new(external_bytes), views: RefCell::new(Vec::new()) }
+        NativeHandle {
+            cell,
+            external_bytes: Cell::new(external_bytes),
+            views: RefCell::new(Vec::new()),
+            prune_at: Cell::new(64),
+        }
     }
 
     /// The storage for one call, or `ERR_COLDPAGE_DISPOSED`.
-    fn live(&self) -> Outcome<coldpage::Handle> {
+    fn live(&self, env: &Env) -> Outcome<coldpage::Handle> {
+        warn_media_errors(env);
         Ok(self.cell.get()?)
     }
 
@@ -84,15 +131,20 @@ impl NativeHandle {
         }
     }
 
-    /// Forgets views whose Buffers were collected and finalized.
+    /// Forgets views whose Buffers were collected and finalized (once their number
+    /// doubled since the last time).
     fn prune_views(&self, env: &Env) {
         let mut views = self.views.borrow_mut();
+        if views.len() < self.prune_at.get() {
+            return;
+        }
         let (dead, live): (Vec<View>, Vec<View>) = std::mem::take(&mut *views)
             .into_iter()
             .partition(|v| v.slot.lock().unwrap_or_else(PoisonError::into_inner).is_none());
         for view in dead {
             view.buffer.delete(env);
         }
+        self.prune_at.set((2 * live.len()).max(64));
         *views = live;
     }
 }
@@ -134,7 +186,7 @@ impl NativeHandle {
         signal: Option<AbortSignal>,
     ) -> napi::Result<AsyncTask<tasks::Read>> {
         let task = (|| -> Outcome<tasks::Read> {
-            Ok(tasks::Read::new(self.live()?, to_u64("offset", offset)?, to_u64("length", length)?, zero_copy))
+            Ok(tasks::Read::new(self.live(&env)?, to_u64("offset", offset)?, to_u64("length", length)?, zero_copy))
         })()
         .throw(&env)?;
         Ok(AsyncTask::with_optional_signal(task, signal))
@@ -150,7 +202,7 @@ impl NativeHandle {
         signal: Option<AbortSignal>,
     ) -> napi::Result<AsyncTask<tasks::ReadMany>> {
         let task = (|| -> Outcome<tasks::ReadMany> {
-            Ok(tasks::ReadMany::new(self.live()?, ranges_arg(&ranges)?, zero_copy))
+            Ok(tasks::ReadMany::new(self.live(&env)?, ranges_arg(&ranges)?, zero_copy))
         })()
         .throw(&env)?;
         Ok(AsyncTask::with_optional_signal(task, signal))
@@ -179,7 +231,7 @@ impl NativeHandle {
     pub fn prefetch(&self, env: Env, offset: f64, length: f64) -> napi::Result<()> {
         (|| -> Outcome<()> {
             let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
-            self.live()?.prefetch(offset, len);
+            self.live(&env)?.prefetch(offset, len);
             Ok(())
         })()
         .throw(&env)
@@ -260,7 +312,7 @@ impl NativeSharedHandle {
 impl NativeHandle {
     fn view_inner(&self, env: &Env, offset: f64, length: f64, zero_copy: bool) -> Outcome<JsBuffer> {
         let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
-        let lease = self.live()?.view(offset, len)?;
+        let lease = self.live(env)?.view(offset, len)?;
         // Compressed or encrypted handles lend a decoded copy: copied into a Buffer too.
         if !zero_copy || lease.is_empty() || lease.is_copy() || self.cell.backend() == coldpage::Backend::Swap {
             return buffers::copy(env, &lease);

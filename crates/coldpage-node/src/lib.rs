@@ -143,4 +143,4 @@ pub use crate::config::{
     claim_environment, config_watch_state, configure, doctor, get_config, join_config_watch, memory_pressure,
     next_backend, stats,
 };
-pub use crate::fast::{read_at_many_into, read_into};
+pub use crate::fast::{check_memory, read_at_many_into, read_into};

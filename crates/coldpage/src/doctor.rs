@@ -47,6 +47,11 @@ pub struct DoctorReport {
     /// `"windows"`, `"macos"`, `"none"`), level and reading, from a fresh
     /// [`crate::pressure::Sampler`] (so it never takes an event from [`crate::pressure::sample`]'s callers).
     pub pressure: crate::pressure::Pressure,
+    /// Memory maps the pager holds now (read windows over the arena, views, swap
+    /// regions): bounded by the bytes it manages, not by the number of handles.
+    pub maps_held: u64,
+    /// How many views may be zero-copy maps at once; past it a view is a copy.
+    pub maps_limit: u64,
     /// Things an operator should fix.
     pub warnings: Vec<String>,
 }
@@ -117,6 +122,8 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
         hole_punching,
         auto,
         pressure,
+        maps_held: crate::maps::maps_held(),
+        maps_limit: crate::maps::maps_limit(),
         warnings,
     }
 }

@@ -17,11 +17,10 @@ use std::io::IoSliceMut;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
-
 use crate::arena::{Arena, Extent};
-use crate::error::{Error, Result};
+use crate::error::{try_zeroed, Error, Result};
 use crate::integrity::{checksum_chunks_into, first_mismatch, BLOCK};
+use crate::maps::{self, ViewMap, Window, WINDOW};
 use crate::os;
 use crate::shared::Counters;
 
@@ -40,15 +39,16 @@ pub(crate) struct FileStore {
     sums: Vec<u64>,
 }
 
-/// Reads of the first `len` bytes of an extent: copies from a read-only map of it
-/// under the SIGBUS guard where the platform has one, else `pread`. Shared by plain
-/// and encoded ([`crate::encoded_store`]) stores.
+/// Reads of the first `len` bytes of an extent: copies from the arena's shared read
+/// windows ([`crate::maps`]) under the SIGBUS guard where the platform has one, else
+/// `pread`. Shared by plain and encoded ([`crate::encoded_store`]) stores.
 pub(crate) struct ExtentReader {
-    /// A read-only map of the extent, made on the first read (`None` where the
-    /// platform has no guarded copy or the map failed).
-    map: OnceLock<Option<Mmap>>,
-    /// Set after a media error under the map: reads use `pread` from then on.
-    map_failed: AtomicBool,
+    /// The windows the extent lies in, in order, taken on the first read (`None`
+    /// where the platform has no guarded copy or a map failed).
+    windows: OnceLock<Option<Box<[Arc<Window>]>>>,
+    /// Set after a media error: every read fails from then on (the bytes of a failed
+    /// page are gone; a `pread` could return zeros or stale bytes).
+    failed: AtomicBool,
     pub(crate) extent: Extent,
     pub(crate) len: u64,
 }
@@ -57,7 +57,8 @@ pub(crate) struct ExtentReader {
 #[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
     Pread,
-    Map(&'a Mmap),
+    /// The extent's windows; the first maps from `first · WINDOW` of the file.
+    Windows(&'a [Arc<Window>], u64),
 }
 
 /// Where a read failed the checksum: the caller zeroes and reports.
@@ -111,31 +112,29 @@ impl FileStore {
 
 impl ExtentReader {
     pub(crate) fn new(extent: Extent, len: u64) -> ExtentReader {
-        ExtentReader { map: OnceLock::new(), map_failed: AtomicBool::new(false), extent, len }
+        ExtentReader { windows: OnceLock::new(), failed: AtomicBool::new(false), extent, len }
     }
 
-    /// The extent's map, or `pread` where there is none (or it failed).
+    /// The extent's windows, or `pread` where there are none.
     pub(crate) fn source(&self) -> Source<'_> {
-        if self.map_failed.load(Ordering::Relaxed) {
-            return Source::Pread;
-        }
-        let map = self.map.get_or_init(|| {
-            if !os::mapped::available() {
+        let windows = self.windows.get_or_init(|| {
+            if !os::mapped::available() || self.len == 0 {
                 return None;
             }
-            let mut options = MmapOptions::new();
-            options.offset(self.extent.offset).len(usize::try_from(self.len).ok()?);
-            // SAFETY: as in `map` below: the arena file is unnamed and private to this
-            // process, this extent belongs to this handle alone and is never truncated
-            // or rewritten while the handle (which owns this map) lives. The map is
-            // read-only; its copies run under the SIGBUS guard (`fetch`).
-            unsafe { options.map(&self.extent.arena.file) }.ok()
+            let (first, last) = (self.extent.offset / WINDOW, (self.extent.offset + self.len - 1) / WINDOW);
+            (first..=last).map(|k| maps::window(&self.extent.arena, k)).collect()
         });
-        map.as_ref().map_or(Source::Pread, Source::Map)
+        match windows {
+            Some(w) => Source::Windows(w, self.extent.offset / WINDOW),
+            None => Source::Pread,
+        }
     }
 
     /// Fills `bufs` with the bytes at `at` (from the extent's start), from `source`.
     pub(crate) fn fetch(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(self.media_error());
+        }
         fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
         // Bit rot on the medium, on every platform: the read succeeds with one byte flipped.
         fail::fail_point!("file-read-flip", |_| {
@@ -148,24 +147,43 @@ impl ExtentReader {
         self.fetch_from(source, at, bufs)
     }
 
+    /// Marks the extent failed (a media error under a map of it) and returns the error.
+    pub(crate) fn fail(&self) -> Error {
+        self.failed.store(true, Ordering::Relaxed);
+        self.media_error()
+    }
+
+    fn media_error(&self) -> Error {
+        Error::io_at(
+            "read (mapped)",
+            Some(self.extent.arena.dir.path.clone()),
+            std::io::Error::from_raw_os_error(os::errno::EIO),
+        )
+    }
+
     fn fetch_from(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
-        let Source::Map(map) = source else {
+        let Source::Windows(windows, first) = source else {
             return os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
                 .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e));
         };
-        let mut from = at as usize;
+        let mut from = self.extent.offset + at;
         for buf in bufs.iter_mut() {
-            let src = &map[from..from + buf.len()];
-            // SAFETY: `src` lies inside the live map (its bounds were just checked by
-            // the slice), `buf` is a distinct, writable buffer of the same length, and
-            // `available()` returned true when the map was made.
-            let copied = unsafe { os::mapped::copy(src.as_ptr(), buf.as_mut_ptr(), buf.len()) };
-            if let Err(e) = copied {
-                self.map_failed.store(true, Ordering::Relaxed);
-                buf.fill(0);
-                return Err(Error::io_at("read (mapped)", Some(self.extent.arena.dir.path.clone()), e));
+            let mut done = 0;
+            while done < buf.len() {
+                // The window of `from` maps at least WINDOW bytes past it.
+                let (src, room) = windows[(from / WINDOW - first) as usize].at(from);
+                let n = room.min(buf.len() - done);
+                // SAFETY: `src..src + n` lies inside the window, which `windows` keeps
+                // mapped, and inside this extent (the caller checked the range); the
+                // destination is a distinct, writable buffer of at least `n` bytes from
+                // `done`; `available()` returned true when the windows were made.
+                let copied = unsafe { os::mapped::copy(src, buf[done..].as_mut_ptr(), n) };
+                if copied.is_err() {
+                    buf.fill(0);
+                    return Err(self.fail());
+                }
+                (done, from) = (done + n, from + n as u64);
             }
-            from += buf.len();
         }
         Ok(())
     }
@@ -275,7 +293,7 @@ impl FileStore {
     /// Whether [`FileStore::read_many`] should rather read each range alone
     /// ([`FileStore::read_into`]): the map is there, so no range costs a system call.
     pub(crate) fn reads_mapped(&self) -> bool {
-        matches!(self.source(), Source::Map(_))
+        matches!(self.source(), Source::Windows(..))
     }
 
     /// Reads every range (already checked, two or more) with one `pread` per run of overlapping or
@@ -291,20 +309,18 @@ impl FileStore {
         mut deliver: impl FnMut(usize, &[u8]),
     ) -> Result<()> {
         // Byte spans to fetch: whole blocks when verifying.
-        let mut spans: Vec<(u64, u64)> =
-            ranges
-                .iter()
-                .filter(|(_, len)| *len > 0)
-                .map(|&(off, len)| {
-                    if verify {
-                        (off / BLOCK * BLOCK, self.block_end((off + len - 1) / BLOCK))
-                    } else {
-                        (off, off + len)
-                    }
-                })
-                .collect();
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        spans.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 16))?;
+        spans.extend(ranges.iter().filter(|(_, len)| *len > 0).map(|&(off, len)| {
+            if verify {
+                (off / BLOCK * BLOCK, self.block_end((off + len - 1) / BLOCK))
+            } else {
+                (off, off + len)
+            }
+        }));
         spans.sort_unstable();
-        let mut merged: Vec<(u64, u64, usize)> = Vec::with_capacity(spans.len()); // (start, end, position in buf)
+        let mut merged: Vec<(u64, u64, usize)> = Vec::new(); // (start, end, position in buf)
+        merged.try_reserve_exact(spans.len()).map_err(|_| Error::no_memory(spans.len() as u64 * 24))?;
         let mut total = 0usize;
         for (start, end) in spans {
             match merged.last_mut() {
@@ -320,7 +336,8 @@ impl FileStore {
                 }
             }
         }
-        let mut buf = vec![0u8; total];
+        // Whole blocks when verifying: more than the ranges' sum the caller reserved.
+        let mut buf = try_zeroed(total)?;
         for &(start, end, pos) in &merged {
             let piece = &mut buf[pos..pos + (end - start) as usize];
             self.fetch(Source::Pread, start, &mut [IoSliceMut::new(piece)])?;
@@ -342,45 +359,46 @@ impl FileStore {
         Ok(())
     }
 
-    /// Maps `[offset, offset + len)` (checked, `len > 0`) copy-on-write, verified when
-    /// asked: a caller that writes into the map (a JS view is writable) changes its own
-    /// private pages, never the scratch file.
-    /// Returns the map and where the range starts inside it.
+    /// Maps `[offset, offset + len)` (checked, `len > 0`) copy-on-write for a view of
+    /// storage `owner`, verified when asked: a caller that writes into the map (a JS
+    /// view is writable) changes its own private pages, never the scratch file.
+    /// Returns the map and where the range starts inside it, or `None` when the
+    /// pager holds as many view maps as it allows ([`maps::maps_limit`]): then the
+    /// caller gives a copy.
     pub(crate) fn map(
         &self,
         offset: u64,
         len: u64,
         verify: bool,
-        handle: u64,
+        (handle, owner): (u64, u64),
         counters: &Counters,
-    ) -> Result<(MmapMut, usize)> {
+    ) -> Result<Option<(ViewMap, usize)>> {
         let (start, end) = if verify {
             (offset / BLOCK * BLOCK, self.block_end((offset + len - 1) / BLOCK))
         } else {
             (offset, offset + len)
         };
         fail::fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(os::errno::ENOMEM))));
+        if self.reader.failed.load(Ordering::Relaxed) {
+            return Err(self.reader.media_error());
+        }
         let extent = &self.reader.extent;
-        let file = &extent.arena.file;
-        let options = {
-            let mut o = MmapOptions::new();
-            o.offset(extent.offset + start).len((end - start) as usize);
-            o
+        let Some(map) = maps::view_map(&extent.arena.file, extent.offset + start, (end - start) as usize, owner)
+            .map_err(|e| Error::io_at("mmap", Some(extent.arena.dir.path.clone()), e))?
+        else {
+            return Ok(None);
         };
-        // SAFETY: the arena file is an unnamed (O_TMPFILE or unlinked) 0600 file in a
-        // 0700 directory that only this process holds, and this extent belongs to this
-        // handle alone: no one truncates it (no SIGBUS) and nothing rewrites these bytes
-        // while the map lives, because the extent is only freed (hole punched, reused)
-        // after every lease holding the map has dropped it. The map is private
-        // (copy-on-write), so writes through it never reach the file.
-        let map = unsafe { options.map_copy(file) }
-            .map_err(|e| Error::io_at("mmap", Some(extent.arena.dir.path.clone()), e))?;
         if verify {
-            if let Some(block) = first_mismatch(&map, start / BLOCK, &self.sums) {
+            let mismatch = first_mismatch(&map, start / BLOCK, &self.sums);
+            // A media error under the hash leaves zeros: an I/O error, not corruption.
+            if map.poisoned() {
+                return Err(self.reader.fail());
+            }
+            if let Some(block) = mismatch {
                 return Err(self.corrupt(handle, block, counters));
             }
         }
-        Ok((map, (offset - start) as usize))
+        Ok(Some((map, (offset - start) as usize)))
     }
 
     /// Hints the kernel to read `[offset, offset + len)` ahead.
@@ -389,62 +407,54 @@ impl FileStore {
     }
 }
 
-/// Pageouts are hashed and written piece by piece: each piece is hashed just before
-/// the kernel copies it, so the copy reads it from the cache (a 64 MiB input hashed
-/// whole first was read from memory twice: the hash then cost a third of the write).
-/// From [`PARALLEL_HASH_MIN`] bytes on, where a second core is there, a scoped thread
-/// hashes while the calling thread writes (the write is the longer of the two).
+/// Pageouts are copied, hashed and written piece by piece: each piece is copied into
+/// a staging buffer that stays in the CPU cache, hashed there and written from there.
+/// The checksums are then of exactly the bytes that reach the file, even when the
+/// caller's memory changes meanwhile (a `SharedArrayBuffer` that another thread
+/// writes): the handle stores one of the values each byte had, and its reads never
+/// fail because of it (SPEC "Resources at scale").
 const WRITE_PIECE: usize = 1 << 20;
 const _: () = assert!(WRITE_PIECE as u64 & (BLOCK - 1) == 0, "pieces hold whole blocks");
-/// Pageouts of at least this size hash on a second thread (spawning one costs ~30 µs).
-const PARALLEL_HASH_MIN: u64 = 4 << 20;
+
+thread_local! {
+    /// The staging buffer of this thread's pageouts (at most [`WRITE_PIECE`] bytes).
+    static STAGING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Writes `chunks` (`total` bytes) at `offset`, appending the blocks' checksums to
 /// `sums` (cleared first).
 fn write_hashed(arena: &Arena, offset: u64, chunks: &[&[u8]], total: u64, sums: &mut Vec<u64>) -> std::io::Result<()> {
     sums.clear();
-    if total >= PARALLEL_HASH_MIN && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
-        // Hash on a second core while this one writes: both only read `chunks`.
-        let done = std::thread::scope(|scope| {
-            let hasher = std::thread::Builder::new().spawn_scoped(scope, || {
-                let mut own = Vec::with_capacity(sums.capacity());
-                checksum_chunks_into(chunks, total, &mut own);
-                own
-            });
-            let Ok(hasher) = hasher else { return None };
-            let written = write_chunks(arena, offset, chunks);
-            let hashed = hasher.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            Some((written, hashed))
-        });
-        if let Some((written, hashed)) = done {
-            *sums = hashed;
-            return written;
+    let want = WRITE_PIECE.min(usize::try_from(total).unwrap_or(WRITE_PIECE));
+    STAGING.with_borrow_mut(|staging| {
+        if staging.len() < want {
+            staging.clear();
+            staging.try_reserve_exact(want).map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+            staging.resize(want, 0);
         }
-        // No thread to be had: hash and write in turn.
-    }
-    let mut rest = chunks.iter().copied().filter(|c| !c.is_empty());
-    let mut current: &[u8] = &[];
-    let mut piece: Vec<&[u8]> = Vec::new();
-    let mut at = 0u64;
-    while at < total {
-        let want = WRITE_PIECE.min((total - at) as usize);
-        piece.clear();
-        let mut got = 0;
-        while got < want {
-            if current.is_empty() {
-                current = rest.next().expect("the chunks hold `total` bytes");
+        let mut rest = chunks.iter().copied().filter(|c| !c.is_empty());
+        let mut current: &[u8] = &[];
+        let mut at = 0u64;
+        while at < total {
+            let len = WRITE_PIECE.min((total - at) as usize);
+            let piece = &mut staging[..len];
+            let mut got = 0;
+            while got < len {
+                if current.is_empty() {
+                    current = rest.next().expect("the chunks hold `total` bytes");
+                }
+                let take = (len - got).min(current.len());
+                crate::copy::copy_bytes(&mut piece[got..got + take], &current[..take]);
+                current = &current[take..];
+                got += take;
             }
-            let take = (want - got).min(current.len());
-            piece.push(&current[..take]);
-            current = &current[take..];
-            got += take;
+            // WRITE_PIECE is a multiple of BLOCK: the pieces' blocks are the handle's.
+            checksum_chunks_into(&[&*piece], len as u64, sums);
+            write_chunks(arena, offset + at, &[&*piece])?;
+            at += len as u64;
         }
-        // WRITE_PIECE is a multiple of BLOCK: the pieces' blocks are the handle's.
-        checksum_chunks_into(&piece, want as u64, sums);
-        write_chunks(arena, offset + at, &piece)?;
-        at += want as u64;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn write_chunks(arena: &Arena, offset: u64, chunks: &[&[u8]]) -> std::io::Result<()> {

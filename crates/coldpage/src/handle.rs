@@ -5,11 +5,10 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use memmap2::MmapMut;
-
 use crate::encoded_store::EncodedStore;
 use crate::error::{try_zeroed, Error, Result};
 use crate::file_store::FileStore;
+use crate::maps::{self, ViewMap};
 use crate::region::Region;
 use crate::selector::Backend;
 use crate::shared::{slot, Shared};
@@ -101,6 +100,18 @@ pub(crate) fn fill_region(chunks: &[&[u8]], total: u64) -> Result<Region> {
         at += chunk.len();
     }
     Ok(region)
+}
+
+/// Whether `bytes` of results could be allocated now: reserves them as untouched
+/// address space and gives it back at once (no byte is committed). A request far
+/// past memory (or past an address-space limit) then fails before any work, as
+/// [`Error::NoMemory`], rather than aborting the process part-way through.
+///
+/// # Errors
+/// [`Error::NoMemory`] when the reservation fails.
+pub fn check_memory(bytes: u64) -> Result<()> {
+    let len = usize::try_from(bytes).map_err(|_| Error::no_memory(bytes))?;
+    Vec::<u8>::new().try_reserve_exact(len).map_err(|_| Error::no_memory(bytes))
 }
 
 impl Stored {
@@ -275,9 +286,27 @@ impl Handle {
 
     fn check(&self, offset: u64, len: u64) -> Result<()> {
         match offset.checked_add(len) {
-            Some(end) if end <= self.stored.len => Ok(()),
-            _ => Err(Error::out_of_range(offset, len, self.stored.len)),
+            Some(end) if end <= self.stored.len => {}
+            _ => return Err(Error::out_of_range(offset, len, self.stored.len)),
         }
+        // A media error under a view or a read of this storage: its bytes are gone, and
+        // every read says so from then on, on every thread.
+        if maps::storage_failed(self.stored.id) {
+            let lost = Error::io("read (mapped)", std::io::Error::from_raw_os_error(crate::os::errno::EIO));
+            return self.stored.shared.count_failure(Err(lost));
+        }
+        Ok(())
+    }
+
+    /// Records a media error that `result` reports (a read or view of a map), so that
+    /// the handle fails from then on and a binding can warn.
+    fn note_media_error<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            if e.syscall() == Some("read (mapped)") {
+                maps::media_error(self.stored.id);
+            }
+        }
+        result
     }
 
     fn verify(&self) -> bool {
@@ -321,7 +350,7 @@ impl Handle {
             Data::File(file) => file.read_into(offset, buf, self.verify(), self.id, &s.shared.counters),
             Data::Encoded(store) => store.read_into(offset, buf, self.verify(), &s.shared.counters),
         };
-        s.shared.count_failure(result)?;
+        s.shared.count_failure(self.note_media_error(result))?;
         self.count_read(1, buf.len() as u64);
         Ok(())
     }
@@ -343,8 +372,7 @@ impl Handle {
         // request far past memory fails without committing a byte. The results are
         // reserved, not zeroed: each range's bytes are copied in once.
         let total = ranges.iter().try_fold(0u64, |sum, r| sum.checked_add(r.1)).unwrap_or(u64::MAX);
-        let total_len = usize::try_from(total).map_err(|_| Error::no_memory(total))?;
-        Vec::<u8>::new().try_reserve_exact(total_len).map_err(|_| Error::no_memory(total))?;
+        check_memory(total)?;
         let mut out: Vec<Vec<u8>> = Vec::new();
         out.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 24))?;
         for &(_, len) in ranges {
@@ -414,7 +442,7 @@ impl Handle {
         if matches!(result, Err(Error::Corrupt { .. })) {
             targets.iter_mut().for_each(|t| t.fill(0));
         }
-        s.shared.count_failure(result)?;
+        s.shared.count_failure(self.note_media_error(result))?;
         self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
         Ok(())
     }
@@ -427,7 +455,7 @@ impl Handle {
     fn read_many(&self, ranges: &[(u64, u64)], deliver: impl FnMut(usize, &[u8])) -> Result<()> {
         let s = &*self.stored;
         let result = self.read_many_uncounted(ranges, deliver);
-        s.shared.count_failure(result)?;
+        s.shared.count_failure(self.note_media_error(result))?;
         self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
         Ok(())
     }
@@ -473,9 +501,17 @@ impl Handle {
             Data::Empty => Span::Region { offset: 0, len: 0 },
             Data::Swap(_) => Span::Region { offset: offset as usize, len: len as usize },
             Data::File(file) => {
-                let (map, at) =
-                    s.shared.count_failure(file.map(offset, len, self.verify(), self.id, &s.shared.counters))?;
-                Span::Map { map, at, len: len as usize }
+                let mapped = file.map(offset, len, self.verify(), (self.id, s.id), &s.shared.counters);
+                match s.shared.count_failure(self.note_media_error(mapped))? {
+                    Some((map, at)) => Span::Map { map, at, len: len as usize },
+                    // As many views are mapped as the pager allows: this one is a copy.
+                    None => {
+                        let mut bytes = try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?;
+                        let read = file.read_into(offset, &mut bytes, self.verify(), self.id, &s.shared.counters);
+                        s.shared.count_failure(self.note_media_error(read))?;
+                        Span::Copy(bytes)
+                    }
+                }
             }
             Data::Encoded(store) => {
                 let mut bytes = try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?;
@@ -630,7 +666,7 @@ enum Span {
         len: usize,
     },
     Map {
-        map: MmapMut,
+        map: ViewMap,
         at: usize,
         len: usize,
     },

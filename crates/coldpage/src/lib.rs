@@ -78,6 +78,7 @@ mod error;
 mod file_store;
 mod handle;
 mod integrity;
+mod maps;
 /// The platform layer: every system call of the crate, behind one internal interface
 /// that each platform file implements in full (the names and signatures of
 /// `os/stub.rs`, which is also what targets without a pager compile against; there
@@ -108,7 +109,8 @@ pub use cell::HandleCell;
 pub use config::{default_scratch_dir, Compression, Config};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
-pub use handle::{Handle, Lease, Residency, TakeError, Taken};
+pub use handle::{check_memory, Handle, Lease, Residency, TakeError, Taken};
+pub use maps::{maps_held, maps_limit, media_error_count, media_errors_since};
 pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use pressure::{Level, Pressure};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};

@@ -15,7 +15,8 @@ use crate::os;
 pub(crate) const SMALL_REGION: usize = 64 << 10;
 
 pub(crate) enum Region {
-    Map(os::AnonMap),
+    /// A map of its own, counted among the maps the pager holds.
+    Map(os::AnonMap, crate::maps::Held),
     Heap(Box<[u8]>),
 }
 
@@ -26,19 +27,19 @@ impl Region {
             let bytes = crate::error::try_zeroed(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
             return Ok(Region::Heap(bytes.into_boxed_slice()));
         }
-        os::AnonMap::new(len).map(Region::Map)
+        os::AnonMap::new(len).map(|map| Region::Map(map, crate::maps::Held::new()))
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
-            Region::Map(map) => map.as_slice(),
+            Region::Map(map, _) => map.as_slice(),
             Region::Heap(bytes) => bytes,
         }
     }
 
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         match self {
-            Region::Map(map) => map.as_mut_slice(),
+            Region::Map(map, _) => map.as_mut_slice(),
             Region::Heap(bytes) => bytes,
         }
     }
@@ -46,7 +47,7 @@ impl Region {
     /// Bytes of memory held (whole pages for a mapping).
     pub(crate) fn mapped_len(&self) -> usize {
         match self {
-            Region::Map(map) => map.mapped_len(),
+            Region::Map(map, _) => map.mapped_len(),
             Region::Heap(bytes) => bytes.len(),
         }
     }
@@ -54,14 +55,14 @@ impl Region {
     /// Asks the OS to page the region out first; a no-op for a heap region.
     pub(crate) fn page_out(&self) -> io::Result<()> {
         match self {
-            Region::Map(map) => map.page_out(),
+            Region::Map(map, _) => map.page_out(),
             Region::Heap(_) => Ok(()),
         }
     }
 
     /// Hints that `[offset, offset + len)` will be read soon.
     pub(crate) fn will_need(&self, offset: usize, len: usize) {
-        if let Region::Map(map) = self {
+        if let Region::Map(map, _) = self {
             map.will_need(offset, len);
         }
     }

@@ -1,6 +1,7 @@
-//! Reads copy from a map of the extent (no system call); a media error under the map
-//! (`SIGBUS` when the page cache cannot read a page in) is an `Io` error, never a crash,
-//! and the handle reads with `pread` after it.
+//! Reads copy from shared windows over the arena (no system call); a media error under
+//! a map (`SIGBUS` when the page cache cannot read a page in) is an `Io` error, never a
+//! crash, and never zeros handed out as bytes: the handle reports `Io` from then on,
+//! on every thread, and so does a handle whose view met the error.
 //!
 //! Linux only: the fault is made by truncating the arena through `/proc/self/fd`, which
 //! raises the same `SIGBUS` (`BUS_ADRERR`) at the next access to the map as a disk
@@ -18,7 +19,7 @@ fn truncate_arena(scratch: &std::path::Path) {
 }
 
 #[test]
-fn a_fault_under_the_map_is_an_io_error_and_reads_fall_back_to_pread() {
+fn a_fault_under_the_map_is_an_io_error_and_the_handle_fails_from_then_on() {
     for verify in [true, false] {
         let (pager, dir) = pager_with(|c| c.verify = verify);
         let data = pattern(64 * CHECKSUM_BLOCK as usize, 3);
@@ -40,11 +41,16 @@ fn a_fault_under_the_map_is_an_io_error_and_reads_fall_back_to_pread() {
             "no byte of the lost pages reaches the caller: verify {verify}"
         );
 
-        // From then on the handle reads with pread, which sees the truncated file.
+        // From then on every read of the handle fails, whatever its range.
         let err = h.read_at(0, 10).unwrap_err();
-        assert_eq!((err.code(), err.syscall()), ("ERR_COLDPAGE_IO", Some("preadv")), "verify {verify}: {err}");
+        assert_eq!(
+            (err.code(), err.syscall(), err.errno()),
+            ("ERR_COLDPAGE_IO", Some("read (mapped)"), Some(libc::EIO)),
+            "verify {verify}: {err}"
+        );
+        assert!(coldpage::media_error_count() > 0);
         assert!(pager.stats().errors >= 2);
-        // The pager keeps working: a new handle reads back (it reads through its own map).
+        // The pager keeps working: a new handle reads back (through the same windows).
         let again = pager.pageout_to(Backend::File, &[b"still here"]).unwrap();
         assert_eq!(again.read_at(0, 10).unwrap(), b"still here");
         drop(h);
@@ -85,4 +91,69 @@ fn mapped_reads_match_the_bytes_at_every_alignment() {
     assert_eq!(a, &data[4096..4196]);
     assert_eq!(&b[..5000], &data[8190..13_190]);
     assert_eq!(&b[5000..], &data[4096..4196]);
+}
+
+#[test]
+fn a_fault_under_a_view_never_kills_and_the_handle_fails_from_then_on() {
+    let (pager, dir) = pager_with(|_| {});
+    let data = pattern(8 * CHECKSUM_BLOCK as usize, 11);
+    let h = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    let lease = h.view(0, data.len() as u64).unwrap();
+    assert!(!lease.is_copy());
+    assert_eq!(&lease[..], &data[..]);
+    let mut cursor = (0, 0);
+    let _ = coldpage::media_errors_since(&mut cursor);
+
+    truncate_arena(dir.path());
+    // Touching the view's pages is a SIGBUS the guard catches (zeros in the view,
+    // which is all a view can show once its pages are gone): the process lives on.
+    let sum: u64 = lease.iter().map(|&b| u64::from(b)).sum();
+    assert_eq!(sum, 0, "the lost pages read as zeros in the view");
+    let err = h.read_at(0, 10).unwrap_err();
+    assert_eq!((err.code(), err.errno()), ("ERR_COLDPAGE_IO", Some(libc::EIO)), "{err}");
+    assert_eq!(h.view(0, 10).unwrap_err().code(), "ERR_COLDPAGE_IO");
+    assert!(coldpage::media_errors_since(&mut cursor).contains(&h.id()), "the handle is named for a warning");
+    drop(lease);
+    drop(h);
+}
+
+#[test]
+fn threads_reading_a_page_that_failed_get_the_error_never_zeros() {
+    for verify in [false, true] {
+        let (pager, dir) = pager_with(|c| c.verify = verify);
+        let data: Vec<u8> = (0..16 * CHECKSUM_BLOCK as usize).map(|i| (i % 251) as u8 | 1).collect();
+        let h = pager.pageout_to(Backend::File, &[&data]).unwrap();
+        assert_eq!(h.read_at(0, 16).unwrap(), &data[..16]);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let readers: Vec<_> = (0..3)
+                .map(|t| {
+                    let (h, data, stop) = (&h, &data, &stop);
+                    s.spawn(move || {
+                        let mut errors = 0;
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            let at = (t * 4096 + 100) as u64;
+                            match h.read_at(at, 3000) {
+                                Ok(bytes) => assert_eq!(bytes, &data[at as usize..][..3000], "never zeros as data"),
+                                Err(e) => {
+                                    assert_eq!(e.code(), "ERR_COLDPAGE_IO", "{e}");
+                                    errors += 1;
+                                }
+                            }
+                            if errors > 10 {
+                                break;
+                            }
+                        }
+                        errors
+                    })
+                })
+                .collect();
+            // Readers run while the pages go (the assertions hold in any interleaving).
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            truncate_arena(dir.path());
+            let errors: Vec<usize> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(errors.iter().all(|&e| e > 0), "every thread learns of the failure: {errors:?} (verify {verify})");
+        });
+    }
 }

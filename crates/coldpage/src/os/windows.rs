@@ -742,4 +742,36 @@ pub mod mapped {
     pub unsafe fn copy(_src: *const u8, _dst: *mut u8, _len: usize) -> std::io::Result<()> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
+
+    /// Entries of the map table (none is kept here: there is no `SIGBUS` to catch).
+    pub const SLOTS: usize = 1 << 15;
+
+    /// A map's entry in the table: nothing to record on this platform.
+    #[derive(Debug)]
+    pub struct Registration;
+
+    /// Records nothing (a media error under a map is not a signal here).
+    pub fn register(_start: *const u8, _len: usize, _owner: u64, _writable: bool) -> Option<Registration> {
+        Some(Registration)
+    }
+
+    /// No page is ever poisoned here.
+    pub fn poisoned(_start: *const u8, _len: usize) -> bool {
+        false
+    }
+
+    /// No map is ever poisoned here.
+    pub fn owner_poisoned(_owner: u64) -> bool {
+        false
+    }
+
+    /// No page is ever poisoned here.
+    pub fn poison_count() -> usize {
+        0
+    }
+
+    /// No poisoned pages: nothing, and index 0.
+    pub fn poisoned_owners(_from: usize) -> (Vec<u64>, usize) {
+        (Vec::new(), 0)
+    }
 }
