@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeHandle = nativeBinding.NativeHandle
+module.exports.NativeWriter = nativeBinding.NativeWriter
 module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.configure = nativeBinding.configure
 module.exports.doctor = nativeBinding.doctor
@@ -843,7 +844,8 @@ module.exports.getConfig = nativeBinding.getConfig
 module.exports.memoryPressure = nativeBinding.memoryPressure
 module.exports.open = nativeBinding.open
 module.exports.pageout = nativeBinding.pageout
-module.exports.pageoutAsync = nativeBinding.pageoutAsync
+module.exports.PAGEOUT_SLICE_BYTES = nativeBinding.PAGEOUT_SLICE_BYTES
+module.exports.pageoutBegin = nativeBinding.pageoutBegin
 module.exports.readAtManyInto = nativeBinding.readAtManyInto
 module.exports.readInto = nativeBinding.readInto
 module.exports.stats = nativeBinding.stats

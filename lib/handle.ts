@@ -355,18 +355,19 @@ export class Handle implements Disposable {
   /**
    * `take` with the read on the libuv pool (a zero-copy swap take needs none and
    * completes at once). While it runs the handle is unusable (`disposed` is true);
-   * if it fails, the handle is live and readable again.
+   * if it fails or is aborted, the handle is live and readable again.
+   * @param opts - `signal` aborts the take (the handle stays live)
    */
-  async takeAsync(): Promise<Buffer> {
+  async takeAsync(opts?: ReadOptions): Promise<Buffer> {
     const native = this.#live()
     fitsBuffer(this.byteLength, 'byteLength')
+    const signal = signalOption(options<ReadOptions>(opts).signal)
+    if (signal?.aborted) throw abortError(signal.reason)
     if (this.backend === 'swap' && zeroCopyAllowed()) return this.take()
     this.#taking = true
     let out: Buffer
     try {
-      out = await native.readAtAsync(0, this.byteLength, zeroCopyAllowed())
-    } catch (err) {
-      throw fromNative(err)
+      out = await withSignal(signal, (s) => native.readAtAsync(0, this.byteLength, zeroCopyAllowed(), s))
     } finally {
       this.#taking = false
     }

@@ -13,7 +13,7 @@ import './polyfill.js'
 export { type CompressName, type Config, type ConfigWatcher, configure, getConfig, watchConfig } from './config.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
 export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
-export { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
+export { type PageoutAsyncOptions, type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPressure } from './pressure.js'
 export {
   type PolicyName,
