@@ -62,6 +62,22 @@ export declare class NativeHandle {
   dispose(): void
 }
 
+/**
+ * A pageout in progress. Dropping it (or `abort`) before `finish` gives its storage
+ * back once the slices in flight are written.
+ */
+export declare class NativeWriter {
+  /**
+   * Copies `chunks` (one slice of the input, at `offset`) here, on the JS thread,
+   * and writes the copy on the pool.
+   */
+  write(offset: number, chunks: Array<Buffer>, signal?: AbortSignal | undefined | null): Promise<void>
+  /** The handle, once every slice was written (and their promises settled). */
+  finish(): Promise<NativeHandle>
+  /** Gives the storage back (after the slices in flight); idempotent. */
+  abort(): void
+}
+
 /** The target triple this binary was built for (`x86_64-unknown-linux-gnu`). */
 export declare function buildTarget(): string
 
@@ -312,16 +328,11 @@ export declare function open(shared: NativeSharedHandle): NativeHandle
  */
 export declare function pageout(chunks: Array<Buffer>, backend?: string | undefined | null): NativeHandle
 
-/**
- * Like [`pageout`], with the write (file) or the page-out advice (swap) on the libuv
- * thread pool.
- *
- * The caller's bytes are copied here, on the JS thread (`Pager::stage`: into a
- * populated region, which a swap handle then adopts as its storage): JS can transfer
- * or detach an ArrayBuffer while a task runs (which frees or moves its memory), and
- * Node-API has no way to pin it, so the pool never reads JS memory.
- */
-export declare function pageoutAsync(chunks: Array<Buffer>, backend?: string | undefined | null): Promise<NativeHandle>
+/** The most bytes one `write` takes: the façade cuts the input at multiples of it. */
+export declare const PAGEOUT_SLICE_BYTES: number
+
+/** Opens a pageout of `length` bytes on the thread pool (it allocates the storage). */
+export declare function pageoutBegin(length: number, backend?: string | undefined | null, signal?: AbortSignal | undefined | null): Promise<NativeWriter>
 
 /**
  * Reads the `[offset, length]` pairs in `ranges` of handle `id` into `targets`, one

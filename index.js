@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeHandle = nativeBinding.NativeHandle
+module.exports.NativeWriter = nativeBinding.NativeWriter
 module.exports.buildTarget = nativeBinding.buildTarget
 module.exports.checkMemory = nativeBinding.checkMemory
 module.exports.claimEnvironment = nativeBinding.claimEnvironment
@@ -851,7 +852,8 @@ module.exports.memoryPressure = nativeBinding.memoryPressure
 module.exports.nextBackend = nativeBinding.nextBackend
 module.exports.open = nativeBinding.open
 module.exports.pageout = nativeBinding.pageout
-module.exports.pageoutAsync = nativeBinding.pageoutAsync
+module.exports.PAGEOUT_SLICE_BYTES = nativeBinding.PAGEOUT_SLICE_BYTES
+module.exports.pageoutBegin = nativeBinding.pageoutBegin
 module.exports.readAtManyInto = nativeBinding.readAtManyInto
 module.exports.readInto = nativeBinding.readInto
 module.exports.stats = nativeBinding.stats

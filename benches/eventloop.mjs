@@ -14,7 +14,8 @@
 //   TableHandle.readAsync        <= 1.25 x readAtAsync of its bytes
 //
 //   npm run bench:eventloop                       # 1 GiB, 3 rounds, both modes
-//   node --expose-gc benches/eventloop.mjs [--gib 1] [--rounds 3] [--mode default|electron] [--json FILE]
+//   node --expose-gc benches/eventloop.mjs [--gib 1] [--rounds 3] [--mode default|electron] [--only TEXT] [--json FILE]
+//   (--only keeps the rows whose call contains TEXT, and the readAtAsync row other rows compare with)
 //
 // Exit code 0 whatever the verdicts: this measures, it does not gate.
 import { spawnSync } from 'node:child_process'
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     mode: { type: 'string' },
     child: { type: 'boolean', default: false },
     json: { type: 'string' },
+    only: { type: 'string' },
   },
 })
 const MiB = 1 << 20
@@ -58,7 +60,7 @@ function parent() {
     const self = fileURLToPath(import.meta.url)
     const r = spawnSync(
       process.execPath,
-      ['--expose-gc', '--max-old-space-size=8192', self, '--child', '--gib', args.gib, '--rounds', args.rounds],
+      ['--expose-gc', '--max-old-space-size=8192', self, '--child', '--gib', args.gib, '--rounds', args.rounds, ...(args.only === undefined ? [] : ['--only', args.only])],
       { env: { ...process.env, ...MODES[mode] }, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * MiB },
     )
     if (r.status !== 0) throw new Error(`the ${mode} child failed (status ${r.status}, signal ${r.signal})`)
@@ -226,6 +228,7 @@ async function child() {
   const rows = []
   const byId = new Map()
   for (const spec of specs) {
+    if (args.only !== undefined && !spec.name.includes(args.only) && spec.id !== 'readAt') continue
     const mine = []
     const theirs = []
     for (let r = 0; r < ROUNDS; r++) {

@@ -430,24 +430,25 @@ export class Handle implements Disposable {
   /**
    * `take` with the read on the libuv pool (a zero-copy swap take needs none and
    * completes at once). While it runs the handle is unusable (`disposed` is true);
-   * if it fails, the handle is live and readable again.
+   * if it fails or is aborted, the handle is live and readable again.
+   * @param opts - `signal` aborts the take (the handle stays live)
    */
-  async takeAsync(): Promise<Buffer> {
+  async takeAsync(opts?: ReadOptions): Promise<Buffer> {
     this.#live()
     fitsBuffer(this.byteLength, 'byteLength')
-    const run = () => this.#takeAsync()
+    const signal = signalOption(knownOptions<ReadOptions>(opts, READ_OPTIONS).signal)
+    if (signal?.aborted) throw abortError(signal.reason)
+    const run = () => this.#takeAsync(signal)
     return takeChannel.hasSubscribers ? takeChannel.tracePromise(run, this.#trace('takeAsync', this.byteLength)) : run()
   }
 
-  async #takeAsync(): Promise<Buffer> {
+  async #takeAsync(signal: AbortSignal | undefined): Promise<Buffer> {
     const native = this.#native
     if (this.backend === 'swap' && zeroCopyAllowed()) return this.#take()
     this.#taking = true
     let out: Buffer
     try {
-      out = await native.readAtAsync(0, this.byteLength, zeroCopyAllowed())
-    } catch (err) {
-      throw fromNative(err)
+      out = await withSignal(signal, (s) => native.readAtAsync(0, this.byteLength, zeroCopyAllowed(), s))
     } finally {
       this.#taking = false
     }

@@ -15,7 +15,7 @@ export { type CompressName, type Config, type ConfigWatcher, configure, getConfi
 export type { ConfigMessage, PressureMessage, StoreMessage, TraceContext } from './channels.js'
 export { ColdpageError, type ErrorCode } from './errors.js'
 export { Handle, open, type ReadOptions, type SharedHandle } from './handle.js'
-export { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
+export { type PageoutAsyncOptions, type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 export { type MemoryPressure, type PressureLevel, type PressureSource, memoryPressure } from './pressure.js'
 export {
   type ArrowModuleLike,

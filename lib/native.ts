@@ -7,7 +7,7 @@ import native = require('../index.js')
 
 import { ColdpageError } from './errors.js'
 
-export type { NativeConfig, NativeDoctorReport, NativeHandle, NativeStats } from '../index.js'
+export type { NativeConfig, NativeDoctorReport, NativeHandle, NativeStats, NativeWriter } from '../index.js'
 
 export default native
 

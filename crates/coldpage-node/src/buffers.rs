@@ -296,3 +296,73 @@ pub fn adjust_external_memory(env: &Env, bytes: i64) {
         let _ = env.adjust_external_memory(bytes);
     }
 }
+
+/// A V8-owned Buffer made on the JS thread for the thread pool to fill: the async
+/// results of Electron's mode (no external buffers), so that the bytes are copied
+/// once, on the pool, and the JS thread only allocates (an uninitialised
+/// `napi_create_buffer` is O(1): its pages fault where they are first written).
+///
+/// Safe to hand to the pool because no JS code can reach the Buffer until the task
+/// resolves with it: it is held by a strong reference (so the GC keeps it), it was
+/// never given to JS (so nothing can detach or transfer it), and Node waits for
+/// running thread-pool work before it tears an environment down.
+pub struct Fill {
+    reference: sys::napi_ref,
+    /// The Buffer's bytes, as an address so that the task stays `Send`.
+    data: usize,
+    len: usize,
+}
+
+// SAFETY: the only fields are a napi reference, used on the JS thread alone
+// (`into_js`/`release` take an `Env`), and the address of bytes that nothing else
+// touches until the task settles (see the type's docs).
+unsafe impl Send for Fill {}
+
+impl Fill {
+    /// An uninitialised Buffer of `len` bytes, referenced until [`Fill::into_js`]
+    /// or [`Fill::release`].
+    pub fn new(env: &Env, len: usize) -> Outcome<Fill> {
+        let mut data = ptr::null_mut();
+        let mut value = ptr::null_mut();
+        // SAFETY: napi writes the two out-parameters; it allocates `len` bytes
+        // without zeroing them.
+        let status = unsafe { sys::napi_create_buffer(env.raw(), len, &mut data, &mut value) };
+        if status != sys::Status::napi_ok {
+            return Err(Failure::no_memory(len, "a Buffer"));
+        }
+        let mut reference = ptr::null_mut();
+        // SAFETY: `value` is the live Buffer just made in this scope.
+        let status = unsafe { sys::napi_create_reference(env.raw(), value, 1, &mut reference) };
+        check_status!(status, "napi_create_reference failed").map_err(Failure::from)?;
+        Ok(Fill { reference, data: data as usize, len })
+    }
+
+    /// The bytes to fill, on the pool.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: `data` points to the `len` bytes of a Buffer that the strong
+        // reference keeps alive and that no JS code can reach yet (see the type's
+        // docs); `&mut self` makes this the only slice over them.
+        unsafe { std::slice::from_raw_parts_mut(self.data as *mut u8, self.len) }
+    }
+
+    /// The filled Buffer, for JS; gives the reference back.
+    pub fn into_js(self, env: &Env) -> Result<JsBuffer> {
+        let mut value = ptr::null_mut();
+        // SAFETY: `self.reference` is a live strong reference made in `new`.
+        let status = unsafe { sys::napi_get_reference_value(env.raw(), self.reference, &mut value) };
+        self.release(env);
+        check_status!(status, "napi_get_reference_value failed")?;
+        Ok(JsBuffer(value))
+    }
+
+    /// Gives the reference back without handing the Buffer to JS (a failed or
+    /// aborted read): the GC then frees it.
+    pub fn release(self, env: &Env) {
+        // SAFETY: `self.reference` is live and deleted once (this consumes `self`).
+        // A failure only leaks one reference slot, so the status is ignored.
+        let _ = unsafe { sys::napi_delete_reference(env.raw(), self.reference) };
+    }
+}

@@ -186,7 +186,7 @@ impl NativeHandle {
         signal: Option<AbortSignal>,
     ) -> napi::Result<AsyncTask<tasks::Read>> {
         let task = (|| -> Outcome<tasks::Read> {
-            Ok(tasks::Read::new(self.live(&env)?, to_u64("offset", offset)?, to_u64("length", length)?, zero_copy))
+            tasks::Read::new(&env, self.live(&env)?, to_u64("offset", offset)?, to_u64("length", length)?, zero_copy)
         })()
         .throw(&env)?;
         Ok(AsyncTask::with_optional_signal(task, signal))
@@ -202,7 +202,7 @@ impl NativeHandle {
         signal: Option<AbortSignal>,
     ) -> napi::Result<AsyncTask<tasks::ReadMany>> {
         let task = (|| -> Outcome<tasks::ReadMany> {
-            Ok(tasks::ReadMany::new(self.live(&env)?, ranges_arg(&ranges)?, zero_copy))
+            tasks::ReadMany::new(&env, self.live(&env)?, ranges_arg(&ranges)?, zero_copy)
         })()
         .throw(&env)?;
         Ok(AsyncTask::with_optional_signal(task, signal))

@@ -15,14 +15,16 @@ mod error;
 mod fast;
 mod handle;
 mod tasks;
+mod writer;
 
-use napi::bindgen_prelude::{AsyncTask, BufferSlice};
-use napi::{Env, Task};
+use napi::bindgen_prelude::BufferSlice;
+use napi::Env;
 use napi_derive::napi;
 
 use crate::config::backend_arg;
-use crate::error::{Failure, Outcome, Pending, Throw};
+use crate::error::{Outcome, Throw};
 pub use crate::handle::{NativeHandle, NativeSharedHandle};
+pub use crate::writer::{pageout_begin, NativeWriter, PAGEOUT_SLICE_BYTES};
 
 fn pager() -> &'static coldpage::Pager {
     coldpage::Pager::global()
@@ -39,52 +41,6 @@ pub fn pageout(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> n
     })()
     .throw(&env)?;
     Ok(NativeHandle::new(&env, handle))
-}
-
-/// Like [`pageout`], with the write (file) or the page-out advice (swap) on the libuv
-/// thread pool.
-///
-/// The caller's bytes are copied here, on the JS thread (`Pager::stage`: into a
-/// populated region, which a swap handle then adopts as its storage): JS can transfer
-/// or detach an ArrayBuffer while a task runs (which frees or moves its memory), and
-/// Node-API has no way to pin it, so the pool never reads JS memory.
-#[napi(ts_return_type = "Promise<NativeHandle>")]
-pub fn pageout_async(env: Env, chunks: Vec<BufferSlice>, backend: Option<String>) -> napi::Result<AsyncTask<Pageout>> {
-    let task = (|| -> Outcome<Pageout> {
-        let backend = backend_arg(backend.as_deref())?.unwrap_or_else(|| pager().next_backend());
-        let slices: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
-        Ok(Pageout { backend, staged: Some(pager().stage(&slices)?), pending: Pending::default() })
-    })()
-    .throw(&env)?;
-    Ok(AsyncTask::new(task))
-}
-
-/// `pageoutAsync`: the caller's bytes were copied on the JS thread (see
-/// `pageout_async`); the rest of the pageout (the file write, or the swap region's
-/// page-out advice) runs here. A failure waits in the task for `reject`.
-pub struct Pageout {
-    backend: coldpage::Backend,
-    staged: Option<coldpage::Staged>,
-    pending: Pending,
-}
-
-impl Task for Pageout {
-    type Output = coldpage::Handle;
-    type JsValue = NativeHandle;
-
-    fn compute(&mut self) -> napi::Result<coldpage::Handle> {
-        let staged = self.staged.take().expect("compute runs once");
-        let result = pager().pageout_staged(self.backend, staged).map_err(Failure::from);
-        self.pending.hold(result)
-    }
-
-    fn resolve(&mut self, env: Env, handle: coldpage::Handle) -> napi::Result<NativeHandle> {
-        Ok(NativeHandle::new(&env, handle))
-    }
-
-    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<NativeHandle> {
-        self.pending.reject(&env, err)
-    }
 }
 
 /// A new handle over the storage that `shared` (from `NativeHandle.share`, in any

@@ -88,6 +88,12 @@ impl FileStore {
         Ok(FileStore { reader: ExtentReader::new(extent, total), sums })
     }
 
+    /// A store over an extent already written, with its blocks' checksums
+    /// ([`crate::writer`]).
+    pub(crate) fn from_parts(extent: Extent, len: u64, sums: Vec<u64>) -> FileStore {
+        FileStore { reader: ExtentReader::new(extent, len), sums }
+    }
+
     pub(crate) fn arena(&self) -> &Arc<Arena> {
         &self.reader.extent.arena
     }
@@ -457,7 +463,7 @@ fn write_hashed(arena: &Arena, offset: u64, chunks: &[&[u8]], total: u64, sums: 
     })
 }
 
-fn write_chunks(arena: &Arena, offset: u64, chunks: &[&[u8]]) -> std::io::Result<()> {
+pub(crate) fn write_chunks(arena: &Arena, offset: u64, chunks: &[&[u8]]) -> std::io::Result<()> {
     fail::fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
     fail::fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
     os::write_all_at(&arena.file, offset, chunks)

@@ -18,6 +18,16 @@ use crate::tokens::{ParkOnDrop, Parkable, Registry, SharedToken};
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh handle id.
+/// Ranges this long on average are read one by one, each straight into its
+/// target: one system call per range costs nothing next to the bytes, and a
+/// coalesced read would stage them and copy them a second time.
+const LARGE_RANGE: u64 = 1 << 20;
+
+fn large_ranges(ranges: &[(u64, u64)]) -> bool {
+    let total = ranges.iter().fold(0u64, |sum, r| sum.saturating_add(r.1));
+    !ranges.is_empty() && total / ranges.len() as u64 >= LARGE_RANGE
+}
+
 pub(crate) fn next_id() -> u64 {
     NEXT_HANDLE.fetch_add(1, Ordering::Relaxed)
 }
@@ -366,6 +376,11 @@ impl Handle {
             return Ok(vec![self.read_at(*offset, *len)?]);
         }
         self.check_all(ranges)?;
+        if large_ranges(ranges) {
+            // Each straight into its own result: a run read in one go would go
+            // through a staging buffer and be copied again.
+            return ranges.iter().map(|&(offset, len)| self.read_at(offset, len)).collect();
+        }
         // Every result is allocated before anything is read: a request too large for
         // memory fails as a whole, before any work. The total is tried first as one
         // untouched reservation (address space only, given back at once), so that a
@@ -413,9 +428,10 @@ impl Handle {
         self.check_all(ranges)?;
         let s = &*self.stored;
         let result = match &s.data {
-            Data::File(file) if file.reads_mapped() => {
-                // Each range copies from the extent's map straight into its target:
-                // no system call, and no staging buffer between the file and `buf`.
+            Data::File(file) if file.reads_mapped() || large_ranges(ranges) => {
+                // Each range lands straight in its target (copied from the extent's map,
+                // or read with one `pread` per large range): no staging buffer between
+                // the file and `buf`.
                 ranges.iter().zip(&plan).filter(|(r, _)| r.1 > 0).try_for_each(|(&(offset, len), &(t, at))| {
                     let dst = &mut targets[t][at..at + len as usize];
                     file.read_into(offset, dst, self.verify(), self.id, &s.shared.counters)

@@ -92,6 +92,7 @@ pub mod pressure;
 mod region;
 mod shared;
 mod tokens;
+mod writer;
 
 /// 64 bits the caller cannot predict, for names of fresh private directories and
 /// files (std's `RandomState` keys come from the OS's random number generator, as
@@ -115,6 +116,7 @@ pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use pressure::{Level, Pressure};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
 pub use tokens::SharedToken;
+pub use writer::{PageoutWriter, Slice, SLICE_BYTES};
 
 /// Bytes per checksummed block of file-backed data.
 pub const CHECKSUM_BLOCK: u64 = integrity::BLOCK;

@@ -20,6 +20,12 @@ pub struct Staged {
     len: u64,
 }
 
+impl Staged {
+    pub(crate) fn new(region: crate::region::Region, len: u64) -> Staged {
+        Staged { region, len }
+    }
+}
+
 impl std::fmt::Debug for Staged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Staged").field("len", &self.len).finish()
@@ -297,12 +303,17 @@ impl Pager {
         Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
     }
 
+    /// The state every handle of this pager shares.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
     pub(crate) fn count_failure<T>(&self, r: Result<T>) -> Result<T> {
         self.shared.count_failure(r)
     }
 
     /// How a file pageout now encodes its blocks; `None` for plain (checksummed) blocks.
-    fn encoding(&self) -> Result<Option<Encoding>> {
+    pub(crate) fn encoding(&self) -> Result<Option<Encoding>> {
         let (encrypt, compress) = {
             let config = self.shared.config.read().unwrap_or_else(|p| p.into_inner());
             (config.encrypt, config.compress)
@@ -344,7 +355,7 @@ impl Pager {
     }
 
     /// The arena for new file-backed handles, opened on first use.
-    fn arena(&self) -> Result<Arc<Arena>> {
+    pub(crate) fn arena(&self) -> Result<Arc<Arena>> {
         let mut slot = self.lock_arena();
         if let Some(arena) = slot.arena.as_ref() {
             return Ok(Arc::clone(arena));
