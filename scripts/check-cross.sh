@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# `npm run lint:macos`: clippy with -D warnings of both crates, every target kind
-# (lib, tests, benches, examples), for aarch64-apple-darwin and x86_64-apple-darwin.
-# No macOS machine or linker here: Debian's rustc-web (1.96) with its std sources
-# builds std for those targets (-Zbuild-std, check only). Installs the toolchain
-# with apt when it is missing. Also checks x86_64-pc-windows-msvc the same way, the
-# target the release builds for Windows (test:windows builds and runs windows-gnu).
+# `npm run lint:cross`: clippy with -D warnings of both crates, every target kind
+# (lib, tests, benches, examples), for each release target this machine cannot
+# build and run itself: aarch64-apple-darwin and x86_64-apple-darwin (no macOS
+# machine or linker here), x86_64-pc-windows-msvc and aarch64-pc-windows-msvc (the
+# targets the release builds for Windows; test:windows builds and runs windows-gnu),
+# and aarch64-unknown-linux-musl (Alpine on arm64). rustup cannot download targets
+# here, so Debian's rustc-web (1.96) builds std for them from its std sources
+# (-Zbuild-std, check only). Installs the toolchain with apt when it is missing.
+#
+# Usage: scripts/check-cross.sh [target ...]   (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +23,11 @@ export PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC
 target_dir="${COLDPAGE_CROSS_TARGET_DIR:-${HOME}/.cache/coldpage-cross-target}"
 sub=clippy
 status=0
-for target in aarch64-apple-darwin x86_64-apple-darwin x86_64-pc-windows-msvc; do
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(aarch64-apple-darwin x86_64-apple-darwin x86_64-pc-windows-msvc aarch64-pc-windows-msvc aarch64-unknown-linux-musl)
+fi
+for target in "${targets[@]}"; do
   start=$(date +%s)
   if /usr/bin/cargo "$sub" -q -Zbuild-std=std,panic_abort --target "$target" --target-dir "$target_dir" \
       --workspace --all-targets -- -D warnings; then
