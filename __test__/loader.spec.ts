@@ -26,6 +26,9 @@ test('every napi target maps to an npm/<suffix> package of that name', (t) => {
   t.deepEqual(parseTarget('aarch64-unknown-linux-musl'), { suffix: 'linux-arm64-musl', platform: 'linux', arch: 'arm64', libc: 'musl' })
   t.deepEqual(parseTarget('aarch64-pc-windows-msvc'), { suffix: 'win32-arm64-msvc', platform: 'win32', arch: 'arm64', libc: null })
   t.deepEqual(parseTarget('x86_64-apple-darwin'), { suffix: 'darwin-x64', platform: 'darwin', arch: 'x64', libc: null })
+  // The same suffixes napi-rs's own loader and `napi prepublish` use.
+  const { parseTriple } = require('@napi-rs/cli') as { parseTriple(triple: string): { platformArchABI: string } }
+  t.deepEqual(suffixes, manifest.napi.targets.map((triple) => parseTriple(triple).platformArchABI))
   for (const suffix of suffixes) {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'npm', suffix, 'package.json'), 'utf8')) as { name: string }
     t.is(pkg.name, `${manifest.name}-${suffix}`)

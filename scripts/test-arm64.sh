@@ -54,45 +54,16 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-PHASES=()
-RESULTS=()
-FAILED=0
-PHASE_NAME=""
-PHASE_START=0
-phase() {
-  phase_end
-  PHASE_NAME=$1
-  PHASE_START=$(date +%s)
-  echo
-  echo "== $1"
-}
-phase_end() {
-  if [ -n "$PHASE_NAME" ]; then
-    PHASES+=("$PHASE_NAME"$'\t'"$(($(date +%s) - PHASE_START))")
-    PHASE_NAME=""
-  fi
-}
-result() { RESULTS+=("$1"$'\t'"$2"); }
-die() {
-  echo "test-arm64: $*" >&2
-  result "setup" "FAIL: $*"
-  FAILED=1
-  exit 1
-}
+SCRIPT_NAME=test-arm64
+# shellcheck source=scripts/lib/phases.sh
+. "$ROOT/scripts/lib/phases.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/coldpage-arm64-XXXXXX")
 CREATED_ADDON=0
 cleanup() {
   local status=$?
-  phase_end
-  echo
-  echo "== summary (test-arm64)"
-  local line
-  for line in "${RESULTS[@]}"; do printf '  %-30s %s\n' "${line%%$'\t'*}" "${line#*$'\t'}"; done
-  echo "  timings:"
-  for line in "${PHASES[@]}"; do printf '    %-56s %5s s\n' "${line%%$'\t'*}" "${line#*$'\t'}"; done
-  printf '    %-56s %5s s\n' "total" "$(($(date +%s) - SCRIPT_START))"
-  if [ "$FAILED" = 0 ] && [ "$status" = 0 ]; then echo "test-arm64: PASS"; else echo "test-arm64: FAIL"; fi
+  [ "$status" = 0 ] || FAILED=1
+  summary
   if [ "$KEEP" = 1 ]; then
     echo "kept $WORK"
   else
@@ -106,7 +77,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-SCRIPT_START=$(date +%s)
 
 # ---------------------------------------------------------------- 1. toolchain
 phase "toolchain (apt, only what is missing)"
