@@ -40,14 +40,27 @@ interface Manifest {
 
 const ARCH: Record<string, string> = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm' }
 
+/** Whether /usr/bin/ldd is musl's (the generated loader's first test too). */
+function lddSaysMusl(): boolean {
+  try {
+    return readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    return false
+  }
+}
+
 /** The host this process runs on, as the generated loader sees it. */
 export function currentHost(): Host {
   let libc: Host['libc'] = null
   let glibcVersion: string | null = null
   if (process.platform === 'linux') {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
-    glibcVersion = report?.header?.glibcVersionRuntime ?? null
-    libc = glibcVersion === null ? 'musl' : 'glibc'
+    try {
+      const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+      glibcVersion = report?.header?.glibcVersionRuntime ?? null
+    } catch {
+      // A runtime whose process.report is partial (Deno, Bun): ask ldd, as the loader does.
+    }
+    libc = glibcVersion !== null ? 'glibc' : lddSaysMusl() ? 'musl' : 'glibc'
   }
   return { platform: process.platform, arch: process.arch, libc, glibcVersion, deno: process.versions.deno ?? null }
 }

@@ -17,6 +17,14 @@ if [ ! -x /usr/bin/cargo ] || [ ! -x /usr/bin/cargo-clippy ] || [ ! -d /usr/lib/
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq rustc-web cargo-web rust-web-src rust-web-clippy >/dev/null
 fi
+# ring (the Linux AEADs) runs its C/assembly build even for clippy: for arm64 musl
+# Debian's aarch64 gcc compiles those objects (a check links nothing, so its glibc
+# headers do no harm; the release links with zig's musl).
+if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+  echo "== installing gcc-aarch64-linux-gnu (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu >/dev/null
+fi
+export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
 # /usr/bin first, so that cargo runs Debian's cargo-clippy and clippy-driver (1.96,
 # matching the std sources), not rustup's.
 export PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
