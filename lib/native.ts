@@ -1,13 +1,25 @@
 /**
  * The native binding, loaded once through the loader that `napi build`
  * generates at the package root (it picks the prebuilt binary for this
- * platform), and whether its Buffers can be zero-copy here.
+ * platform), and whether its Buffers can be zero-copy here. When it does not
+ * load, the error says why, with the fix (./load-error.ts).
  */
-import native = require('../index.js')
+import type * as Native from '../index.js'
 
 import { ColdpageError } from './errors.js'
+import { explainLoadFailure } from './load-error.js'
 
 export type { NativeConfig, NativeDoctorReport, NativeHandle, NativeStats, NativeWriter } from '../index.js'
+
+function load(): typeof Native {
+  try {
+    return require('../index.js') as typeof Native
+  } catch (error) {
+    throw explainLoadFailure(error)
+  }
+}
+
+const native = load()
 
 export default native
 

@@ -12,7 +12,7 @@
 // runtimes/run.mjs (Linux) and scripts/windows/report.mjs (Windows under Wine) call
 // checkFacts() on every report, so the column of each platform tested here is checked
 // by the run that tests it. macOS has no machine here: its column is checked only by
-// `npm run lint:macos` compiling the code it describes.
+// `npm run lint:cross` compiling the code it describes.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
@@ -28,8 +28,8 @@ export const PLATFORMS = {
     auto: '`swap` with ≥ 64 MiB of active swap and a working `MADV_COLD`, else `file`',
     zeroCopy: 'yes (not in Electron >= 21)',
     refused: 'a symlink, not a directory, another user\'s, world-writable without sticky bit; a squatted `coldpage-<uid>` gives a fresh unpredictable subdir instead',
-    testedHere: '`npm test`, `npm run test:runtimes` (Node 20/22/24/26, Bun)',
-    ci: 'build, ava, runtimes',
+    testedHere: '`npm test`, `npm run test:runtimes` (Node 20/22/24/26, Bun); `npm run test:arm64`: the packed tarball\'s runtime suite under arm64 Node 22 in qemu-user (cross-built); `npm run check:glibc`: the release build needs glibc <= 2.17; `npm run lint:cross`: clippy for `aarch64-unknown-linux-musl`',
+    ci: 'build (gnu against glibc 2.17, musl), ava and runtimes on `ubuntu-latest` (x64) and `ubuntu-24.04-arm`; ava in Debian 11 (`node:20-bullseye`) and Alpine on both archs; Rust tests on both',
   },
   win32: {
     title: 'Windows',
@@ -39,8 +39,8 @@ export const PLATFORMS = {
     auto: '`swap` with a paging file of ≥ 64 MiB, else `file` (Wine: `file`, its paging file is 8 KiB)',
     zeroCopy: 'yes (not in Electron >= 21)',
     refused: 'a reparse point (junction, symlink) or not a directory; a `coldpage-<user>` that is a reparse point or another user\'s (owner SID) gives a fresh unpredictable subdir instead',
-    testedHere: '`npm run test:windows`: core tests and the packed tarball\'s runtime suite under Windows Node 20 and 22 in Wine 8 (cross-built with mingw); Node 24/26 do not start under Wine 8',
-    ci: 'build (MSVC), ava, Rust tests on `windows-latest`',
+    testedHere: '`npm run test:windows`: core tests and the packed tarball\'s runtime suite under Windows Node 20 and 22 in Wine 8 (cross-built with mingw); Node 24/26 do not start under Wine 8; `npm run lint:cross`: clippy for `x86_64-pc-windows-msvc` and `aarch64-pc-windows-msvc`',
+    ci: 'build (MSVC), ava, Rust tests on `windows-latest` (x64) and `windows-11-arm` (arm64)',
   },
   darwin: {
     title: 'macOS',
@@ -50,8 +50,8 @@ export const PLATFORMS = {
     auto: '`file`',
     zeroCopy: 'yes (not in Electron >= 21)',
     refused: 'as Linux',
-    testedHere: '`npm run lint:macos`: clippy `-D warnings` for `aarch64-apple-darwin` and `x86_64-apple-darwin` (no macOS machine: not run)',
-    ci: 'build, ava, Rust tests on `macos-14`',
+    testedHere: '`npm run lint:cross`: clippy `-D warnings` for `aarch64-apple-darwin` and `x86_64-apple-darwin` (no macOS machine: not run)',
+    ci: 'build, ava, Rust tests on `macos-14` (arm64) and `macos-15-intel` (x64)',
   },
 }
 

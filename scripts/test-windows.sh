@@ -62,45 +62,12 @@ while [ $# -gt 0 ]; do
 done
 
 # ---------------------------------------------------------------- bookkeeping
-PHASES=()     # "name<TAB>seconds"
-RESULTS=()    # "what<TAB>result"
-FAILED=0
-PHASE_NAME=""
-PHASE_START=0
-phase() {
-  phase_end
-  PHASE_NAME=$1
-  PHASE_START=$(date +%s)
-  echo
-  echo "== $1"
-}
-phase_end() {
-  if [ -n "$PHASE_NAME" ]; then
-    PHASES+=("$PHASE_NAME"$'\t'"$(($(date +%s) - PHASE_START))")
-    PHASE_NAME=""
-  fi
-}
-result() { RESULTS+=("$1"$'\t'"$2"); }
-die() {
-  echo "test-windows: $*" >&2
-  result "setup" "FAIL: $*"
-  FAILED=1
-  exit 1
-}
+SCRIPT_NAME=test-windows
+# shellcheck source=scripts/lib/phases.sh
+. "$ROOT/scripts/lib/phases.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/coldpage-windows-XXXXXX")
 CREATED_ADDON=0
-summary() {
-  phase_end
-  echo
-  echo "== summary (test-windows)"
-  local line
-  for line in "${RESULTS[@]}"; do printf '  %-26s %s\n' "${line%%$'\t'*}" "${line#*$'\t'}"; done
-  echo "  timings:"
-  for line in "${PHASES[@]}"; do printf '    %-56s %5s s\n' "${line%%$'\t'*}" "${line#*$'\t'}"; done
-  printf '    %-56s %5s s\n' "total" "$(($(date +%s) - SCRIPT_START))"
-  if [ "$FAILED" = 0 ]; then echo "test-windows: PASS"; else echo "test-windows: FAIL"; fi
-}
 cleanup() {
   local status=$?
   summary
@@ -125,7 +92,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-SCRIPT_START=$(date +%s)
 
 # ---------------------------------------------------------------- 1. toolchain
 phase "toolchain (apt, only what is missing)"
