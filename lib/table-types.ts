@@ -29,3 +29,10 @@ export interface TableReadOptions {
   /** Record batch indexes, in the order wanted. Default: every batch, in order. */
   batches?: readonly number[]
 }
+
+/** A flechette `Table` (`@uwdata/flechette`, Arquero's tables), as far as coldpage needs to know it. */
+export interface FlechetteTable {
+  readonly schema: { readonly fields: readonly unknown[] }
+  readonly children: readonly unknown[]
+  getChild(name: string): unknown
+}

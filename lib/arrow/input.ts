@@ -10,6 +10,7 @@
 import type * as Arrow from 'apache-arrow'
 
 import { invalidArgType, invalidArgValue } from '../errors.js'
+import type { FlechetteTable } from '../table-types.js'
 import { chunks } from '../validate.js'
 import type { ArrowModule } from './layout.js'
 import { isTable } from './select.js'
@@ -20,12 +21,7 @@ export const TABLE_OBJECTS = 'an apache-arrow Table (any copy >= 17), a flechett
 /** Everything accepted as a table, for messages. */
 export const TABLE_KINDS = `${TABLE_OBJECTS} or Arrow IPC bytes (stream or file format: a Uint8Array, an ArrayBuffer or an array of them)`
 
-/** A flechette `Table` (`@uwdata/flechette`, Arquero's tables), as far as coldpage needs to know it. */
-export interface FlechetteTable {
-  readonly schema: { readonly fields: readonly unknown[] }
-  readonly children: readonly unknown[]
-  getChild(name: string): unknown
-}
+export type { FlechetteTable } from '../table-types.js'
 
 /** Whether `value` looks like a flechette `Table` of any copy (it has columns, not record batches). */
 export function isFlechetteTable(value: unknown): value is FlechetteTable {

@@ -29,6 +29,10 @@ impl Out {
         if zero_copy {
             return Ok(Out::Owned);
         }
+        let lens: Vec<u64> = lens.collect();
+        // All of them fit, or none is made (as the pool's own allocation checks).
+        let total = lens.iter().try_fold(0u64, |sum, &l| sum.checked_add(l)).unwrap_or(u64::MAX);
+        coldpage::check_memory(total)?;
         let mut fills = Vec::new();
         for len in lens {
             let len = usize::try_from(len).map_err(|_| Failure::no_memory(usize::MAX, "a Buffer"))?;

@@ -376,11 +376,6 @@ impl Handle {
             return Ok(vec![self.read_at(*offset, *len)?]);
         }
         self.check_all(ranges)?;
-        if large_ranges(ranges) {
-            // Each straight into its own result: a run read in one go would go
-            // through a staging buffer and be copied again.
-            return ranges.iter().map(|&(offset, len)| self.read_at(offset, len)).collect();
-        }
         // Every result is allocated before anything is read: a request too large for
         // memory fails as a whole, before any work. The total is tried first as one
         // untouched reservation (address space only, given back at once), so that a
@@ -390,6 +385,17 @@ impl Handle {
         check_memory(total)?;
         let mut out: Vec<Vec<u8>> = Vec::new();
         out.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 24))?;
+        if large_ranges(ranges) {
+            // Each straight into its own result (zeroed pages the OS gives untouched):
+            // a run read in one go would go through a staging buffer and be copied again.
+            for &(_, len) in ranges {
+                out.push(try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?);
+            }
+            for (part, &(offset, _)) in out.iter_mut().zip(ranges) {
+                self.read_into(offset, part)?;
+            }
+            return Ok(out);
+        }
         for &(_, len) in ranges {
             let mut part = Vec::new();
             part.try_reserve_exact(len as usize).map_err(|_| Error::no_memory(len))?;
