@@ -2,7 +2,7 @@
 // the built package, so that an example that stops working fails `npm run
 // test:readme` (and CI). The setup is what the README states above its first example:
 // each block runs alone, as an ES module, in a fresh directory where `coldpage`
-// (this checkout, built), `apache-arrow` and `@opentelemetry/api` are installed; TypeScript is compiled
+// (this checkout, built), `apache-arrow`, `@opentelemetry/api` and `@uwdata/flechette` are installed; TypeScript is compiled
 // with `tsc`'s transpiler (types are not checked here: the types fixture does that),
 // and a block whose first line is `// file: <name>` is saved as that file for the
 // blocks after it instead of being run.
@@ -65,7 +65,7 @@ function project() {
   const dir = mkdtempSync(path.join(tmpdir(), 'coldpage-readme-'))
   mkdirSync(path.join(dir, 'node_modules'))
   symlinkSync(ROOT, path.join(dir, 'node_modules', 'coldpage'), 'dir')
-  for (const dep of ['apache-arrow', '@opentelemetry/api']) {
+  for (const dep of ['apache-arrow', '@opentelemetry/api', '@uwdata/flechette']) {
     const from = path.join(ROOT, 'node_modules', dep)
     mkdirSync(path.dirname(path.join(dir, 'node_modules', dep)), { recursive: true })
     symlinkSync(from, path.join(dir, 'node_modules', dep), 'dir')
