@@ -60,6 +60,19 @@ function fitsBuffer(length: number, what = 'length'): void {
   if (length > MAX_BUFFER) throw outOfRange(what, `at most ${MAX_BUFFER} (buffer.constants.MAX_LENGTH)`, length)
 }
 
+/**
+ * Whether this runtime can mark memory untransferable (Bun 1.1 cannot). Without it
+ * no result shares memory with another: each is its own allocation.
+ */
+const CAN_SHARE: boolean = (() => {
+  try {
+    markAsUntransferable(new ArrayBuffer(8))
+    return true
+  } catch {
+    return false
+  }
+})()
+
 /** A memory block that several results share: untransferable (see `POOLED_MAX`). */
 function sharedBlock(length: number): Buffer {
   const block = allocResult(length)
@@ -117,6 +130,11 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
   } catch (err) {
     throw fromNative(err)
   }
+  if (!CAN_SHARE) {
+    const targets: Buffer[] = []
+    for (let i = 0; i < parts.length; i++) targets.push((parts[i] = allocResult(flat[2 * i + 1]!)))
+    return targets
+  }
   // One block for the large results, untransferable when it holds more than one.
   const big = larges === 0 ? pool : larges > 1 ? sharedBlock(large) : allocResult(large)
   let bigUsed = 0
@@ -152,7 +170,7 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
 
 /** A result Buffer of `length` bytes: a pool slice when small, else its own memory. */
 function resultBuffer(length: number): Buffer {
-  if (length > POOLED_MAX) return allocResult(length)
+  if (length > POOLED_MAX || !CAN_SHARE) return allocResult(length)
   if (poolUsed + length > pool.length) {
     pool = sharedBlock(POOL_SIZE)
     poolUsed = 0
