@@ -132,7 +132,7 @@ impl Drop for Window {
             }
         }
         let poisoned = os::mapped::poisoned(self.map.as_ptr(), self.map.len());
-        drop(self.registration.take());
+        self.registration = None;
         if !poisoned {
             // SAFETY: dropped once, here; nothing reads the map any more (its last
             // reader let go), and its registration is gone first.
@@ -203,7 +203,7 @@ impl Drop for ViewMap {
     fn drop(&mut self) {
         VIEWS.fetch_sub(1, Ordering::AcqRel);
         let poisoned = self.poisoned();
-        drop(self.registration.take());
+        self.registration = None;
         if !poisoned {
             // SAFETY: dropped once, here, after its registration; the lease that
             // held it (and any JS view of it) is gone.
