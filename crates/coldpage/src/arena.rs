@@ -139,7 +139,7 @@ impl Arena {
     pub(crate) fn open(scratch_dir: &Path, quota: Arc<Quota>) -> Result<Arena> {
         let mut private = os::open_private_dir(scratch_dir)?;
         let id = NEXT_ARENA.fetch_add(1, Ordering::Relaxed);
-        fail::fail_point!("arena-open", |_| Err(Error::io_at(
+        fail_point!("arena-open", |_| Err(Error::io_at(
             "openat",
             Some(private.path.clone()),
             std::io::Error::from_raw_os_error(os::errno::EMFILE)
@@ -163,7 +163,7 @@ impl Arena {
 
     /// Allocates a page-aligned extent of at least `len` bytes (`len > 0`).
     pub(crate) fn allocate(self: &Arc<Arena>, len: u64) -> Result<Extent> {
-        fail::fail_point!("arena-allocate", |_| Err(Error::io(
+        fail_point!("arena-allocate", |_| Err(Error::io(
             "fallocate",
             std::io::Error::from_raw_os_error(os::errno::EIO)
         )));
@@ -253,7 +253,7 @@ impl Arena {
     }
 
     fn punch(&self, offset: u64, size: u64) -> std::io::Result<bool> {
-        fail::fail_point!("arena-punch", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
+        fail_point!("arena-punch", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
         os::punch_hole(&self.file, offset, size)
     }
 
@@ -269,7 +269,7 @@ impl Arena {
         let mut bin = self.lock_recycle();
         let live = self.live.fetch_sub(size, Ordering::AcqRel) - size;
         // Where another release used to slip in (tests/failpoints.rs).
-        fail::fail_point!("arena-release-gap");
+        fail_point!("arena-release-gap");
         if recycle && live > 0 && bin.bytes + size <= RECYCLE_MAX && !self.retired.load(Ordering::Acquire) {
             bin.extents.push((offset, size));
             bin.bytes += size;

@@ -463,7 +463,7 @@ fn encode_into(
 }
 
 fn write_at(arena: &Arena, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-    fail::fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
-    fail::fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
+    fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
+    fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
     os::write_all_at(&arena.file, offset, &[bytes])
 }

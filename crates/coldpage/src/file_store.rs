@@ -141,9 +141,9 @@ impl ExtentReader {
         if self.failed.load(Ordering::Relaxed) {
             return Err(self.media_error());
         }
-        fail::fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
+        fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
         // Bit rot on the medium, on every platform: the read succeeds with one byte flipped.
-        fail::fail_point!("file-read-flip", |_| {
+        fail_point!("file-read-flip", |_| {
             let read = self.fetch_from(source, at, bufs);
             if let Some(buf) = bufs.iter_mut().find(|b| !b.is_empty()) {
                 buf[0] ^= 0x5A;
@@ -384,7 +384,7 @@ impl FileStore {
         } else {
             (offset, offset + len)
         };
-        fail::fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(os::errno::ENOMEM))));
+        fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(os::errno::ENOMEM))));
         if self.reader.failed.load(Ordering::Relaxed) {
             return Err(self.reader.media_error());
         }
@@ -464,7 +464,7 @@ fn write_hashed(arena: &Arena, offset: u64, chunks: &[&[u8]], total: u64, sums: 
 }
 
 pub(crate) fn write_chunks(arena: &Arena, offset: u64, chunks: &[&[u8]]) -> std::io::Result<()> {
-    fail::fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
-    fail::fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
+    fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
+    fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
     os::write_all_at(&arena.file, offset, chunks)
 }

@@ -66,6 +66,20 @@
 //! [open(2)]: https://man7.org/linux/man-pages/man2/open.2.html
 //! [pwritev(2)]: https://man7.org/linux/man-pages/man2/pwritev.2.html
 //! [fallocate(2)]: https://man7.org/linux/man-pages/man2/fallocate.2.html
+
+/// A fault-injection point (`fail::fail_point!`) with the `failpoints` feature; nothing
+/// without it, so the release build carries neither the points nor the `fail` crate.
+#[cfg(feature = "failpoints")]
+macro_rules! fail_point {
+    ($($point:tt)*) => {
+        fail::fail_point!($($point)*)
+    };
+}
+#[cfg(not(feature = "failpoints"))]
+macro_rules! fail_point {
+    ($($point:tt)*) => {};
+}
+
 mod arena;
 pub mod budget;
 mod cell;
