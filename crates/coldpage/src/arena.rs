@@ -137,7 +137,7 @@ impl Allocator {
 impl Arena {
     /// Opens a fresh arena under `scratch_dir` (already validated by `Config`).
     pub(crate) fn open(scratch_dir: &Path, quota: Arc<Quota>) -> Result<Arena> {
-        let mut private = os::open_private_dir(scratch_dir)?;
+        let mut private = os::open_private_dir(scratch_dir, &crate::config::scratch_dir_rules)?;
         let id = NEXT_ARENA.fetch_add(1, Ordering::Relaxed);
         fail_point!("arena-open", |_| Err(Error::io_at(
             "openat",

@@ -1,6 +1,6 @@
 //! The pager's configuration and the safety checks on the scratch directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::os;
@@ -77,13 +77,67 @@ impl Default for Config {
 /// former is a RAM filesystem (paging out to tmpfs saves no memory).
 pub fn default_scratch_dir() -> PathBuf {
     let tmp = std::env::temp_dir();
-    let on_ram = os::fs_info(&tmp).map(|fs| fs.is_ram).unwrap_or(false);
-    if on_ram {
-        if let Some(disk) = os::disk_temp_dir() {
+    let on_ram = |dir: &Path| os::fs_info(dir).is_ok_and(|fs| fs.is_ram);
+    if on_ram(&tmp) {
+        if let Some(disk) = os::disk_temp_dir().filter(|disk| !on_ram(disk)) {
             return disk;
         }
     }
     tmp
+}
+
+/// Refuses a scratch directory that another user could tamper with, and a missing
+/// one: a mistyped path must not put scratch data on whatever filesystem holds it
+/// (the pager creates only its own private subdirectory).
+///
+/// # Errors
+/// [`Error::Config`] naming the reason; [`Error::Io`] when it cannot be examined.
+pub(crate) fn check_scratch_dir(dir: &Path) -> Result<()> {
+    let meta = match os::dir_meta(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::Config(format!(
+                "scratch dir {} does not exist: create it first (coldpage makes only its own subdirectory in it)",
+                dir.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            return Err(Error::Unsupported(format!(
+                "scratch directories are not supported on {}",
+                std::env::consts::OS
+            )));
+        }
+        Err(e) => return Err(Error::io_at(os::DIR_META_SYSCALL, Some(dir.to_path_buf()), e)),
+    };
+    scratch_dir_rules(dir, &meta).map_err(Error::Config)
+}
+
+/// What makes a scratch directory safe: a real directory (not a link), owned by this
+/// user or root, and not world-writable without the sticky bit (where the platform has
+/// owners and modes). `Err` says why not. The platform layer applies the same rules to
+/// the directory it opens.
+pub(crate) fn scratch_dir_rules(dir: &Path, meta: &os::DirMeta) -> std::result::Result<(), String> {
+    let shown = dir.display();
+    if meta.is_link {
+        return Err(if cfg!(windows) {
+            format!("scratch dir {shown} is a reparse point (a junction or symlink); give the real directory")
+        } else {
+            format!("scratch dir {shown} is a symlink; give the real directory")
+        });
+    }
+    if !meta.is_dir {
+        return Err(format!("scratch dir {shown} is not a directory"));
+    }
+    let (Some(uid), Some(mode), Some(me)) = (meta.owner, meta.mode, os::user_id()) else {
+        return Ok(());
+    };
+    if uid != me && uid != 0 {
+        return Err(format!("scratch dir {shown} is owned by uid {uid}, not by this user (uid {me}) or root"));
+    }
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(format!("scratch dir {shown} is world-writable without the sticky bit (mode {:o})", mode & 0o7777));
+    }
+    Ok(())
 }
 
 impl Config {
@@ -101,7 +155,7 @@ impl Config {
         let scratch_dir = std::path::absolute(&self.scratch_dir).map_err(|e| {
             Error::Config(format!("scratch dir {} cannot be resolved: {e}", self.scratch_dir.display()))
         })?;
-        os::check_scratch_dir(&scratch_dir)?;
+        check_scratch_dir(&scratch_dir)?;
         Ok(Config { scratch_dir, ..self.clone() })
     }
 }

@@ -164,7 +164,7 @@ impl Key {
         let mut bytes = Zeroizing::new([0u8; 32]);
         getrandom::fill(bytes.as_mut()).map_err(|e| Error::io("getrandom", std::io::Error::other(e.to_string())))?;
         let len = os::page_size().max(std::mem::size_of::<Aead>());
-        let mut page = MmapMut::map_anon(len).map_err(|e| Error::io("mmap", e))?;
+        let mut page = os::anon_page(len).map_err(|e| Error::io("mmap", e))?;
         let lock_error = os::lock_memory(&page).err().map(|e| e.to_string());
         let at = page.as_mut_ptr().cast::<Aead>();
         assert!(at.is_aligned(), "a page is aligned for any cipher state");

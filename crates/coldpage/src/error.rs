@@ -83,6 +83,18 @@ pub(crate) fn try_zeroed(len: usize) -> Result<Vec<u8>> {
     Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
+impl From<crate::os::DirError> for Error {
+    /// A refused directory is [`Error::Config`]; a failed system call [`Error::Io`]
+    /// with its name and path.
+    fn from(e: crate::os::DirError) -> Error {
+        match e {
+            crate::os::DirError::Refused(why) => Error::Config(why),
+            crate::os::DirError::Unsupported(why) => Error::Unsupported(why),
+            crate::os::DirError::Io { syscall, path, source } => Error::io_at(syscall, Some(path), source),
+        }
+    }
+}
+
 impl Error {
     /// The stable error code of the public contract, e.g. `"ERR_COLDPAGE_CORRUPT"`.
     pub fn code(&self) -> &'static str {

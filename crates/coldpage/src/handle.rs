@@ -95,10 +95,7 @@ pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<Region> {
 /// pages are faulted in one batch by the kernel), or the heap for small ones.
 pub(crate) fn fill_region(chunks: &[&[u8]], total: u64) -> Result<Region> {
     let len = usize::try_from(total).map_err(|_| Error::OutOfRange(format!("{total} bytes do not fit in memory")))?;
-    fail_point!("swap-alloc", |_| Err(Error::io(
-        "mmap",
-        std::io::Error::from_raw_os_error(crate::os::errno::ENOMEM)
-    )));
+    fail_point!("swap-alloc", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(crate::os::errno::ENOMEM))));
     let mut region = Region::new(len).map_err(|e| match e.kind() {
         std::io::ErrorKind::OutOfMemory => Error::NoMemory(format!("{len} bytes of memory for a swap region: {e}")),
         _ => Error::io("mmap", e),

@@ -84,7 +84,6 @@ mod arena;
 pub mod budget;
 mod cell;
 mod config;
-mod copy;
 mod crypt;
 mod doctor;
 mod encoded_store;
@@ -93,13 +92,6 @@ mod file_store;
 mod handle;
 mod integrity;
 mod maps;
-/// The platform layer: every system call of the crate, behind one internal interface
-/// that each platform file implements in full (the names and signatures of
-/// `os/stub.rs`, which is also what targets without a pager compile against; there
-/// every operation reports `Unsupported`). The rest of the crate is platform-free.
-#[cfg_attr(unix, path = "os/unix.rs")]
-#[cfg_attr(windows, path = "os/windows.rs")]
-#[cfg_attr(not(any(unix, windows)), path = "os/stub.rs")]
 mod os;
 mod pager;
 pub mod pressure;
@@ -108,17 +100,10 @@ mod shared;
 mod tokens;
 mod writer;
 
-/// 64 bits the caller cannot predict, for names of fresh private directories and
-/// files (std's `RandomState` keys come from the OS's random number generator, as
-/// tempfile's names do from fastrand's seed).
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-}
 mod selector;
+
+// Machine-level helpers of the platform layer that the layers above use by these names.
+use os::{copy, random_u64};
 
 pub use cell::HandleCell;
 pub use config::{default_scratch_dir, Compression, Config};

@@ -24,7 +24,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapMut};
 
 use crate::arena::Arena;
 use crate::os;
@@ -109,14 +109,13 @@ pub(crate) fn window(arena: &Arena, index: u64) -> Option<Arc<Window>> {
     if let Some(live) = all.get(&key).and_then(Weak::upgrade) {
         return Some(live);
     }
-    let mut options = MmapOptions::new();
-    options.offset(index * WINDOW).len(usize::try_from(2 * WINDOW).ok()?);
+    let len = usize::try_from(2 * WINDOW).ok()?;
     // SAFETY: the arena file is unnamed (O_TMPFILE or unlinked) and private to this
     // process, and never truncated; the map is shared and read-only, and its readers
     // copy only the bytes of their own live extents, which nothing rewrites while
     // they are live (an extent is freed only after its readers are gone). Pages past
     // the file's end are mapped but never touched (extents lie inside the file).
-    let map = unsafe { options.map(&arena.file) }.ok()?;
+    let map = unsafe { os::map_window(&arena.file, index * WINDOW, len) }.ok()?;
     let registration = Some(os::mapped::register(map.as_ptr(), map.len(), 0, false)?);
     let window = Arc::new(Window { map: ManuallyDrop::new(map), registration, key, _held: Held::new() });
     all.insert(key, Arc::downgrade(&window));
@@ -158,13 +157,11 @@ pub(crate) fn view_map(file: &std::fs::File, offset: u64, len: usize, owner: u64
     let counted = scopeguard(|| {
         VIEWS.fetch_sub(1, Ordering::AcqRel);
     });
-    let mut options = MmapOptions::new();
-    options.offset(offset).len(len);
     // SAFETY: the arena file is unnamed and private to this process, and never
     // truncated; this extent belongs to the caller's storage, which is freed (hole
     // punched, reused) only after every view of it is gone. The map is private
     // (copy-on-write), so writes through it never reach the file.
-    let map = unsafe { options.map_copy(file) }?;
+    let map = unsafe { os::map_view(file, offset, len) }?;
     let Some(registration) = os::mapped::register(map.as_ptr(), map.len(), owner, true) else {
         return Ok(None);
     };

@@ -123,7 +123,7 @@ impl Sampler {
         let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         match (var("COLDPAGE_PRESSURE_PSI"), var("COLDPAGE_PRESSURE_CGROUP")) {
             (None, None) => {
-                let (psi, cgroup) = os::pressure_files();
+                let os::PressureFiles { psi, cgroup } = os::pressure_files();
                 Sampler { psi, cgroup, ask_os: true, events: Events::default() }
             }
             (psi, cgroup) => Sampler::with_files(psi, cgroup),
@@ -158,7 +158,9 @@ impl Sampler {
         }
         if readings.is_empty() && self.ask_os {
             match os::pressure_reported() {
-                Ok((level, source, detail)) => readings.push(Reading { level: Level::from_os(level), source, detail }),
+                Ok(os::ReportedPressure { level, source, detail }) => {
+                    readings.push(Reading { level: Level::from_os(level), source, detail });
+                }
                 Err(why) => unread.push(why),
             }
         }
@@ -184,7 +186,7 @@ pub fn sample() -> Pressure {
 pub(crate) fn cgroup_dir() -> Option<PathBuf> {
     let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     match (var("COLDPAGE_PRESSURE_PSI"), var("COLDPAGE_PRESSURE_CGROUP")) {
-        (None, None) => os::pressure_files().1,
+        (None, None) => os::pressure_files().cgroup,
         (_, cgroup) => cgroup,
     }
 }
@@ -322,88 +324,128 @@ fn usage_level(working: u64, limit: u64) -> Level {
     }
 }
 
+/// Reads a memory cgroup directory: v2 where it has `memory.current`, else v1 where it
+/// has `memory.usage_in_bytes`.
 fn read_cgroup(dir: &Path, events: &mut Events, now: Instant) -> Result<Reading, String> {
-    let file = |name: &str| read_text(&dir.join(name));
-    let optional = |name: &str| read_text(&dir.join(name)).ok();
-    let stat = optional("memory.stat").unwrap_or_default();
-    let number = |name: &str, text: String| {
-        text.trim().parse::<u64>().map_err(|_| format!("{} is not a byte count", dir.join(name).display()))
-    };
+    let files = CgroupFiles(dir);
     if dir.join("memory.current").exists() {
-        let current = number("memory.current", file("memory.current")?)?;
-        let working = current.saturating_sub(field(&stat, "inactive_file").unwrap_or(0));
-        let max = optional("memory.max").as_deref().and_then(limit);
-        let high = optional("memory.high").as_deref().and_then(limit);
-        let mut level = max.map_or(Level::None, |max| usage_level(working, max));
-        if high.is_some_and(|high| working >= high) {
-            level = level.max(Level::Moderate);
+        read_cgroup_v2(files, events, now)
+    } else if dir.join("memory.usage_in_bytes").exists() {
+        read_cgroup_v1(files, events, now)
+    } else {
+        Err(format!("{} has no memory.current (v2) or memory.usage_in_bytes (v1)", dir.display()))
+    }
+}
+
+/// The files of one memory cgroup directory, as both versions read them.
+#[derive(Clone, Copy)]
+struct CgroupFiles<'a>(&'a Path);
+
+impl CgroupFiles<'_> {
+    /// A file the reading needs.
+    fn required(self, name: &str) -> Result<String, String> {
+        read_text(&self.0.join(name))
+    }
+
+    /// A file the reading can do without (older kernels, other controllers).
+    fn optional(self, name: &str) -> Option<String> {
+        read_text(&self.0.join(name)).ok()
+    }
+
+    /// A file that holds one byte count.
+    fn bytes(self, name: &str) -> Result<u64, String> {
+        let text = self.required(name)?;
+        text.trim().parse::<u64>().map_err(|_| format!("{} is not a byte count", self.0.join(name).display()))
+    }
+
+    /// "<dir>: working set N", and " of <limit word> L (P%)" where there is a limit.
+    fn describe(self, working: u64, limit: Option<u64>, limit_word: &str) -> String {
+        let mut detail = format!("{}: working set {}", self.0.display(), mib(working));
+        if let Some(limit) = limit {
+            detail += &format!(" of {limit_word} {} ({:.1}%)", mib(limit), 100.0 * working as f64 / limit as f64);
         }
-        let mut detail = format!("{}: working set {}", dir.display(), mib(working));
-        if let Some(max) = max {
-            detail += &format!(" of max {} ({:.1}%)", mib(max), 100.0 * working as f64 / max as f64);
-        }
-        if let Some(high) = high {
-            detail += &format!(", high {}", mib(high));
-        }
-        if let Some(text) = optional("memory.events") {
-            let mut grown = Vec::new();
-            for (name, raises) in [
-                ("high", Level::Moderate),
-                ("max", Level::Critical),
-                ("oom", Level::Critical),
-                ("oom_kill", Level::Critical),
-            ] {
-                if let Some(count) = field(&text, name) {
-                    if events.note(name, count, raises, now) {
-                        grown.push(name);
-                    }
+        detail
+    }
+}
+
+/// cgroup v2: the working set (`memory.current` less inactive file pages) against
+/// `memory.max` and `memory.high`, growth of `memory.events` counters, and the
+/// cgroup's own `memory.pressure`.
+fn read_cgroup_v2(files: CgroupFiles<'_>, events: &mut Events, now: Instant) -> Result<Reading, String> {
+    let current = files.bytes("memory.current")?;
+    let stat = files.optional("memory.stat").unwrap_or_default();
+    let working = current.saturating_sub(field(&stat, "inactive_file").unwrap_or(0));
+    let max = files.optional("memory.max").as_deref().and_then(limit);
+    let high = files.optional("memory.high").as_deref().and_then(limit);
+    let mut level = max.map_or(Level::None, |max| usage_level(working, max));
+    if high.is_some_and(|high| working >= high) {
+        level = level.max(Level::Moderate);
+    }
+    let mut detail = files.describe(working, max, "max");
+    if let Some(high) = high {
+        detail += &format!(", high {}", mib(high));
+    }
+    if let Some(text) = files.optional("memory.events") {
+        let mut grown = Vec::new();
+        for (name, raises) in [
+            ("high", Level::Moderate),
+            ("max", Level::Critical),
+            ("oom", Level::Critical),
+            ("oom_kill", Level::Critical),
+        ] {
+            if let Some(count) = field(&text, name) {
+                if events.note(name, count, raises, now) {
+                    grown.push(name);
                 }
             }
-            if !grown.is_empty() {
-                detail += &format!(", new {} events", grown.join("/"));
-            }
-            level = level.max(events.level(now));
-        }
-        if let Some(psi) = optional("memory.pressure").as_deref().and_then(parse_psi) {
-            level = level.max(psi.level());
-            detail += &format!(", some avg10 {:.2}%, full avg10 {:.2}%", psi.some, psi.full);
-        }
-        return Ok(Reading { level, source: "cgroup2", detail });
-    }
-    if dir.join("memory.usage_in_bytes").exists() {
-        let usage = number("memory.usage_in_bytes", file("memory.usage_in_bytes")?)?;
-        let inactive = field(&stat, "total_inactive_file").or_else(|| field(&stat, "inactive_file")).unwrap_or(0);
-        let working = usage.saturating_sub(inactive);
-        let max = optional("memory.limit_in_bytes").as_deref().and_then(limit);
-        let mut level = max.map_or(Level::None, |max| usage_level(working, max));
-        let mut detail = format!("{}: working set {}", dir.display(), mib(working));
-        match max {
-            Some(max) => detail += &format!(" of limit {} ({:.1}%)", mib(max), 100.0 * working as f64 / max as f64),
-            None => detail += ", no limit",
-        }
-        let mut grown = Vec::new();
-        if let Some(count) = optional("memory.failcnt").and_then(|t| t.trim().parse().ok()) {
-            if events.note("failcnt", count, Level::Moderate, now) {
-                grown.push("failcnt");
-            }
-        }
-        let oom = optional("memory.oom_control").unwrap_or_default();
-        if let Some(count) = field(&oom, "oom_kill") {
-            if events.note("oom_kill", count, Level::Critical, now) {
-                grown.push("oom_kill");
-            }
-        }
-        if field(&oom, "under_oom") == Some(1) {
-            level = Level::Critical;
-            detail += ", under OOM";
         }
         if !grown.is_empty() {
-            detail += &format!(", new {}", grown.join("/"));
+            detail += &format!(", new {} events", grown.join("/"));
         }
         level = level.max(events.level(now));
-        return Ok(Reading { level, source: "cgroup1", detail });
     }
-    Err(format!("{} has no memory.current (v2) or memory.usage_in_bytes (v1)", dir.display()))
+    if let Some(psi) = files.optional("memory.pressure").as_deref().and_then(parse_psi) {
+        level = level.max(psi.level());
+        detail += &format!(", some avg10 {:.2}%, full avg10 {:.2}%", psi.some, psi.full);
+    }
+    Ok(Reading { level, source: "cgroup2", detail })
+}
+
+/// cgroup v1: the working set (`memory.usage_in_bytes` less inactive file pages)
+/// against `memory.limit_in_bytes`, growth of `memory.failcnt` and of OOM kills, and
+/// whether the cgroup is under OOM now.
+fn read_cgroup_v1(files: CgroupFiles<'_>, events: &mut Events, now: Instant) -> Result<Reading, String> {
+    let usage = files.bytes("memory.usage_in_bytes")?;
+    let stat = files.optional("memory.stat").unwrap_or_default();
+    let inactive = field(&stat, "total_inactive_file").or_else(|| field(&stat, "inactive_file")).unwrap_or(0);
+    let working = usage.saturating_sub(inactive);
+    let max = files.optional("memory.limit_in_bytes").as_deref().and_then(limit);
+    let mut level = max.map_or(Level::None, |max| usage_level(working, max));
+    let mut detail = files.describe(working, max, "limit");
+    if max.is_none() {
+        detail += ", no limit";
+    }
+    let mut grown = Vec::new();
+    if let Some(count) = files.optional("memory.failcnt").and_then(|t| t.trim().parse().ok()) {
+        if events.note("failcnt", count, Level::Moderate, now) {
+            grown.push("failcnt");
+        }
+    }
+    let oom = files.optional("memory.oom_control").unwrap_or_default();
+    if let Some(count) = field(&oom, "oom_kill") {
+        if events.note("oom_kill", count, Level::Critical, now) {
+            grown.push("oom_kill");
+        }
+    }
+    if field(&oom, "under_oom") == Some(1) {
+        level = Level::Critical;
+        detail += ", under OOM";
+    }
+    if !grown.is_empty() {
+        detail += &format!(", new {}", grown.join("/"));
+    }
+    level = level.max(events.level(now));
+    Ok(Reading { level, source: "cgroup1", detail })
 }
 
 #[cfg(test)]

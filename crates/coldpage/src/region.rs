@@ -69,6 +69,6 @@ impl Region {
 
     /// Pages spanned, resident and swapped out, as the OS reports them.
     pub(crate) fn residency(&self) -> io::Result<(u64, u64, u64)> {
-        os::residency(self.as_slice())
+        os::residency(self.as_slice()).map(|r| (r.pages, r.resident, r.swapped))
     }
 }

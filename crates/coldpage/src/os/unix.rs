@@ -2,7 +2,7 @@
 //! regions and their advice, swap detection, the scratch directory and arena files,
 //! vectored positional I/O, hole punching.
 //!
-//! Implements the platform interface of `stub.rs`. Linux gets the full feature set:
+//! Implements the platform interface of `mod.rs`. Linux gets the full feature set:
 //! `O_TMPFILE` arenas, `fallocate(PUNCH_HOLE)`, `MADV_COLD`, `/proc/self/pagemap`.
 //! macOS gets a file backend (a 0600 `O_EXCL|O_NOFOLLOW` arena unlinked at once,
 //! `F_PUNCHHOLE` on APFS) and no swap backend: its `MADV_PAGEOUT` is not a public,
@@ -21,10 +21,7 @@ use std::path::{Path, PathBuf};
 use memmap2::MmapMut;
 use rustix::fs::{AtFlags, Mode, OFlags};
 
-use crate::error::{Error, Result};
-
-#[path = "unix_mapped.rs"]
-pub mod mapped;
+use super::{DirCheck, DirError, DirMeta, FsInfo, PressureFiles, PrivateDir, ReportedPressure, Residency};
 
 /// OS error codes the crate's fault-injection points and tests use.
 pub mod errno {
@@ -112,10 +109,10 @@ impl AnonMap {
 /// from `/proc/self/pagemap` (bit 63 present, bit 62 swapped). `mincore` would count
 /// swap-cache pages as resident, so it is not used.
 #[cfg(target_os = "linux")]
-pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
+pub fn residency(bytes: &[u8]) -> io::Result<Residency> {
     let page = page_size();
     if bytes.is_empty() {
-        return Ok((0, 0, 0));
+        return Ok(Residency::default());
     }
     let first = bytes.as_ptr() as usize / page;
     let last = (bytes.as_ptr() as usize + bytes.len() - 1) / page;
@@ -129,18 +126,18 @@ pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
         present += bits >> 63 & 1;
         swapped += bits >> 62 & 1;
     }
-    Ok((pages as u64, present, swapped))
+    Ok(Residency { pages: pages as u64, resident: present, swapped })
 }
 
 /// Residency needs `/proc/self/pagemap`, which only Linux has.
 #[cfg(not(target_os = "linux"))]
-pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
+pub fn residency(bytes: &[u8]) -> io::Result<Residency> {
     let _ = bytes;
     Err(io::Error::new(io::ErrorKind::Unsupported, "page residency is measured on Linux and Windows"))
 }
 
 /// The primitive that pages a region out, or why this platform has none.
-pub fn page_out_primitive() -> std::result::Result<&'static str, String> {
+pub fn page_out_primitive() -> Result<&'static str, String> {
     if cfg!(target_os = "linux") {
         Ok("madvise(MADV_COLD)")
     } else if cfg!(target_os = "macos") {
@@ -167,55 +164,32 @@ pub fn swap_total_bytes() -> u64 {
         .sum()
 }
 
-/// Refuses a scratch directory that another user could tamper with, and a missing
-/// one: a mistyped path must not put scratch data on whatever filesystem holds it
-/// (the pager creates only its own private subdirectory).
-pub fn check_scratch_dir(dir: &Path) -> Result<()> {
-    let shown = dir.display();
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::Config(format!(
-                "scratch dir {shown} does not exist: create it first (coldpage makes only its own subdirectory in it)"
-            )));
-        }
-        Err(e) => return Err(Error::io_at("lstat", Some(dir.to_path_buf()), e)),
-    };
-    if meta.file_type().is_symlink() {
-        return Err(Error::Config(format!("scratch dir {shown} is a symlink; give the real directory")));
-    }
-    if !meta.is_dir() {
-        return Err(Error::Config(format!("scratch dir {shown} is not a directory")));
-    }
-    check_dir_owner(&shown.to_string(), meta.uid(), meta.mode())
+/// What `path` is, without following a symlink in its last component ([lstat(2)]).
+///
+/// [lstat(2)]: https://man7.org/linux/man-pages/man2/lstat.2.html
+pub fn dir_meta(path: &Path) -> io::Result<DirMeta> {
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok(DirMeta {
+        is_link: meta.file_type().is_symlink(),
+        is_dir: meta.is_dir(),
+        owner: Some(meta.uid()),
+        mode: Some(meta.mode()),
+    })
 }
 
-/// Owner and mode rules shared by the scratch directory and the pager's subdirectory:
-/// ours or root's, and not world-writable without the sticky bit.
-fn check_dir_owner(shown: &str, uid: u32, mode: u32) -> Result<()> {
-    let me = euid();
-    if uid != me && uid != 0 {
-        return Err(Error::Config(format!(
-            "scratch dir {shown} is owned by uid {uid}, not by this user (uid {me}) or root"
-        )));
-    }
-    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
-        return Err(Error::Config(format!(
-            "scratch dir {shown} is world-writable without the sticky bit (mode {:o})",
-            mode & 0o7777
-        )));
-    }
-    Ok(())
+/// The system call [`dir_meta`] makes, for error messages.
+pub const DIR_META_SYSCALL: &str = "lstat";
+
+/// The effective user id of this process.
+pub fn user_id() -> Option<u32> {
+    Some(euid())
 }
 
 /// The pager's own 0700 subdirectory (`coldpage-<uid>`, or a fresh one with an
 /// unpredictable name when that is not ours) of a scratch directory, held open so that
-/// arena files are created relative to it (`openat`), never by path.
-pub struct PrivateDir {
-    /// Where it is (for messages, `doctor` and the `path` of errors).
-    pub path: PathBuf,
-    /// Why the usual `coldpage-<uid>` could not be used, when it could not.
-    pub fallback: Option<String>,
+/// arena files are created relative to it (`openat`), never by path: the Unix part of
+/// a [`PrivateDir`].
+pub struct HeldDir {
     fd: File,
     /// The scratch dir and our name in it, to remove a fallback directory.
     parent: File,
@@ -230,9 +204,10 @@ impl PrivateDir {
     /// nothing needs its name again. A process-wide pager is never dropped, so waiting
     /// for `Drop` would leave one empty directory per process. Idempotent.
     pub fn remove_fallback(&mut self) {
-        if self.fallback.is_some() && !std::mem::replace(&mut self.removed, true) {
+        let held = &mut self.held;
+        if self.fallback.is_some() && !std::mem::replace(&mut held.removed, true) {
             // A failure only leaves an empty directory behind.
-            let _ = rustix::fs::unlinkat(&self.parent, self.name.as_str(), AtFlags::REMOVEDIR);
+            let _ = rustix::fs::unlinkat(&held.parent, held.name.as_str(), AtFlags::REMOVEDIR);
         }
     }
 }
@@ -249,21 +224,23 @@ impl Drop for PrivateDir {
 /// `/tmp`) or is a symlink, a new 0700 directory with a random name is made instead
 /// and [`PrivateDir::fallback`] says why.
 ///
+/// `check` judges the scratch directory as opened (`fstat` of the descriptor, so it
+/// cannot be swapped between check and use).
+///
 /// # Errors
-/// [`Error::Config`] when the scratch dir is a symlink, not a directory, or another
-/// user's; [`Error::Io`] otherwise.
-pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
-    fn io<'a>(syscall: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-        move |e| Error::io_at(syscall, Some(path.to_path_buf()), e)
-    }
+/// [`DirError::Refused`] when the scratch dir is a symlink, not a directory, or
+/// `check` refuses it; [`DirError::Io`] otherwise.
+pub fn open_private_dir(scratch_dir: &Path, check: DirCheck<'_>) -> Result<PrivateDir, DirError> {
+    let io = DirError::io;
     let parent = open_dir_nofollow(scratch_dir).map_err(|e| match e.raw_os_error() {
         Some(libc::ELOOP | libc::ENOTDIR) => {
-            Error::Config(format!("scratch dir {} is a symlink or not a directory", scratch_dir.display()))
+            DirError::Refused(format!("scratch dir {} is a symlink or not a directory", scratch_dir.display()))
         }
-        _ => Error::io_at("open", Some(scratch_dir.to_path_buf()), e),
+        _ => DirError::Io { syscall: "open", path: scratch_dir.to_path_buf(), source: e },
     })?;
     let (uid, mode) = owner_and_mode(&parent).map_err(io("fstat", scratch_dir))?;
-    check_dir_owner(&scratch_dir.display().to_string(), uid, mode)?;
+    let meta = DirMeta { is_link: false, is_dir: true, owner: Some(uid), mode: Some(mode) };
+    check(scratch_dir, &meta).map_err(DirError::Refused)?;
 
     let name = format!("coldpage-{}", euid());
     let path = scratch_dir.join(&name);
@@ -271,42 +248,42 @@ pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
     let why = match open_own_dir(&parent, &name, &path)? {
         Ok(fd) => {
             reap_leftovers(&path, &fd);
-            return Ok(PrivateDir { path, fallback: None, fd, parent, name, removed: false });
+            return Ok(PrivateDir { path, fallback: None, held: HeldDir { fd, parent, name, removed: false } });
         }
         Err(why) => why,
     };
     for _ in 0..16 {
-        let name = format!("{name}-{:016x}", crate::random_u64());
+        let name = format!("{name}-{:016x}", super::random_u64());
         let path = scratch_dir.join(&name);
         match rustix::fs::mkdirat(&parent, name.as_str(), Mode::from_raw_mode(0o700)) {
             Ok(()) => {}
             Err(rustix::io::Errno::EXIST) => continue,
-            Err(e) => return Err(Error::io_at("mkdirat", Some(path), e.into())),
+            Err(e) => return Err(DirError::Io { syscall: "mkdirat", path, source: e.into() }),
         }
         return match open_own_dir(&parent, &name, &path)? {
-            Ok(fd) => Ok(PrivateDir { path, fallback: Some(why), fd, parent, name, removed: false }),
-            Err(theirs) => Err(Error::Config(theirs)),
+            Ok(fd) => Ok(PrivateDir { path, fallback: Some(why), held: HeldDir { fd, parent, name, removed: false } }),
+            Err(theirs) => Err(DirError::Refused(theirs)),
         };
     }
-    Err(Error::Config(format!("{why}, and no fresh private directory could be made in {}", scratch_dir.display())))
+    Err(DirError::Refused(format!("{why}, and no fresh private directory could be made in {}", scratch_dir.display())))
 }
 
 /// Opens directory `name` of `parent` as ours, mode 0700: `Ok(Err(why))` when it is a
 /// symlink, not a directory, or another user's.
-fn open_own_dir(parent: &File, name: &str, path: &Path) -> Result<std::result::Result<File, String>> {
+fn open_own_dir(parent: &File, name: &str, path: &Path) -> Result<Result<File, String>, DirError> {
     let fd = match open_dir_at(parent, name) {
         Ok(fd) => fd,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
             return Ok(Err(format!("{} is a symlink or not a directory", path.display())));
         }
-        Err(e) => return Err(Error::io_at("openat", Some(path.to_path_buf()), e)),
+        Err(e) => return Err(DirError::io("openat", path)(e)),
     };
-    let (uid, mode) = owner_and_mode(&fd).map_err(|e| Error::io_at("fstat", Some(path.to_path_buf()), e))?;
+    let (uid, mode) = owner_and_mode(&fd).map_err(DirError::io("fstat", path))?;
     if uid != euid() {
         return Ok(Err(format!("{} is owned by uid {uid}, not this user: someone else created it", path.display())));
     }
     if mode & 0o077 != 0 {
-        fchmod(&fd, 0o700).map_err(|e| Error::io_at("fchmod", Some(path.to_path_buf()), e))?;
+        fchmod(&fd, 0o700).map_err(DirError::io("fchmod", path))?;
     }
     Ok(Ok(fd))
 }
@@ -351,7 +328,7 @@ const ARENA_FILE_PREFIX: &str = ".coldpage-arena-";
 /// (except in the microseconds between create and unlink of the fallback, which
 /// [`reap_leftovers`] covers).
 pub fn open_arena_file(dir: &PrivateDir, unique: u64) -> io::Result<File> {
-    let dir = &dir.fd;
+    let dir = &dir.held.fd;
     #[cfg(target_os = "linux")]
     {
         let unnamed = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
@@ -498,10 +475,10 @@ pub fn bytes_on_disk(file: &File) -> u64 {
     file.metadata().map(|m| m.blocks() * 512).unwrap_or(0)
 }
 
-/// `/var/tmp`, which is disk-backed on the systems that put `/tmp` in RAM.
+/// `/var/tmp`, the temporary directory that is disk-backed on the systems that put
+/// `/tmp` in RAM (whether it is here, [`fs_info`] says).
 pub fn disk_temp_dir() -> Option<PathBuf> {
-    let var_tmp = Path::new("/var/tmp");
-    fs_info(var_tmp).is_ok_and(|fs| !fs.is_ram).then(|| var_tmp.to_path_buf())
+    Some(PathBuf::from("/var/tmp"))
 }
 
 /// Hints that `[offset, offset + len)` of `file` will be read soon (Linux only).
@@ -513,16 +490,6 @@ pub fn read_ahead(file: &File, offset: u64, len: u64) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (file, offset, len);
-}
-
-/// What the filesystem under a path is.
-pub struct FsInfo {
-    /// A short name: "ext4", "tmpfs", "xfs", ... or the hex magic.
-    pub name: String,
-    /// Whether the filesystem lives in RAM (paging to it saves nothing).
-    pub is_ram: bool,
-    /// Bytes available to an unprivileged user.
-    pub free_bytes: u64,
 }
 
 /// Describes the filesystem holding `path`.
@@ -569,7 +536,7 @@ pub fn kernel() -> String {
 /// Where this platform reports memory pressure in files: Linux's PSI file and this
 /// process's memory cgroup directory (v2, or v1's memory controller), each where it
 /// exists; none elsewhere.
-pub fn pressure_files() -> (Option<PathBuf>, Option<PathBuf>) {
+pub fn pressure_files() -> PressureFiles {
     #[cfg(target_os = "linux")]
     {
         let psi = Path::new("/proc/pressure/memory");
@@ -577,10 +544,10 @@ pub fn pressure_files() -> (Option<PathBuf>, Option<PathBuf>) {
         let unified = mount.join("cgroup.controllers").exists();
         let cgroup =
             std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|list| memory_cgroup_dir(&list, mount, unified));
-        (psi.exists().then(|| psi.to_path_buf()), cgroup)
+        PressureFiles { psi: psi.exists().then(|| psi.to_path_buf()), cgroup }
     }
     #[cfg(not(target_os = "linux"))]
-    (None, None)
+    PressureFiles::default()
 }
 
 /// The memory cgroup directory of `/proc/self/cgroup`'s `list`: the `0::path` line
@@ -606,7 +573,7 @@ fn memory_cgroup_dir(list: &str, mount: &Path, unified: bool) -> Option<PathBuf>
 /// The memory-pressure level the OS reports itself (0 none, 1 moderate, 2 critical),
 /// with its source name and what it read, or why there is none. macOS: the
 /// `kern.memorystatus_vm_pressure_level` sysctl (1 normal, 2 warn, 4 critical).
-pub fn pressure_reported() -> std::result::Result<(u8, &'static str, String), String> {
+pub fn pressure_reported() -> Result<ReportedPressure, String> {
     #[cfg(target_os = "macos")]
     {
         let mut level: libc::c_int = 0;
@@ -630,7 +597,8 @@ pub fn pressure_reported() -> std::result::Result<(u8, &'static str, String), St
             2 => (1, "warn"),
             _ => (0, "normal"),
         };
-        Ok((os_level, "macos", format!("kern.memorystatus_vm_pressure_level {level} ({name})")))
+        let detail = format!("kern.memorystatus_vm_pressure_level {level} ({name})");
+        Ok(ReportedPressure { level: os_level, source: "macos", detail })
     }
     #[cfg(target_os = "linux")]
     {

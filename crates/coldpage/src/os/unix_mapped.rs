@@ -140,7 +140,7 @@ pub unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) -> io::Result<()> {
     // SAFETY: the caller guarantees `dst` is valid for `len` bytes of writes and
     // does not overlap the source.
     let to = unsafe { std::slice::from_raw_parts_mut(dst, len) };
-    crate::copy::copy_bytes(to, from);
+    super::copy::copy_bytes(to, from);
     compiler_fence(Ordering::SeqCst);
     if poisoned(src, len) {
         return Err(io::Error::from_raw_os_error(libc::EIO));

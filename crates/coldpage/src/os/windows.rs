@@ -2,7 +2,7 @@
 //! the paging file, the scratch directory and arena files, positioned I/O and
 //! deallocation of freed extents.
 //!
-//! Implements the platform interface of `stub.rs`:
+//! Implements the platform interface of `mod.rs`:
 //! - the arena is a `FILE_FLAG_DELETE_ON_CLOSE | FILE_ATTRIBUTE_TEMPORARY` file opened
 //!   without sharing (no other process can open it while we hold it; the kernel
 //!   deletes it when the last handle closes, also when the process is killed), made
@@ -55,7 +55,7 @@ use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, GlobalMemoryS
 use windows_sys::Win32::System::Threading::{CreateEventW, GetCurrentProcess, OpenProcessToken};
 use windows_sys::Win32::System::IO::{DeviceIoControl, GetOverlappedResult, OVERLAPPED};
 
-use crate::error::{Error, Result};
+use super::{DirCheck, DirError, DirMeta, FsInfo, PressureFiles, PrivateDir, ReportedPressure, Residency};
 
 /// OS error codes the crate's fault-injection points and tests use (Win32 codes).
 pub mod errno {
@@ -85,7 +85,7 @@ pub fn page_size() -> usize {
 }
 
 /// The primitive that pages a region out.
-pub fn page_out_primitive() -> std::result::Result<&'static str, String> {
+pub fn page_out_primitive() -> Result<&'static str, String> {
     Ok("VirtualUnlock")
 }
 
@@ -108,8 +108,8 @@ pub fn swap_total_bytes() -> u64 {
 
 /// Where this platform reports memory pressure in files: nowhere on Windows (the OS
 /// reports it itself, see [`pressure_reported`]).
-pub fn pressure_files() -> (Option<PathBuf>, Option<PathBuf>) {
-    (None, None)
+pub fn pressure_files() -> PressureFiles {
+    PressureFiles::default()
 }
 
 /// The low-memory resource notification object, made once and kept for the life of
@@ -125,7 +125,7 @@ unsafe impl Sync for LowMemory {}
 /// the `LowMemoryResourceNotification` object is signalled
 /// (`QueryMemoryResourceNotification`), 1 at a memory load of 90 % or more
 /// (`GlobalMemoryStatusEx`), with what was read; or why neither could be read.
-pub fn pressure_reported() -> std::result::Result<(u8, &'static str, String), String> {
+pub fn pressure_reported() -> Result<ReportedPressure, String> {
     static LOW: std::sync::OnceLock<Option<LowMemory>> = std::sync::OnceLock::new();
     let low = LOW.get_or_init(|| {
         // SAFETY: takes no pointers; a null result (failure) is checked here.
@@ -159,7 +159,8 @@ pub fn pressure_reported() -> std::result::Result<(u8, &'static str, String), St
         None => "unavailable",
     };
     let load_text = load.map_or_else(|| "unknown".to_string(), |l| format!("{l}%"));
-    Ok((level, "windows", format!("low-memory notification {low_text}, memory load {load_text}")))
+    let detail = format!("low-memory notification {low_text}, memory load {load_text}");
+    Ok(ReportedPressure { level, source: "windows", detail })
 }
 
 /// A private `VirtualAlloc` region of whole pages owned by one swap-backed handle.
@@ -246,9 +247,9 @@ impl Drop for AnonMap {
 /// Of the pages spanned by `bytes`: how many, how many are in the working set
 /// (`QueryWorkingSetEx`, bit 0 "valid"), and how many are not (paged out or never
 /// touched: Windows does not tell the paging file apart here).
-pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
+pub fn residency(bytes: &[u8]) -> io::Result<Residency> {
     if bytes.is_empty() {
-        return Ok((0, 0, 0));
+        return Ok(Residency::default());
     }
     let page = page_size();
     let first = bytes.as_ptr() as usize / page;
@@ -267,47 +268,33 @@ pub fn residency(bytes: &[u8]) -> io::Result<(u64, u64, u64)> {
     let pages = entries.len() as u64;
     // SAFETY: every bit pattern of the union is a valid `usize` `Flags`.
     let resident = entries.iter().filter(|e| unsafe { e.VirtualAttributes.Flags } & 1 == 1).count() as u64;
-    Ok((pages, resident, pages - resident))
+    Ok(Residency { pages, resident, swapped: pages - resident })
 }
 
 fn is_reparse_point(meta: &std::fs::Metadata) -> bool {
     meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
 }
 
-/// Refuses a scratch directory that is a reparse point (a junction or a symlink), not
-/// a directory, or missing (the pager creates only its own subdirectory).
-pub fn check_scratch_dir(dir: &Path) -> Result<()> {
-    let shown = dir.display();
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Error::Config(format!(
-                "scratch dir {shown} does not exist: create it first (coldpage makes only its own subdirectory in it)"
-            )));
-        }
-        Err(e) => return Err(Error::io_at("GetFileAttributesExW", Some(dir.to_path_buf()), e)),
-    };
-    if is_reparse_point(&meta) {
-        return Err(Error::Config(format!(
-            "scratch dir {shown} is a reparse point (a junction or symlink); give the real directory"
-        )));
-    }
-    if !meta.is_dir() {
-        return Err(Error::Config(format!("scratch dir {shown} is not a directory")));
-    }
-    Ok(())
+/// What `path` is, without following a reparse point (a junction or a symlink).
+/// Windows has no owner uid or mode bits to report.
+pub fn dir_meta(path: &Path) -> io::Result<DirMeta> {
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok(DirMeta { is_link: is_reparse_point(&meta), is_dir: meta.is_dir(), owner: None, mode: None })
+}
+
+/// The system call [`dir_meta`] makes, for error messages.
+pub const DIR_META_SYSCALL: &str = "GetFileAttributesExW";
+
+/// Windows identifies users by SID, not by a uid.
+pub fn user_id() -> Option<u32> {
+    None
 }
 
 /// The pager's own subdirectory (`coldpage-<user>`, or a fresh unpredictable one when
 /// that is not ours) of a scratch directory, held open (without `FILE_SHARE_DELETE`) so
-/// that it cannot be renamed or swapped for a junction while arenas live in it.
-pub struct PrivateDir {
-    /// Where it is (for messages, `doctor` and the `path` of errors).
-    pub path: PathBuf,
-    /// Why the usual `coldpage-<user>` could not be used, when it could not.
-    pub fallback: Option<String>,
-    held: Option<File>,
-}
+/// that it cannot be renamed or swapped for a junction while arenas live in it: the
+/// Windows part of a [`PrivateDir`].
+pub struct HeldDir(Option<File>);
 
 impl PrivateDir {
     /// A no-op here: Windows cannot remove a directory while the delete-on-close arena
@@ -318,7 +305,7 @@ impl PrivateDir {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         if self.fallback.is_some() {
-            drop(self.held.take());
+            drop(self.held.0.take());
             // Empty once its arena (delete-on-close) is closed; best effort.
             let _ = std::fs::remove_dir(&self.path);
         }
@@ -330,11 +317,14 @@ impl Drop for PrivateDir {
 /// attacker may pre-create it in a shared directory), a new directory with a random
 /// name is created instead and [`PrivateDir::fallback`] says why.
 ///
+/// `check` judges the scratch directory first.
+///
 /// # Errors
-/// [`Error::Config`] when the scratch dir is a reparse point or not a directory;
-/// [`Error::Io`] otherwise.
-pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
-    check_scratch_dir(scratch_dir)?;
+/// [`DirError::Refused`] when `check` refuses the scratch dir; [`DirError::Io`]
+/// otherwise.
+pub fn open_private_dir(scratch_dir: &Path, check: DirCheck<'_>) -> Result<PrivateDir, DirError> {
+    let meta = dir_meta(scratch_dir).map_err(DirError::io(DIR_META_SYSCALL, scratch_dir))?;
+    check(scratch_dir, &meta).map_err(DirError::Refused)?;
     let user: String = std::env::var("USERNAME")
         .unwrap_or_else(|_| "user".into())
         .chars()
@@ -345,30 +335,33 @@ pub fn open_private_dir(scratch_dir: &Path) -> Result<PrivateDir> {
     match std::fs::create_dir(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::io_at("CreateDirectoryW", Some(path.clone()), e)),
+        Err(e) => return Err(DirError::io("CreateDirectoryW", &path)(e)),
     }
     let why = match open_own_dir(&path)? {
-        Ok(held) => return Ok(PrivateDir { path, fallback: None, held: Some(held) }),
+        Ok(held) => return Ok(PrivateDir { path, fallback: None, held: HeldDir(Some(held)) }),
         Err(why) => why,
     };
     for _ in 0..16 {
-        let path = scratch_dir.join(format!("{name}-{:016x}", crate::random_u64()));
+        let path = scratch_dir.join(format!("{name}-{:016x}", super::random_u64()));
         match std::fs::create_dir(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io_at("CreateDirectoryW", Some(path), e)),
+            Err(e) => return Err(DirError::Io { syscall: "CreateDirectoryW", path, source: e }),
         }
         return match open_own_dir(&path)? {
-            Ok(held) => Ok(PrivateDir { path, fallback: Some(why), held: Some(held) }),
-            Err(theirs) => Err(Error::Config(theirs)),
+            Ok(held) => Ok(PrivateDir { path, fallback: Some(why), held: HeldDir(Some(held)) }),
+            Err(theirs) => Err(DirError::Refused(theirs)),
         };
     }
-    Err(Error::Config(format!("{why}, and no fresh private directory could be created in {}", scratch_dir.display())))
+    Err(DirError::Refused(format!(
+        "{why}, and no fresh private directory could be created in {}",
+        scratch_dir.display()
+    )))
 }
 
 /// Opens `path` as a directory of ours: `Ok(Err(why))` when it is a reparse point, not
 /// a directory, or owned by someone else.
-fn open_own_dir(path: &Path) -> Result<std::result::Result<File, String>> {
+fn open_own_dir(path: &Path) -> Result<Result<File, String>, DirError> {
     // FILE_FLAG_OPEN_REPARSE_POINT opens a junction itself, not its target, so the
     // checks below see what is really there.
     let held = OpenOptions::new()
@@ -376,15 +369,15 @@ fn open_own_dir(path: &Path) -> Result<std::result::Result<File, String>> {
         .share_mode(1 | 2) // FILE_SHARE_READ | FILE_SHARE_WRITE: no delete, no rename
         .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT)
         .open(path)
-        .map_err(|e| Error::io_at("CreateFileW", Some(path.to_path_buf()), e))?;
-    let meta = held.metadata().map_err(|e| Error::io_at("GetFileInformationByHandle", Some(path.to_path_buf()), e))?;
+        .map_err(DirError::io("CreateFileW", path))?;
+    let meta = held.metadata().map_err(DirError::io("GetFileInformationByHandle", path))?;
     if is_reparse_point(&meta) || !meta.is_dir() {
         return Ok(Err(format!("{} is a reparse point or not a directory", path.display())));
     }
     match owned_by_me(&held) {
         Ok(true) => Ok(Ok(held)),
         Ok(false) => Ok(Err(format!("{} is owned by another user: someone else created it", path.display()))),
-        Err(e) => Err(Error::io_at("GetSecurityInfo", Some(path.to_path_buf()), e)),
+        Err(e) => Err(DirError::io("GetSecurityInfo", path)(e)),
     }
 }
 
@@ -462,7 +455,7 @@ fn token_sids_match(sid: PSID) -> io::Result<bool> {
 /// Opens a fresh arena file in `dir`: delete-on-close, temporary, not shared, sparse,
 /// for overlapped (positioned, parallel) I/O.
 pub fn open_arena_file(dir: &PrivateDir, unique: u64) -> io::Result<File> {
-    let name = format!(".coldpage-arena-{}-{unique}-{:016x}", std::process::id(), crate::random_u64());
+    let name = format!(".coldpage-arena-{}-{unique}-{:016x}", std::process::id(), super::random_u64());
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -676,17 +669,8 @@ pub fn bytes_on_disk(file: &File) -> u64 {
     }
 }
 
-/// What the filesystem under a path is.
-pub struct FsInfo {
-    /// "NTFS", "ReFS", "FAT32", ...
-    pub name: String,
-    /// Whether the filesystem lives in RAM (not detected on Windows: false).
-    pub is_ram: bool,
-    /// Bytes available to this user.
-    pub free_bytes: u64,
-}
-
-/// Describes the filesystem holding `path`.
+/// Describes the filesystem holding `path` ("NTFS", "ReFS", "FAT32", ...; a RAM
+/// disk is not detected: `is_ram` is false).
 pub fn fs_info(path: &Path) -> io::Result<FsInfo> {
     let wide: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
     let mut free = 0u64;
@@ -725,53 +709,4 @@ pub fn disk_temp_dir() -> Option<PathBuf> {
 /// The OS name.
 pub fn kernel() -> String {
     "Windows".to_string()
-}
-
-/// Guarded copies out of file maps (see `unix_mapped.rs`): not on this platform, so
-/// small reads use positioned reads.
-pub mod mapped {
-    /// Whether guarded copies can run here: never.
-    pub fn available() -> bool {
-        false
-    }
-
-    /// Never called where [`available`] is false.
-    ///
-    /// # Safety
-    /// As on Unix; this platform has no guarded copy.
-    pub unsafe fn copy(_src: *const u8, _dst: *mut u8, _len: usize) -> std::io::Result<()> {
-        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
-    }
-
-    /// Entries of the map table (none is kept here: there is no `SIGBUS` to catch).
-    pub const SLOTS: usize = 1 << 15;
-
-    /// A map's entry in the table: nothing to record on this platform.
-    #[derive(Debug)]
-    pub struct Registration;
-
-    /// Records nothing (a media error under a map is not a signal here).
-    pub fn register(_start: *const u8, _len: usize, _owner: u64, _writable: bool) -> Option<Registration> {
-        Some(Registration)
-    }
-
-    /// No page is ever poisoned here.
-    pub fn poisoned(_start: *const u8, _len: usize) -> bool {
-        false
-    }
-
-    /// No map is ever poisoned here.
-    pub fn owner_poisoned(_owner: u64) -> bool {
-        false
-    }
-
-    /// No page is ever poisoned here.
-    pub fn poison_count() -> usize {
-        0
-    }
-
-    /// No poisoned pages: nothing, and index 0.
-    pub fn poisoned_owners(_from: usize) -> (Vec<u64>, usize) {
-        (Vec::new(), 0)
-    }
 }

@@ -2,19 +2,20 @@
 //!
 //! The pager's sources are page-aligned (the extent's map, a swap region) and the
 //! caller's buffers usually are not: glibc hands out large blocks at 16 bytes past a
-//! page boundary. On this project's machines (AMD EPYC) `rep movsb`, which memcpy
-//! uses for copies of a few KiB and up, runs ~9x slower when the destination sits
-//! 1..31 bytes past the source modulo 4 KiB (4K aliasing between its loads and
-//! stores): 1,440 ns against 155 ns per 4 KiB, measured. The kernel's `pread` copy has
-//! the same trap (64 MiB into page + 16: 25 ms; into page + 0 or + 64: 8-9 ms). Those
-//! copies go through a plain 64-byte vector loop instead, which is not sensitive to it.
+//! page boundary. On x86 CPUs such as AMD EPYC, `rep movsb`, which memcpy uses for
+//! copies of a few KiB and up, slows down sharply when the destination sits a
+//! few bytes past the source modulo 4 KiB (4K aliasing between its loads and stores;
+//! the kernel's `pread` copy has the same trap). Those copies go through a plain
+//! 64-byte vector loop instead, which is not sensitive to it. It lives in the
+//! platform layer because the guarded copy out of a file map (`unix_mapped.rs`)
+//! uses it too.
 
 /// Where `rep movsb` slows down: destination minus source, modulo 4 KiB.
 const ALIASED: std::ops::Range<usize> = 1..64;
 
 /// `dst.copy_from_slice(src)` (same lengths), avoiding memcpy where the two alias.
 #[inline]
-pub(crate) fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
     let distance = (dst.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize) & 4095;
     if src.len() < 256 || !ALIASED.contains(&distance) {
         dst.copy_from_slice(src);
