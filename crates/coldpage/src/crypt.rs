@@ -5,8 +5,8 @@
 //! The cipher is AES-256-GCM where the CPU has AES and carry-less multiply
 //! instructions (x86 AES-NI + PCLMULQDQ, ARMv8 AES + PMULL), else ChaCha20-Poly1305:
 //! software AES is several times slower and not constant-time. On Linux both come
-//! from ring (measured here at 5.6–6.0 GiB/s for 4 KiB blocks, 7× RustCrypto's
-//! 0.8–0.9); elsewhere from RustCrypto, which is pure Rust: ring's and aws-lc-rs's
+//! from ring (several times faster than RustCrypto on 4 KiB blocks: `benches/aead`
+//! measures both); elsewhere from RustCrypto, which is pure Rust: ring's and aws-lc-rs's
 //! build scripts compile C and assembly, which the macOS and Windows MSVC builds
 //! checked on Linux (`npm run lint:macos`) cannot (`benches/aead`, README).
 //!
