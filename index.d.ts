@@ -187,18 +187,21 @@ export interface NativeConfig {
   compress: string
 }
 
-/** The fields of a `configure` call; absent ones stay as they are. */
+/**
+ * The fields of a `configure` call, already checked by the façade (lib/config-fields.ts):
+ * absent ones stay as they are, and `null` unsets a field that can be unset.
+ */
 export interface NativeConfigPatch {
   /** `"auto"`, `"swap"` or `"file"`. */
   backend?: string
   /** Where the file backend keeps its scratch space. */
   scratchDir?: string
-  /** Disk quota in bytes; `Infinity` for none. */
-  maxScratchBytes?: number
+  /** Disk quota in bytes; `null` for none. */
+  maxScratchBytes?: number | undefined | null
   /** Whether reads from the file backend verify checksums. */
   verify?: boolean
-  /** The budget of every store; negative for none (each store's own). */
-  residentBytes?: number
+  /** The budget of every store; `null` for none (each store's own). */
+  residentBytes?: number | undefined | null
   /** Whether new file pageouts are encrypted. */
   encrypt?: boolean
   /** `"none"` or `"lz4"`. */

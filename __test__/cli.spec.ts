@@ -36,6 +36,24 @@ test('--help and -h print the usage and exit 0', async (t) => {
   }
 })
 
+test('--help lists every COLDPAGE_* variable, read from the config table', async (t) => {
+  const r = await cli(['--help'])
+  t.is(r.code, 0, r.stderr)
+  for (const name of [
+    'COLDPAGE_BACKEND',
+    'COLDPAGE_SCRATCH_DIR',
+    'COLDPAGE_MAX_SCRATCH_BYTES',
+    'COLDPAGE_VERIFY',
+    'COLDPAGE_RESIDENT_BYTES',
+    'COLDPAGE_ENCRYPT',
+    'COLDPAGE_COMPRESS',
+    'COLDPAGE_CONFIG',
+  ]) {
+    t.regex(r.stdout, new RegExp(`^  ${name} +\\S`, 'm'), name)
+  }
+  t.regex(r.stdout, /COLDPAGE_VERIFY +0 or 1 \(default 1\)/)
+})
+
 test('bad usage exits 2 with one line naming it, then the usage', async (t) => {
   for (const [args, culprit] of [
     [['--bogus'], /'--bogus'/],

@@ -7,7 +7,18 @@
  */
 import { parseArgs } from 'node:util'
 
+import { FIELDS } from './config-fields.js'
 import type { DoctorReport } from './index.js'
+
+/** The `COLDPAGE_*` variables, one line each, from the config's table. */
+function environment(): string {
+  const rows = [
+    ...Object.values(FIELDS).map((f) => [f.env, `${f.envText} (default ${f.default})`]),
+    ['COLDPAGE_CONFIG', 'a JSON file of config fields, applied and watched'],
+  ]
+  const width = Math.max(...rows.map(([name]) => name!.length)) + 2
+  return rows.map(([name, text]) => `  ${name!.padEnd(width)}${text!}`).join('\n')
+}
 
 const USAGE = `usage: coldpage doctor [--json]
        coldpage --version | --help
@@ -20,7 +31,10 @@ const USAGE = `usage: coldpage doctor [--json]
   --help      print this help
 
 exit status: 0 healthy, 1 when the backend in use does not work here,
-2 for bad usage or an invalid COLDPAGE_* environment or config file`
+2 for bad usage or an invalid COLDPAGE_* environment or config file
+
+environment (read once per process):
+${environment()}`
 
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`

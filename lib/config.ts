@@ -2,105 +2,51 @@
  * The pager's configuration from its three sources: `configure()`, the
  * environment (read once at load) and a watched JSON file (`watchConfig` or
  * `COLDPAGE_CONFIG`). Every source is validated whole before anything applies.
+ * What each field is (its check, variable, default, conversion) is in
+ * ./config-fields.ts; this module only walks that table.
  */
 import './polyfill.js'
+
+import type { NativeConfigPatch } from '../index.js'
 
 import { type FSWatcher, closeSync, constants, fstatSync, openSync, readSync, realpathSync, unwatchFile, watch, watchFile } from 'node:fs'
 import * as path from 'node:path'
 
 import { configChannel } from './channels.js'
-import { ColdpageError, fromNative, invalidArgType, invalidArgValue, outOfRange } from './errors.js'
+import { ColdpageError, fromNative, invalidArgType, invalidArgValue } from './errors.js'
+import { type Config, FIELDS, FIELD_NAMES, type Field, isField } from './config-fields.js'
 import native from './native.js'
-import type { BackendName } from './validate.js'
 
-/** The pager's configuration. */
-export interface Config {
-  /** The atomic selector: `'auto'` (default) picks swap where the system has swap and MADV_COLD works, else file. */
-  backend: BackendName | 'auto'
-  /** Where the file backend keeps scratch space (in its own 0700 subdir). Default: `os.tmpdir()`, or `/var/tmp` when that is tmpfs. */
-  scratchDir: string
-  /** Disk quota for the file backend in bytes: a positive safe integer, or `Infinity` (default; `null` in JSON) for none. */
-  maxScratchBytes: number
-  /** Checksum every byte read back from the file backend. Default `true`. */
-  verify: boolean
-  /**
-   * File backend: encrypt new pageouts (AES-256-GCM, a per-process key that never leaves
-   * memory); the AEAD tag is each block's checksum, checked on every read. Default `false`.
-   */
-  encrypt: boolean
-  /** File backend: compress new pageouts block by block (`'lz4'`). Default `'none'`. */
-  compress: CompressName
-  /**
-   * The budget of every store (`createStore`) while set, replacing each one's
-   * own, applied live; `null` (the default) leaves each store its own.
-   */
-  residentBytes: number | null
-}
-
-/** Block-wise compression of the file backend. */
-export type CompressName = 'none' | 'lz4'
-
-const FIELDS: ReadonlySet<string> = new Set(['backend', 'scratchDir', 'maxScratchBytes', 'verify', 'encrypt', 'compress', 'residentBytes'])
+export type { CompressName, Config } from './config-fields.js'
 
 /**
- * Checks a partial config. `where` prefixes argument names (`opts.` for
- * `configure`, nothing for a config file). In JSON, where there is no
- * `Infinity`, only `null` means no quota: a number too large for a double
- * (`1e400`) parses as `Infinity` and is refused, not taken as "no quota".
+ * Checks a partial config against `FIELDS`. `where` prefixes argument names
+ * (`opts.` for `configure`, nothing for a config file); `json` says the value came
+ * from a JSON config file, where `null` stands for `Infinity`.
  */
 function checkPartial(value: unknown, where: string, json = false): Partial<Config> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidArgType(where.replace(/\.$/, '') || 'opts', 'an object', value)
   }
-  const out: Partial<Config> = {}
+  const out: Partial<Record<keyof Config, unknown>> = {}
   for (const [key, v] of Object.entries(value)) {
     const name = `${where}${key}`
-    if (!FIELDS.has(key)) throw invalidArgValue(name, 'absent (not a config field)', v)
-    if (v === undefined) continue
-    switch (key) {
-      case 'backend':
-        if (typeof v !== 'string') throw invalidArgType(name, "'auto', 'swap' or 'file'", v)
-        if (v !== 'auto' && v !== 'swap' && v !== 'file') throw invalidArgValue(name, "'auto', 'swap' or 'file'", v)
-        out.backend = v
-        break
-      case 'scratchDir':
-        if (typeof v !== 'string') throw invalidArgType(name, 'a path string', v)
-        if (v === '' || v.includes('\0')) throw invalidArgValue(name, 'a non-empty path without NUL bytes', v)
-        out.scratchDir = path.resolve(v)
-        break
-      case 'maxScratchBytes': {
-        if (v === null || (v === Infinity && !json)) {
-          out.maxScratchBytes = Infinity
-          break
-        }
-        const none = json ? 'null' : 'Infinity'
-        if (typeof v !== 'number') throw invalidArgType(name, `a number or ${none}`, v)
-        if (!Number.isSafeInteger(v) || v <= 0) throw outOfRange(name, `a positive safe integer or ${none}`, v)
-        out.maxScratchBytes = v
-        break
-      }
-      case 'verify':
-      case 'encrypt':
-        if (typeof v !== 'boolean') throw invalidArgType(name, 'a boolean', v)
-        out[key] = v
-        break
-      case 'compress':
-        if (typeof v !== 'string') throw invalidArgType(name, "'none' or 'lz4'", v)
-        if (v !== 'none' && v !== 'lz4') throw invalidArgValue(name, "'none' or 'lz4'", v)
-        out.compress = v
-        break
-      case 'residentBytes':
-        if (v === null) {
-          out.residentBytes = null
-          break
-        }
-        if (typeof v !== 'number') throw invalidArgType(name, 'a number or null', v)
-        if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(name, 'a non-negative safe integer or null', v)
-        out.residentBytes = v
-        break
-    }
+    if (!isField(key)) throw invalidArgValue(name, 'absent (not a config field)', v)
+    if (v !== undefined) out[key] = FIELDS[key].check(v, name, json)
   }
-  return out
+  return out as Partial<Config>
+}
+
+/** A checked partial config as the binding takes it: only the fields given, unset as `null`. */
+function toNative(partial: Partial<Config>): NativeConfigPatch {
+  const patch: Record<string, unknown> = {}
+  for (const key of FIELD_NAMES) {
+    const value = partial[key]
+    if (value === undefined) continue
+    const { toNative: convert } = FIELDS[key] as Field<unknown>
+    patch[key] = convert === undefined ? value : convert(value)
+  }
+  return patch as NativeConfigPatch
 }
 
 /** Called with `residentBytes` when this thread changes it (other threads' changes reach stores within a second). */
@@ -122,15 +68,7 @@ export function onResidentBytes(listener: (budget: number | null) => void): () =
  */
 function apply(partial: Partial<Config>, source: 'configure' | 'env' | 'file'): Config {
   try {
-    native.configure({
-      ...(partial.backend === undefined ? {} : { backend: partial.backend }),
-      ...(partial.scratchDir === undefined ? {} : { scratchDir: partial.scratchDir }),
-      ...(partial.maxScratchBytes === undefined ? {} : { maxScratchBytes: partial.maxScratchBytes }),
-      ...(partial.verify === undefined ? {} : { verify: partial.verify }),
-      ...(partial.residentBytes === undefined ? {} : { residentBytes: partial.residentBytes ?? -1 }),
-      ...(partial.encrypt === undefined ? {} : { encrypt: partial.encrypt }),
-      ...(partial.compress === undefined ? {} : { compress: partial.compress }),
-    })
+    native.configure(toNative(partial))
   } catch (err) {
     throw fromNative(err)
   }
@@ -163,16 +101,13 @@ export function configure(opts: Partial<Config>): Config {
 
 /** The configuration in force. */
 export function getConfig(): Config {
-  const c = native.getConfig()
-  return {
-    backend: c.backend as Config['backend'],
-    scratchDir: c.scratchDir,
-    maxScratchBytes: c.maxScratchBytes ?? Infinity,
-    verify: c.verify,
-    residentBytes: c.residentBytes ?? null,
-    encrypt: c.encrypt,
-    compress: c.compress as CompressName,
+  const inForce = native.getConfig() as unknown as Record<string, unknown>
+  const config: Record<string, unknown> = {}
+  for (const key of FIELD_NAMES) {
+    const { fromNative: convert } = FIELDS[key] as Field<unknown>
+    config[key] = convert === undefined ? inForce[key] : convert(inForce[key])
   }
+  return config as unknown as Config
 }
 
 function configError(message: string, cause: unknown): ColdpageError {
@@ -274,16 +209,20 @@ interface StateStore {
   save(state: WatchState): void
 }
 
-function startWatch(file: string, report: (err: Error) => void, store?: StateStore): ConfigWatcher {
-  const absolute = path.resolve(file)
-  // The file states the whole config it controls: the fields it set last (`owned`),
-  // and the value each had before the file first set it (`before`), to which a field
-  // returns when the file no longer names it.
+/**
+ * A config file's hold on the config: applying a text of the file sets the fields
+ * it names, and returns to its prior value each field it named last time and no
+ * longer does, so that the file states the whole config it controls.
+ * @returns a function applying one text of `file` (throwing `ERR_COLDPAGE_CONFIG`)
+ */
+function fileConfig(file: string, store?: StateStore): (text: string) => void {
+  // The fields the file set last (`owned`), and the value each had before the file
+  // first set it (`before`).
   const state = store?.load()
   let owned: Record<string, unknown> = state?.owned ?? {}
   const before: Record<string, unknown> = state?.before ?? {}
-  const applyText = (text: string): void => {
-    const next = parseText(absolute, text)
+  return (text) => {
+    const next = parseText(file, text)
     const current = getConfig() as unknown as Record<string, unknown>
     // Values to return to, in the file's own terms (`null` for no quota), so that a
     // state that went through JSON (another thread's) reads back the same.
@@ -293,24 +232,85 @@ function startWatch(file: string, report: (err: Error) => void, store?: StateSto
       apply({ ...restore, ...next }, 'file')
     } catch (err) {
       // Also the pager's own refusals (an unsafe scratch dir): say which file asked for it.
-      throw configError(`invalid config file ${absolute}`, err)
+      throw configError(`invalid config file ${file}`, err)
     }
     for (const key of Object.keys(next)) if (!(key in owned)) before[key] = current[key]
     for (const key of Object.keys(owned)) if (!(key in next)) delete before[key]
     owned = next
     store?.save({ owned, before })
   }
+}
+
+/**
+ * Calls `changed` (debounced) whenever `file` may have changed, until closed. It
+ * watches the directory, not the file: editors and config tools replace files by
+ * rename (which would silently end a watch on the old inode), and Kubernetes swaps
+ * a `..data` symlink beside the file. Where the path is a symlink, the directory it
+ * resolves to is watched too (`followLink`, called again after each read), and a
+ * stat poll backs both up (fs.watch can miss events on network filesystems).
+ */
+function watchPath(file: string, changed: () => void, report: (err: Error) => void): { close(): void; followLink(): void } {
+  let timer: NodeJS.Timeout | undefined
+  let closed = false
+  const schedule = () => {
+    // Coalesce the burst of events one save produces.
+    if (timer === undefined && !closed) {
+      timer = setTimeout(() => {
+        timer = undefined
+        if (!closed) changed()
+      }, 25).unref()
+    }
+  }
+  const watchers = new Map<string, FSWatcher>()
+  const watchDir = (dir: string) => {
+    if (watchers.has(dir)) return
+    try {
+      const w = watch(dir, { persistent: false }, schedule)
+      w.on('error', (err) => report(configError(`watching ${dir} for ${file} failed`, err)))
+      watchers.set(dir, w)
+    } catch (err) {
+      report(configError(`watching ${dir} for ${file} failed`, err))
+    }
+  }
+  const followLink = () => {
+    let real: string
+    try {
+      real = path.dirname(realpathSync(file))
+    } catch {
+      return
+    }
+    for (const [dir, w] of watchers) {
+      if (dir !== path.dirname(file) && dir !== real) {
+        w.close()
+        watchers.delete(dir)
+      }
+    }
+    watchDir(real)
+  }
+  watchDir(path.dirname(file))
+  followLink()
+  watchFile(file, { persistent: false, interval: 1000 }, schedule)
+  const close = (): void => {
+    if (closed) return
+    closed = true
+    if (timer !== undefined) clearTimeout(timer)
+    for (const w of watchers.values()) w.close()
+    watchers.clear()
+    unwatchFile(file, schedule)
+  }
+  return { close, followLink }
+}
+
+/** Applies `file` now (throwing if it cannot be) and again on every change of its text. */
+function startWatch(file: string, report: (err: Error) => void, store?: StateStore): ConfigWatcher {
+  const absolute = path.resolve(file)
+  const applyText = fileConfig(absolute, store)
   // What was applied last (a change is applied exactly when its text differs), and
   // what was last reported as invalid (so one bad save is reported once).
   let applied = readConfigFile(absolute)
   applyText(applied)
   let rejected: string | undefined
-
-  let timer: NodeJS.Timeout | undefined
-  let closed = false
   const reload = () => {
-    timer = undefined
-    if (closed) return
     let text: string
     try {
       text = readConfigText(absolute)
@@ -320,7 +320,7 @@ function startWatch(file: string, report: (err: Error) => void, store?: StateSto
       else if ((err as NodeJS.ErrnoException).code !== 'ENOENT') report(configError(`cannot read config file ${absolute}`, err))
       return
     }
-    watchRealDir()
+    watcher.followLink()
     if (text === applied || text === rejected) return
     try {
       // The text just read is what is applied (never a second read of the file).
@@ -332,53 +332,8 @@ function startWatch(file: string, report: (err: Error) => void, store?: StateSto
       report(err as Error)
     }
   }
-  const schedule = () => {
-    // Coalesce the burst of events one save produces.
-    if (timer === undefined && !closed) timer = setTimeout(reload, 25).unref()
-  }
-  // Watch the directory, not the file: editors and config tools replace files by
-  // rename (which would silently end a watch on the old inode), and Kubernetes
-  // swaps a `..data` symlink beside the file; any event there re-reads the file.
-  // Where the path is a symlink, the directory it resolves to is watched too, and
-  // a stat poll backs both up (fs.watch can miss events on network filesystems).
-  const watchers = new Map<string, FSWatcher>()
-  const watchDir = (dir: string) => {
-    if (watchers.has(dir)) return
-    try {
-      const w = watch(dir, { persistent: false }, schedule)
-      w.on('error', (err) => report(configError(`watching ${dir} for ${absolute} failed`, err)))
-      watchers.set(dir, w)
-    } catch (err) {
-      report(configError(`watching ${dir} for ${absolute} failed`, err))
-    }
-  }
-  const watchRealDir = () => {
-    let real: string
-    try {
-      real = path.dirname(realpathSync(absolute))
-    } catch {
-      return
-    }
-    for (const [dir, w] of watchers) {
-      if (dir !== path.dirname(absolute) && dir !== real) {
-        w.close()
-        watchers.delete(dir)
-      }
-    }
-    watchDir(real)
-  }
-  watchDir(path.dirname(absolute))
-  watchRealDir()
-  watchFile(absolute, { persistent: false, interval: 1000 }, schedule)
-  const close = (): void => {
-    if (closed) return
-    closed = true
-    if (timer !== undefined) clearTimeout(timer)
-    for (const w of watchers.values()) w.close()
-    watchers.clear()
-    unwatchFile(absolute, schedule)
-  }
-  return { close, [Symbol.dispose]: close }
+  const watcher = watchPath(absolute, reload, report)
+  return { close: watcher.close, [Symbol.dispose]: watcher.close }
 }
 
 /** Reads one variable, treating an empty value as unset. */
@@ -392,74 +347,48 @@ function envError(name: string, value: string, expected: string): ColdpageError 
 }
 
 /**
- * Checks the `COLDPAGE_*` variables (in every thread that loads the package) and,
- * when `apply` is set, applies them: the package does that once per process, in the
- * first thread that loads it, so a Worker loading coldpage later never undoes
- * `configure()`. `COLDPAGE_CONFIG` is watched by one thread at a time: the first
- * to load the package, then, when that thread goes away (a Worker exits), another
- * thread that loaded it (or the next to), so the file stays watched for the life of
- * the process (see `joinConfigWatch` in crates/coldpage-node/src/config.rs).
- * @returns a watcher when this thread watches `COLDPAGE_CONFIG` now
+ * Reads and checks the config fields' `COLDPAGE_*` variables (`FIELDS`), and the
+ * package's other 0/1 switch, `COLDPAGE_NO_EXTERNAL_BUFFERS`.
+ * @returns the fields the environment sets
  * @throws `ERR_COLDPAGE_CONFIG` naming the variable whose value is invalid
  */
-export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
-  const partial: Partial<Config> = {}
-  const backend = envVar('COLDPAGE_BACKEND')
-  if (backend !== undefined) {
-    if (backend !== 'auto' && backend !== 'swap' && backend !== 'file') {
-      throw envError('COLDPAGE_BACKEND', backend, "'auto', 'swap' or 'file'")
-    }
-    partial.backend = backend
-  }
-  const scratchDir = envVar('COLDPAGE_SCRATCH_DIR')
-  if (scratchDir !== undefined) {
-    if (scratchDir.includes('\0')) throw envError('COLDPAGE_SCRATCH_DIR', scratchDir, 'a path')
-    partial.scratchDir = path.resolve(scratchDir)
-  }
-  const max = envVar('COLDPAGE_MAX_SCRATCH_BYTES')
-  if (max !== undefined) {
-    const n = max === 'Infinity' ? Infinity : /^[1-9][0-9]*$/.test(max) ? Number(max) : NaN
-    if (n !== Infinity && !Number.isSafeInteger(n)) {
-      throw envError('COLDPAGE_MAX_SCRATCH_BYTES', max, 'a positive integer or Infinity')
-    }
-    partial.maxScratchBytes = n
-  }
-  const verify = envVar('COLDPAGE_VERIFY')
-  if (verify !== undefined) {
-    if (verify !== '0' && verify !== '1') throw envError('COLDPAGE_VERIFY', verify, '0 or 1')
-    partial.verify = verify === '1'
-  }
-  const budget = envVar('COLDPAGE_RESIDENT_BYTES')
-  if (budget !== undefined) {
-    const n = /^(0|[1-9][0-9]*)$/.test(budget) ? Number(budget) : NaN
-    if (!Number.isSafeInteger(n)) throw envError('COLDPAGE_RESIDENT_BYTES', budget, 'a non-negative integer')
-    partial.residentBytes = n
-  }
-  const encrypt = envVar('COLDPAGE_ENCRYPT')
-  if (encrypt !== undefined) {
-    if (encrypt !== '0' && encrypt !== '1') throw envError('COLDPAGE_ENCRYPT', encrypt, '0 or 1')
-    partial.encrypt = encrypt === '1'
-  }
-  const compress = envVar('COLDPAGE_COMPRESS')
-  if (compress !== undefined) {
-    if (compress !== 'none' && compress !== 'lz4') throw envError('COLDPAGE_COMPRESS', compress, "'none' or 'lz4'")
-    partial.compress = compress
+function readEnv(): Partial<Config> {
+  const partial: Partial<Record<keyof Config, unknown>> = {}
+  for (const key of FIELD_NAMES) {
+    const { env, envText, fromEnv } = FIELDS[key] as Field<unknown>
+    const text = envVar(env)
+    if (text === undefined) continue
+    const value = fromEnv(text)
+    if (value === undefined) throw envError(env, text, envText)
+    partial[key] = value
   }
   const noExternal = envVar('COLDPAGE_NO_EXTERNAL_BUFFERS')
   if (noExternal !== undefined && noExternal !== '0' && noExternal !== '1') {
     throw envError('COLDPAGE_NO_EXTERNAL_BUFFERS', noExternal, '0 or 1')
   }
-  const file = envVar('COLDPAGE_CONFIG')
-  if (apply_ && Object.keys(partial).length > 0) {
-    try {
-      apply(partial, 'env')
-    } catch (err) {
-      // Only the scratch dir can still fail here: the rest was checked above.
-      const which = scratchDir === undefined ? 'the COLDPAGE_* environment' : `COLDPAGE_SCRATCH_DIR=${JSON.stringify(scratchDir)}`
-      throw new ColdpageError('ERR_COLDPAGE_CONFIG', `${which} is invalid: ${(err as Error).message}`, { cause: err })
-    }
+  return partial as Partial<Config>
+}
+
+/** Applies the fields the environment sets (already checked: only the scratch dir can still fail). */
+function applyEnv(partial: Partial<Config>): void {
+  if (Object.keys(partial).length === 0) return
+  try {
+    apply(partial, 'env')
+  } catch (err) {
+    const scratchDir = envVar(FIELDS.scratchDir.env)
+    const which =
+      scratchDir === undefined ? 'the COLDPAGE_* environment' : `${FIELDS.scratchDir.env}=${JSON.stringify(scratchDir)}`
+    throw new ColdpageError('ERR_COLDPAGE_CONFIG', `${which} is invalid: ${(err as Error).message}`, { cause: err })
   }
-  if (file === undefined) return undefined
+}
+
+/**
+ * Joins the threads that can watch `COLDPAGE_CONFIG` (one at a time, see
+ * `joinConfigWatch` in crates/coldpage-node/src/config.rs), keeping the watch's
+ * state in the binding so that the thread taking it over continues it.
+ * @returns a watcher when this thread watches the file now
+ */
+function watchEnvConfig(file: string): ConfigWatcher | undefined {
   // JSON keeps Infinity as null, which every field reads back as what it meant.
   const store: StateStore = {
     load: () => {
@@ -468,7 +397,7 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
     },
     save: (state) => void native.configWatchState(JSON.stringify(state)),
   }
-  const watchEnvFile = (): ConfigWatcher => {
+  const start = (): ConfigWatcher => {
     try {
       return startWatch(file, (err) => process.emitWarning(err), store)
     } catch (err) {
@@ -480,10 +409,28 @@ export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
   // Taking the watch over from a thread that went away: nobody to throw to.
   const takeOver = (): void => {
     try {
-      watchEnvFile()
+      start()
     } catch (err) {
       process.emitWarning(err as Error)
     }
   }
-  return native.joinConfigWatch(takeOver) ? watchEnvFile() : undefined
+  return native.joinConfigWatch(takeOver) ? start() : undefined
+}
+
+/**
+ * Checks the `COLDPAGE_*` variables (in every thread that loads the package) and,
+ * when `apply` is set, applies them: the package does that once per process, in the
+ * first thread that loads it, so a Worker loading coldpage later never undoes
+ * `configure()`. `COLDPAGE_CONFIG` is watched by one thread at a time: the first
+ * to load the package, then, when that thread goes away (a Worker exits), another
+ * thread that loaded it (or the next to), so the file stays watched for the life of
+ * the process (see `watchEnvConfig`).
+ * @returns a watcher when this thread watches `COLDPAGE_CONFIG` now
+ * @throws `ERR_COLDPAGE_CONFIG` naming the variable whose value is invalid
+ */
+export function loadEnv(apply_: boolean): ConfigWatcher | undefined {
+  const partial = readEnv()
+  if (apply_) applyEnv(partial)
+  const file = envVar('COLDPAGE_CONFIG')
+  return file === undefined ? undefined : watchEnvConfig(file)
 }

@@ -36,23 +36,92 @@ pub struct NativeConfig {
     pub compress: String,
 }
 
-/// The fields of a `configure` call; absent ones stay as they are.
+/// The fields of a `configure` call, already checked by the façade (lib/config-fields.ts):
+/// absent ones stay as they are, and `null` unsets a field that can be unset.
 #[napi(object)]
 pub struct NativeConfigPatch {
     /// `"auto"`, `"swap"` or `"file"`.
     pub backend: Option<String>,
     /// Where the file backend keeps its scratch space.
     pub scratch_dir: Option<String>,
-    /// Disk quota in bytes; `Infinity` for none.
-    pub max_scratch_bytes: Option<f64>,
+    /// Disk quota in bytes; `null` for none.
+    pub max_scratch_bytes: Option<Option<f64>>,
     /// Whether reads from the file backend verify checksums.
     pub verify: Option<bool>,
-    /// The budget of every store; negative for none (each store's own).
-    pub resident_bytes: Option<f64>,
+    /// The budget of every store; `null` for none (each store's own).
+    pub resident_bytes: Option<Option<f64>>,
     /// Whether new file pageouts are encrypted.
     pub encrypt: Option<bool>,
     /// `"none"` or `"lz4"`.
     pub compress: Option<String>,
+}
+
+/// A byte count that can be unset (`null`), as the core's `Option<u64>`.
+fn optional_bytes(name: &str, value: Option<f64>) -> Outcome<Option<u64>> {
+    value.map(|v| to_u64(name, v)).transpose()
+}
+
+/// The core's side of a patch: the config fields it changes, converted.
+struct ConfigEdit {
+    scratch_dir: Option<PathBuf>,
+    max_scratch_bytes: Option<Option<u64>>,
+    verify: Option<bool>,
+    resident_bytes: Option<Option<u64>>,
+    encrypt: Option<bool>,
+    compress: Option<coldpage::Compression>,
+}
+
+impl ConfigEdit {
+    /// Whether the edit changes nothing (then the config is not even revalidated).
+    fn is_empty(&self) -> bool {
+        let ConfigEdit { scratch_dir, max_scratch_bytes, verify, resident_bytes, encrypt, compress } = self;
+        scratch_dir.is_none()
+            && max_scratch_bytes.is_none()
+            && verify.is_none()
+            && resident_bytes.is_none()
+            && encrypt.is_none()
+            && compress.is_none()
+    }
+
+    /// Sets the fields the edit names.
+    fn apply(self, c: &mut coldpage::Config) {
+        let ConfigEdit { scratch_dir, max_scratch_bytes, verify, resident_bytes, encrypt, compress } = self;
+        if let Some(dir) = scratch_dir {
+            c.scratch_dir = dir;
+        }
+        c.max_scratch_bytes = max_scratch_bytes.unwrap_or(c.max_scratch_bytes);
+        c.verify = verify.unwrap_or(c.verify);
+        c.resident_bytes = resident_bytes.unwrap_or(c.resident_bytes);
+        c.encrypt = encrypt.unwrap_or(c.encrypt);
+        c.compress = compress.unwrap_or(c.compress);
+    }
+}
+
+impl NativeConfigPatch {
+    /// Converts the patch to the core's types: the selector (kept apart from the
+    /// config in the pager) and the config fields.
+    fn into_core(self) -> Outcome<(Option<coldpage::Selector>, ConfigEdit)> {
+        let NativeConfigPatch { backend, scratch_dir, max_scratch_bytes, verify, resident_bytes, encrypt, compress } =
+            self;
+        let selector = backend
+            .map(|b| {
+                b.parse()
+                    .map_err(|_| Failure::invalid_value("backend", format!("{b:?} is not 'auto', 'swap' or 'file'")))
+            })
+            .transpose()?;
+        let compress = compress
+            .map(|c| c.parse().map_err(|_| Failure::invalid_value("compress", format!("{c:?} is not 'none' or 'lz4'"))))
+            .transpose()?;
+        let edit = ConfigEdit {
+            scratch_dir: scratch_dir.map(PathBuf::from),
+            max_scratch_bytes: max_scratch_bytes.map(|m| optional_bytes("maxScratchBytes", m)).transpose()?,
+            verify,
+            resident_bytes: resident_bytes.map(|r| optional_bytes("residentBytes", r)).transpose()?,
+            encrypt,
+            compress,
+        };
+        Ok((selector, edit))
+    }
 }
 
 /// Changes the fields given, atomically: everything is validated before anything
@@ -62,55 +131,10 @@ pub struct NativeConfigPatch {
 #[napi]
 pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
     (|| -> Outcome<()> {
-        let selector: Option<coldpage::Selector> = patch
-            .backend
-            .map(|b| {
-                b.parse()
-                    .map_err(|_| Failure::invalid_value("backend", format!("{b:?} is not 'auto', 'swap' or 'file'")))
-            })
-            .transpose()?;
-        let max_scratch_bytes = match patch.max_scratch_bytes {
-            None => None,
-            Some(m) if m == f64::INFINITY => Some(None),
-            Some(m) => Some(Some(to_u64("maxScratchBytes", m)?)),
-        };
-        let resident_bytes = match patch.resident_bytes {
-            None => None,
-            Some(r) if r < 0.0 => Some(None),
-            Some(r) => Some(Some(to_u64("residentBytes", r)?)),
-        };
-        let compress: Option<coldpage::Compression> = patch
-            .compress
-            .map(|c| c.parse().map_err(|_| Failure::invalid_value("compress", format!("{c:?} is not 'none' or 'lz4'"))))
-            .transpose()?;
+        let (selector, edit) = patch.into_core()?;
         let pager = coldpage::Pager::global();
-        if patch.scratch_dir.is_some()
-            || max_scratch_bytes.is_some()
-            || patch.verify.is_some()
-            || resident_bytes.is_some()
-            || patch.encrypt.is_some()
-            || compress.is_some()
-        {
-            pager.update(|c| {
-                if let Some(dir) = patch.scratch_dir {
-                    c.scratch_dir = PathBuf::from(dir);
-                }
-                if let Some(max) = max_scratch_bytes {
-                    c.max_scratch_bytes = max;
-                }
-                if let Some(verify) = patch.verify {
-                    c.verify = verify;
-                }
-                if let Some(budget) = resident_bytes {
-                    c.resident_bytes = budget;
-                }
-                if let Some(encrypt) = patch.encrypt {
-                    c.encrypt = encrypt;
-                }
-                if let Some(compress) = compress {
-                    c.compress = compress;
-                }
-            })?;
+        if !edit.is_empty() {
+            pager.update(|c| edit.apply(c))?;
         }
         if let Some(selector) = selector {
             pager.set_backend(selector);

@@ -8,6 +8,10 @@ use crate::os;
 /// How the pager stores file-backed handles. Swapped in whole with
 /// [`Pager::configure`](crate::Pager::configure); live handles keep the scratch arena
 /// they were written to.
+///
+/// A field that can be unset is an `Option` (`None` for unset, never an in-band
+/// value). JS describes each field once, in the package's `lib/config-fields.ts`
+/// (its check, `COLDPAGE_*` variable and default); the Node binding only converts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The directory under which the pager makes its own 0700 subdirectory.
