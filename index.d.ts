@@ -22,8 +22,13 @@ export declare class NativeHandle {
   get byteLength(): number
   /** `"swap"` or `"file"`, fixed at pageout. */
   get backend(): string
-  /** Whether the handle was disposed or taken. */
+  /** Whether the handle was disposed or taken (or a `takeAsync` is reading it). */
   get disposed(): boolean
+  /**
+   * Whether `take` with zero-copy allowed hands the storage over without reading
+   * it (then `takeAsync` has nothing to do on the pool).
+   */
+  get takesInPlace(): boolean
   /** Reads on the libuv pool. */
   readAtAsync(offset: number, length: number, zeroCopy: boolean, signal?: AbortSignal | undefined | null): Promise<Buffer>
   /** Reads flat `[offset, length]` pairs on the libuv pool. */
@@ -41,6 +46,16 @@ export declare class NativeHandle {
    * failure. Zero-copy where allowed (a swap handle hands its region over).
    */
   take(zeroCopy: boolean): Buffer
+  /**
+   * Starts a take that reads all bytes on the libuv pool: the handle is not live
+   * until `endTake` says how it went.
+   */
+  takeAsync(zeroCopy: boolean, signal?: AbortSignal | undefined | null): Promise<Buffer>
+  /**
+   * Ends a `takeAsync`: when its read gave the bytes (`read`), the handle is
+   * disposed and the take counted; else (failed or aborted) it is live again.
+   */
+  endTake(read: boolean): void
   /**
    * Hints that `length` bytes at `offset` will be read soon (clamped to the
    * handle by the core, which never fails a hint).
@@ -114,12 +129,6 @@ export declare function configure(patch: NativeConfigPatch): void
  * when given.
  */
 export declare function configWatchState(state?: string | undefined | null): string | null
-
-/**
- * Counts a take the façade made of a read of every byte and a dispose (see
- * `coldpage::Pager::count_take`).
- */
-export declare function countTake(): void
 
 /**
  * The default budget of a store: a share of the memory this process can use

@@ -843,7 +843,6 @@ module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.claimSwapWarning = nativeBinding.claimSwapWarning
 module.exports.configure = nativeBinding.configure
 module.exports.configWatchState = nativeBinding.configWatchState
-module.exports.countTake = nativeBinding.countTake
 module.exports.defaultBudget = nativeBinding.defaultBudget
 module.exports.doctor = nativeBinding.doctor
 module.exports.getConfig = nativeBinding.getConfig

@@ -120,11 +120,6 @@ export function rangeOutside(offset: number, length: number, byteLength: number)
   )
 }
 
-/** `ERR_COLDPAGE_DISPOSED`. */
-export function disposedError(id: number): ColdpageError {
-  return new ColdpageError('ERR_COLDPAGE_DISPOSED', `handle ${id} is disposed`)
-}
-
 /** `ABORT_ERR`, shaped like the AbortError of Node's own promise APIs. */
 export function abortError(reason: unknown): Error {
   const err = new Error('The operation was aborted', { cause: reason })

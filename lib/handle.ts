@@ -1,6 +1,8 @@
 /**
- * `Handle`: the JS face of one paged-out byte sequence. Owns the disposal
- * state, checks arguments, and forwards to the native handle.
+ * `Handle`: the JS face of one paged-out byte sequence. Checks arguments and
+ * forwards to the native handle, whose cell in the core owns the handle's life
+ * (live, being taken, disposed): this module keeps no state it could get out of
+ * step with.
  */
 import './polyfill.js'
 
@@ -12,7 +14,6 @@ import { type TraceContext, readChannel, takeChannel } from './channels.js'
 
 import {
   abortError,
-  disposedError,
   fromNative,
   illegalConstructor,
   invalidArgType,
@@ -91,8 +92,8 @@ function allocResult(length: number): Buffer {
 
 /**
  * Results up to this size are slices of a shared pool, as `Buffer.allocUnsafe`
- * makes Buffers under 4 KiB: a new ArrayBuffer costs V8 ~1 µs (more than a 4 KiB
- * read from the page cache), a slice ~60 ns. Like Node's own pool, each slab is
+ * makes Buffers under 4 KiB: a new ArrayBuffer costs V8 more than a 4 KiB read
+ * from the page cache, a slice of an existing one little. Like Node's own pool, each slab is
  * marked untransferable, so that a transfer of one result (`postMessage`,
  * `structuredClone` with `transfer`) never detaches the others: it copies or
  * throws `DataCloneError`, as for `Buffer.allocUnsafe`'s.
@@ -126,7 +127,7 @@ function packResults(flat: Float64Array, parts: Buffer[]): Buffer[] {
   let total = 0
   for (let i = 1; i < flat.length; i += 2) total += flat[i]!
   try {
-    fast.checkMemory(total)
+    byId.checkMemory(total)
   } catch (err) {
     throw fromNative(err)
   }
@@ -181,14 +182,14 @@ function resultBuffer(length: number): Buffer {
   return out
 }
 
-/** The per-range reads, which find a handle by id (see crates/coldpage-node/src/fast.rs). */
-const fast = native_
+/** The per-range reads, which find a handle by id (see crates/coldpage-node/src/reads_by_id.rs). */
+const byId = native_
 
 /** `readAt` into a fresh result: the traced path (the untraced one is inlined in `readAt`). */
 function readFresh(id: number, offset: number, length: number): Buffer {
   const out = resultBuffer(length)
   try {
-    fast.readInto(id, offset, out)
+    byId.readInto(id, offset, out)
   } catch (err) {
     throw fromNative(err)
   }
@@ -261,15 +262,15 @@ async function withSignal<T>(signal: AbortSignal | undefined, run_: (signal?: Ab
  */
 export class Handle implements Disposable {
   readonly #native: NativeHandle
+  /**
+   * The native handle's id, read once: the per-range reads pass it (a getter call
+   * per read would cost more than the read). Fixed for the handle's life, as
+   * `byteLength` is.
+   */
   readonly #id: number
-  #disposed = false
-  /** A `takeAsync` is reading the bytes: the handle is unusable, and live again if it fails. */
-  #taking = false
 
   /** The number of bytes paged out. */
   readonly byteLength: number
-  /** Where the bytes live, fixed at pageout. */
-  readonly backend: BackendName
 
   /** Handles come from `pageout`/`pageoutAsync` (and `open`). */
   private constructor(token: symbol, native: NativeHandle) {
@@ -277,7 +278,11 @@ export class Handle implements Disposable {
     this.#native = native
     this.#id = native.id
     this.byteLength = native.byteLength
-    this.backend = native.backend as BackendName
+  }
+
+  /** Where the bytes live, fixed at pageout. */
+  get backend(): BackendName {
+    return this.#native.backend as BackendName
   }
 
   /** @internal */
@@ -285,14 +290,9 @@ export class Handle implements Disposable {
     return new Handle(INTERNAL, native)
   }
 
-  /** Whether the handle was disposed or taken. */
+  /** Whether the handle was disposed or taken (or a `takeAsync` is under way). */
   get disposed(): boolean {
-    return this.#disposed || this.#taking
-  }
-
-  #live(): NativeHandle {
-    if (this.#disposed || this.#taking) throw disposedError(this.#id)
-    return this.#native
+    return this.#native.disposed
   }
 
   #range(offset: unknown, length: unknown): [number, number] {
@@ -319,14 +319,13 @@ export class Handle implements Disposable {
    *   and never empties another result (copy with `Buffer.from` to own one alone)
    */
   readAt(offset: number, length: number): Buffer {
-    this.#live()
     const [o, l] = this.#range(offset, length)
     fitsBuffer(l)
     if (readChannel.hasSubscribers) return readChannel.traceSync(readFresh, this.#trace('readAt', l), undefined, this.#id, o, l)
     const out = resultBuffer(l)
     // Inline (no closure per call): readAt is the hot path.
     try {
-      fast.readInto(this.#id, o, out)
+      byId.readInto(this.#id, o, out)
     } catch (err) {
       throw fromNative(err)
     }
@@ -338,7 +337,7 @@ export class Handle implements Disposable {
    * @param opts - `signal` aborts the read
    */
   async readAtAsync(offset: number, length: number, opts?: ReadOptions): Promise<Buffer> {
-    const native = this.#live()
+    const native = this.#native
     const [o, l] = this.#range(offset, length)
     fitsBuffer(l)
     const signal = signalOption(knownOptions<ReadOptions>(opts, READ_OPTIONS).signal)
@@ -353,7 +352,6 @@ export class Handle implements Disposable {
    * @returns one Buffer per range, in request order
    */
   readAtMany(ranges: Ranges): Buffer[] {
-    this.#live()
     const flat = this.#ranges(ranges)
     if (readChannel.hasSubscribers) {
       return readChannel.traceSync(readMany, this.#trace('readAtMany', sumLengths(flat)), undefined, this.#id, flat)
@@ -363,7 +361,7 @@ export class Handle implements Disposable {
 
   /** `readAtMany` on the libuv thread pool. */
   async readAtManyAsync(ranges: Ranges, opts?: ReadOptions): Promise<Buffer[]> {
-    const native = this.#live()
+    const native = this.#native
     const flat = this.#ranges(ranges)
     for (let i = 1; i < flat.length; i += 2) fitsBuffer(flat[i]!, `ranges[${(i - 1) / 2}][1]`)
     const signal = signalOption(knownOptions<ReadOptions>(opts, READ_OPTIONS).signal)
@@ -385,7 +383,6 @@ export class Handle implements Disposable {
    * @param target - any ArrayBufferView; its `byteOffset`/`byteLength` are honoured
    */
   readInto(offset: number, target_: ArrayBufferView): void {
-    this.#live()
     const t = target(target_)
     const [o] = this.#range(offset, t.byteLength)
     if (readChannel.hasSubscribers) {
@@ -393,7 +390,7 @@ export class Handle implements Disposable {
       return
     }
     try {
-      fast.readInto(this.#id, o, t as Buffer)
+      byId.readInto(this.#id, o, t as Buffer)
     } catch (err) {
       throw fromNative(err)
     }
@@ -411,7 +408,7 @@ export class Handle implements Disposable {
    * @param length - defaults to the rest of the handle
    */
   view(offset?: number, length?: number): Buffer {
-    const native = this.#live()
+    const native = this.#native
     const [o, l] = this.#span(offset, length)
     if (o + l > this.byteLength) throw rangeOutside(o, l, this.byteLength)
     fitsBuffer(l)
@@ -425,24 +422,13 @@ export class Handle implements Disposable {
    * handle stays live and readable.
    */
   take(): Buffer {
-    this.#live()
     fitsBuffer(this.byteLength, 'byteLength')
     return takeChannel.hasSubscribers ? takeChannel.traceSync(this.#take, this.#trace('take', this.byteLength), this) : this.#take()
   }
 
   #take(): Buffer {
     const native = this.#native
-    if (this.backend === 'file' || !zeroCopyAllowed()) {
-      // A copy into a Buffer V8 allocates (and so counts and collects promptly),
-      // made before the handle is released: a failure leaves it live.
-      const out = this.readAt(0, this.byteLength)
-      this.dispose()
-      native_.countTake()
-      return out
-    }
-    const out = call(() => native.take(true))
-    this.#disposed = true
-    return out
+    return call(() => native.take(zeroCopyAllowed()))
   }
 
   /**
@@ -452,7 +438,6 @@ export class Handle implements Disposable {
    * @param opts - `signal` aborts the take (the handle stays live)
    */
   async takeAsync(opts?: ReadOptions): Promise<Buffer> {
-    this.#live()
     fitsBuffer(this.byteLength, 'byteLength')
     const signal = signalOption(knownOptions<ReadOptions>(opts, READ_OPTIONS).signal)
     if (signal?.aborted) throw abortError(signal.reason)
@@ -462,16 +447,16 @@ export class Handle implements Disposable {
 
   async #takeAsync(signal: AbortSignal | undefined): Promise<Buffer> {
     const native = this.#native
-    if (this.backend === 'swap' && zeroCopyAllowed()) return this.#take()
-    this.#taking = true
+    const zeroCopy = zeroCopyAllowed()
+    if (zeroCopy && native.takesInPlace) return this.#take()
     let out: Buffer
     try {
-      out = await withSignal(signal, (s) => native.readAtAsync(0, this.byteLength, zeroCopyAllowed(), s))
-    } finally {
-      this.#taking = false
+      out = await withSignal(signal, (s) => native.takeAsync(zeroCopy, s))
+    } catch (err) {
+      native.endTake(false)
+      throw err
     }
-    this.dispose()
-    native_.countTake()
+    native.endTake(true)
     return out
   }
 
@@ -480,7 +465,7 @@ export class Handle implements Disposable {
    * valid numbers; a range past the end is clamped.
    */
   prefetch(offset?: number, length?: number): void {
-    const native = this.#live()
+    const native = this.#native
     const [o, l] = this.#span(offset, length)
     call(() => native.prefetch(o, l))
   }
@@ -502,15 +487,13 @@ export class Handle implements Disposable {
    * ```
    */
   share(): SharedHandle {
-    const native = this.#live()
+    const native = this.#native
     const token = call(() => native.share())
     return { process: token.process, id: token.id }
   }
 
   /** Frees the memory or scratch space now and detaches every view. Idempotent. */
   dispose(): void {
-    if (this.#disposed) return
-    this.#disposed = true
     this.#native.dispose()
   }
 
@@ -520,8 +503,6 @@ export class Handle implements Disposable {
    * @internal For the store, whose values are the caller's.
    */
   release(): void {
-    if (this.#disposed) return
-    this.#disposed = true
     this.#native.release()
   }
 
@@ -546,7 +527,7 @@ function readMany(id: number, flat: Float64Array): Buffer[] {
   const parts: Buffer[] = new Array(flat.length / 2)
   const targets = packResults(flat, parts)
   try {
-    fast.readAtManyInto(id, flat, targets)
+    byId.readAtManyInto(id, flat, targets)
   } catch (err) {
     throw fromNative(err)
   }
@@ -556,7 +537,7 @@ function readMany(id: number, flat: Float64Array): Buffer[] {
 /** `readInto`'s read: the traced path. */
 function readIntoTarget(id: number, offset: number, t: Uint8Array): void {
   try {
-    fast.readInto(id, offset, t as Buffer)
+    byId.readInto(id, offset, t as Buffer)
   } catch (err) {
     throw fromNative(err)
   }

@@ -7,11 +7,8 @@
 //! Code that has no `Env` returns a [`Failure`]; the `#[napi]` entry points and the
 //! tasks' `reject` turn it into the JS error with [`Throw::throw`] / [`Failure::into_js`].
 
-use std::ffi::CString;
-use std::ptr;
-
-use napi::bindgen_prelude::Unknown;
-use napi::{sys, Env, Status};
+use napi::bindgen_prelude::{JsObjectValue, JsValue, Unknown};
+use napi::{Env, JsError, JsRangeError, JsTypeError};
 
 /// The class of the JS error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,31 +146,8 @@ impl<T, E: Into<Failure>> Throw<T> for std::result::Result<T, E> {
     }
 }
 
-fn check(status: sys::napi_status) -> napi::Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi::Error::new(Status::from(status), "making the error object failed".to_owned()))
-    }
-}
-
-fn js_string(env: &Env, s: &str) -> napi::Result<sys::napi_value> {
-    let mut value = ptr::null_mut();
-    // SAFETY: `s` is valid UTF-8 of `s.len()` bytes for the duration of the call,
-    // which copies it; `value` is a valid out pointer; we are on `env`'s JS thread.
-    check(unsafe { sys::napi_create_string_utf8(env.raw(), s.as_ptr().cast(), s.len() as isize, &mut value) })?;
-    Ok(value)
-}
-
-fn set(env: &Env, object: sys::napi_value, name: &str, value: sys::napi_value) -> napi::Result<()> {
-    let name = CString::new(name).map_err(|_| napi::Error::from_reason("property name with NUL"))?;
-    // SAFETY: `object` and `value` are live values of the current scope and `name` a
-    // NUL-terminated string; we are on `env`'s JS thread.
-    check(unsafe { sys::napi_set_named_property(env.raw(), object, name.as_ptr(), value) })
-}
-
-/// `new TypeError/RangeError/Error(message)` with `code` (set by Node-API) and the I/O
-/// properties.
+/// `new TypeError/RangeError/Error(message)` with `code` (Node-API sets it from the
+/// error's status) and the I/O properties.
 fn make_error<'env>(
     env: &'env Env,
     class: Class,
@@ -183,30 +157,25 @@ fn make_error<'env>(
     syscall: Option<&str>,
     path: Option<&str>,
 ) -> napi::Result<Unknown<'env>> {
-    let (code_value, message_value) = (js_string(env, code)?, js_string(env, message)?);
-    let create = match class {
-        Class::Type => sys::napi_create_type_error,
-        Class::Range => sys::napi_create_range_error,
-        Class::Error => sys::napi_create_error,
+    let error = napi::Error::new(code.to_owned(), message);
+    let made = match class {
+        Class::Type => JsTypeError::from(error).into_unknown(*env),
+        Class::Range => JsRangeError::from(error).into_unknown(*env),
+        Class::Error => JsError::from(error).into_unknown(*env),
     };
-    let mut error = ptr::null_mut();
-    // SAFETY: both arguments are live JS strings of the current scope; `error` is a
-    // valid out pointer; we are on `env`'s JS thread.
-    check(unsafe { create(env.raw(), code_value, message_value, &mut error) })?;
+    // An error is an object already (coercion returns it as is); a creation that
+    // failed (no value) fails here.
+    let mut object = made.coerce_to_object()?;
     if let Some(errno) = errno {
-        let mut value = ptr::null_mut();
-        // SAFETY: `value` is a valid out pointer; we are on `env`'s JS thread.
-        check(unsafe { sys::napi_create_int32(env.raw(), errno, &mut value) })?;
-        set(env, error, "errno", value)?;
+        object.set_named_property("errno", errno)?;
     }
     if let Some(syscall) = syscall {
-        set(env, error, "syscall", js_string(env, syscall)?)?;
+        object.set_named_property("syscall", syscall)?;
     }
     if let Some(path) = path {
-        set(env, error, "path", js_string(env, path)?)?;
+        object.set_named_property("path", path)?;
     }
-    // SAFETY: `error` is the live object just created in `env`'s current scope.
-    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), error) })
+    Ok(object.to_unknown())
 }
 
 /// Largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).

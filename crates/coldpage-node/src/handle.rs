@@ -20,7 +20,7 @@ use napi_derive::napi;
 
 use crate::buffers::{self, Detach, External, JsBuffer, WeakRef};
 use crate::error::{to_u64, Failure, Outcome, Throw};
-use crate::fast::{self, ranges_arg};
+use crate::reads_by_id::{ranges_arg, IndexEntry};
 use crate::tasks;
 
 /// Holds a view's lease until the handle releases it or the view is collected.
@@ -54,6 +54,9 @@ pub struct NativeHandle {
     /// The handle's life (live, then taken or disposed; take-or-give-back), owned by
     /// the core. Reads in flight hold their own `Arc` of the handle.
     cell: Arc<coldpage::HandleCell>,
+    /// The cell's place in this thread's index for the reads by id, while this
+    /// object exists.
+    _index: IndexEntry,
     /// Bytes reported to V8 as held outside its heap on this handle's behalf.
     external_bytes: Cell<i64>,
     views: RefCell<Vec<View>>,
@@ -103,8 +106,8 @@ impl NativeHandle {
         let external_bytes = i64::try_from(handle.resident_bytes()).unwrap_or(i64::MAX);
         buffers::adjust_external_memory(env, external_bytes);
         let cell = Arc::new(coldpage::HandleCell::new(handle));
-        fast::register(&cell);
         NativeHandle {
+            _index: IndexEntry::new(&cell),
             cell,
             external_bytes: Cell::new(external_bytes),
             views: RefCell::new(Vec::new()),
@@ -169,10 +172,17 @@ impl NativeHandle {
         self.cell.backend().as_str()
     }
 
-    /// Whether the handle was disposed or taken.
+    /// Whether the handle was disposed or taken (or a `takeAsync` is reading it).
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
         !self.cell.is_live()
+    }
+
+    /// Whether `take` with zero-copy allowed hands the storage over without reading
+    /// it (then `takeAsync` has nothing to do on the pool).
+    #[napi(getter)]
+    pub fn takes_in_place(&self) -> bool {
+        self.cell.takes_in_place()
     }
 
     /// Reads on the libuv pool.
@@ -225,6 +235,38 @@ impl NativeHandle {
         self.take_inner(&env, zero_copy).throw(&env)
     }
 
+    /// Starts a take that reads all bytes on the libuv pool: the handle is not live
+    /// until `endTake` says how it went.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn take_async(
+        &self,
+        env: Env,
+        zero_copy: bool,
+        signal: Option<AbortSignal>,
+    ) -> napi::Result<AsyncTask<tasks::Read>> {
+        let task = (|| -> Outcome<tasks::Read> {
+            warn_media_errors(&env);
+            let handle = self.cell.begin_take()?;
+            tasks::Read::new(&env, handle, 0, self.cell.len(), zero_copy).inspect_err(|_| {
+                self.cell.end_take(false);
+            })
+        })()
+        .throw(&env)?;
+        Ok(AsyncTask::with_optional_signal(task, signal))
+    }
+
+    /// Ends a `takeAsync`: when its read gave the bytes (`read`), the handle is
+    /// disposed and the take counted; else (failed or aborted) it is live again.
+    #[napi]
+    pub fn end_take(&self, env: Env, read: bool) {
+        if read {
+            self.dispose(env);
+            crate::pager().count_take();
+        } else {
+            self.cell.end_take(false);
+        }
+    }
+
     /// Hints that `length` bytes at `offset` will be read soon (clamped to the
     /// handle by the core, which never fails a hint).
     #[napi]
@@ -242,12 +284,10 @@ impl NativeHandle {
     /// that hand views out as values that stay the caller's (a store's entries).
     #[napi]
     pub fn release(&self, env: Env) {
-        if self.cell.is_live() {
-            for view in self.views.take() {
-                view.buffer.delete(&env);
-            }
-            self.end(&env);
+        for view in self.views.take() {
+            view.buffer.delete(&env);
         }
+        self.end(&env);
     }
 
     /// A token naming this handle's storage, for `open` in any thread of this
@@ -261,19 +301,16 @@ impl NativeHandle {
     /// Frees the handle's memory or scratch space now; idempotent.
     #[napi]
     pub fn dispose(&self, env: Env) {
-        if self.cell.is_live() {
-            self.detach_views(&env);
-            self.end(&env);
-        }
+        self.detach_views(&env);
+        self.end(&env);
     }
 }
 
 impl NativeHandle {
-    /// Ends the cell's life and what the binding kept for it: its entry in the
-    /// per-thread id table and the memory reported to V8.
+    /// Ends the cell's life (a no-op once ended) and gives back the memory reported
+    /// to V8 for it.
     fn end(&self, env: &Env) {
         self.cell.dispose();
-        fast::unregister(self.cell.id());
         buffers::adjust_external_memory(env, -self.external_bytes.replace(0));
     }
 }
@@ -314,7 +351,7 @@ impl NativeHandle {
         let (offset, len) = (to_u64("offset", offset)?, to_u64("length", length)?);
         let lease = self.live(env)?.view(offset, len)?;
         // Compressed or encrypted handles lend a decoded copy: copied into a Buffer too.
-        if !zero_copy || lease.is_empty() || lease.is_copy() || self.cell.backend() == coldpage::Backend::Swap {
+        if !zero_copy || lease.is_empty() || lease.is_copy() || !self.cell.lends_views() {
             return buffers::copy(env, &lease);
         }
         self.prune_views(env);
@@ -334,8 +371,8 @@ impl NativeHandle {
         // the extent (plain file handles only, above), which the core keeps mapped and
         // writable while the lease lives, and which no write reaches the handle's
         // storage through; the lease stays in `slot` until the finalizer drops
-        // `ViewOwner` or `retire` has detached the Buffer, so no JS object reaches
-        // the bytes after they are released.
+        // `ViewOwner` or `detach_views` has detached the Buffer (`dispose`, `take`),
+        // so no JS object reaches the bytes after they are released.
         let made = unsafe { buffers::external(env, data, len, ViewOwner(slot.clone()), reported) };
         if !matches!(made, Ok(External::Made(_))) {
             buffers::adjust_external_memory(env, -reported);
@@ -358,19 +395,31 @@ impl NativeHandle {
     }
 
     fn take_inner(&self, env: &Env, zero_copy: bool) -> Outcome<JsBuffer> {
+        if !(zero_copy && self.cell.takes_in_place()) {
+            // A copy into a Buffer V8 allocates (so V8 counts it and collects it
+            // promptly), made before the handle's life ends: a failure leaves it live.
+            let handle = self.live(env)?;
+            let len = usize::try_from(self.cell.len()).map_err(|_| Failure::no_memory(usize::MAX, "the result"))?;
+            let mut out = buffers::Fill::new(env, len).map_err(|_| Failure::no_memory(len, "the result"))?;
+            if let Err(err) = handle.read_into(0, out.bytes_mut()) {
+                out.release(env);
+                return Err(err.into());
+            }
+            drop(handle);
+            self.dispose(*env);
+            crate::pager().count_take();
+            return Ok(out.into_js(env)?);
+        }
         // Views are detached first so that their leases let go of the storage: a
         // swap region then moves into the Buffer without a copy. A take that fails
-        // (a file read, or no memory for a copy) leaves the handle live: the core's
-        // take-or-give-back. (The façade takes file handles through readAt, into a
-        // Buffer V8 allocates; this is the path for swap.)
+        // (no memory for a copy) leaves the handle live: the core's take-or-give-back.
         if !self.cell.is_live() {
             return Err(coldpage::Error::Disposed(self.cell.id()).into());
         }
         self.detach_views(env);
         let taken = self.cell.take()?;
-        fast::unregister(self.cell.id());
         let external_bytes = self.external_bytes.replace(0);
-        let (buffer, transferred) = buffers::owned_to_js(env, taken, zero_copy, external_bytes)?;
+        let (buffer, transferred) = buffers::owned_to_js(env, taken, true, external_bytes)?;
         if !transferred {
             buffers::adjust_external_memory(env, -external_bytes);
         }
@@ -386,8 +435,7 @@ impl ObjectFinalize for NativeHandle {
             view.buffer.delete(&env);
         }
         buffers::adjust_external_memory(&env, -self.external_bytes.get());
-        fast::unregister(self.cell.id());
-        drop(self.cell);
+        // Dropping the index entry and the cell ends a live handle as a collected one.
         Ok(())
     }
 }

@@ -12,8 +12,8 @@ mod budget;
 mod buffers;
 mod config;
 mod error;
-mod fast;
 mod handle;
+mod reads_by_id;
 mod tasks;
 mod writer;
 
@@ -26,7 +26,7 @@ use crate::error::{Outcome, Throw};
 pub use crate::handle::{NativeHandle, NativeSharedHandle};
 pub use crate::writer::{pageout_begin, NativeWriter, PAGEOUT_SLICE_BYTES};
 
-fn pager() -> &'static coldpage::Pager {
+pub(crate) fn pager() -> &'static coldpage::Pager {
     coldpage::Pager::global()
 }
 
@@ -74,13 +74,6 @@ pub fn zero_copy_probe(env: Env) -> ZeroCopyProbe {
     }
 }
 
-/// Counts a take the façade made of a read of every byte and a dispose (see
-/// `coldpage::Pager::count_take`).
-#[napi]
-pub fn count_take() {
-    pager().count_take();
-}
-
 /// Why swap pageouts page out nothing here, once per process (see
 /// `coldpage::Pager::claim_swap_warning`); `null` otherwise.
 #[napi]
@@ -99,4 +92,4 @@ pub use crate::config::{
     claim_environment, config_watch_state, configure, doctor, get_config, join_config_watch, memory_pressure,
     next_backend, stats,
 };
-pub use crate::fast::{check_memory, read_at_many_into, read_into};
+pub use crate::reads_by_id::{check_memory, read_at_many_into, read_into};

@@ -1,12 +1,16 @@
 //! The synchronous reads the façade makes per range (`readAt`, `readInto`,
-//! `readAtMany`), as module functions that find the handle by its id in a
-//! per-thread table.
+//! `readAtMany`), as module functions that find the handle's cell by its id in a
+//! per-thread index.
 //!
 //! Why not methods of `NativeHandle`: napi-rs unwraps a method's receiver with a
-//! type-tag check and registers it as a native borrow, which measured ~250 ns of a
-//! ~400 ns call (a getter alone cost 380 ns here, a module function with three
-//! arguments 160 ns), more than the 4 KiB read itself. Ids are never reused, so a
-//! stale id finds nothing (`ERR_COLDPAGE_DISPOSED`), never another handle.
+//! type-tag check and registers it as a native borrow, which costs more than a 4 KiB
+//! read from the page cache; a module function with numeric arguments does not.
+//!
+//! The index is no second record of liveness: it maps an id to the cell for as long
+//! as the JS object that owns the cell exists (an [`IndexEntry`] held by
+//! `NativeHandle`, removed when it is dropped), and the cell alone answers whether
+//! the handle is live. Ids are never reused, so a stale id finds nothing
+//! (`ERR_COLDPAGE_DISPOSED`), never another handle.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,7 +24,7 @@ use napi_derive::napi;
 use crate::error::{to_u64, Failure, Outcome, Throw};
 
 /// Handle ids are distinct integers: a multiplicative hash spreads them over the
-/// table's buckets (SipHash would be a fifth of the lookup's cost).
+/// index's buckets (SipHash would cost more than the lookup needs).
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -40,29 +44,36 @@ impl Hasher for IdHasher {
     }
 }
 
-type Live = HashMap<u64, Arc<coldpage::HandleCell>, BuildHasherDefault<IdHasher>>;
+type Index = HashMap<u64, Arc<coldpage::HandleCell>, BuildHasherDefault<IdHasher>>;
 
 thread_local! {
-    /// The live handles of this JS thread (each Worker has its own addon instance
-    /// and its own handles), by id.
-    static LIVE: RefCell<Live> = RefCell::default();
+    /// The cells of this JS thread's handle objects (each Worker has its own addon
+    /// instance and its own handles), by id.
+    static INDEX: RefCell<Index> = RefCell::default();
 }
 
-/// Makes `cell` reachable by id from this thread's fast reads.
-pub(crate) fn register(cell: &Arc<coldpage::HandleCell>) {
-    LIVE.with_borrow_mut(|live| live.insert(cell.id(), Arc::clone(cell)));
+/// A cell's place in this thread's index, for as long as the owner holds it.
+pub(crate) struct IndexEntry(u64);
+
+impl IndexEntry {
+    /// Makes `cell` reachable by id from this thread's reads.
+    pub(crate) fn new(cell: &Arc<coldpage::HandleCell>) -> IndexEntry {
+        INDEX.with_borrow_mut(|index| index.insert(cell.id(), Arc::clone(cell)));
+        IndexEntry(cell.id())
+    }
 }
 
-/// Forgets the handle `id` (disposed, taken or collected). At thread exit the table
-/// may already be gone, which forgets it too.
-pub(crate) fn unregister(id: u64) {
-    let _ = LIVE.try_with(|live| live.borrow_mut().remove(&id));
+impl Drop for IndexEntry {
+    fn drop(&mut self) {
+        // At thread exit the index may already be gone, which forgets the cell too.
+        let _ = INDEX.try_with(|index| index.borrow_mut().remove(&self.0));
+    }
 }
 
 fn with_live<T>(env: &Env, id: f64, read: impl FnOnce(&coldpage::Handle) -> coldpage::Result<T>) -> Outcome<T> {
     crate::handle::warn_media_errors(env);
     let id = to_u64("id", id)?;
-    let handle = LIVE.with_borrow(|live| live.get(&id).map(|cell| cell.get()));
+    let handle = INDEX.with_borrow(|index| index.get(&id).map(|cell| cell.get()));
     match handle {
         Some(handle) => Ok(read(&handle?)?),
         None => Err(coldpage::Error::Disposed(id).into()),
