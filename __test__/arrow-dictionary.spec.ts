@@ -46,8 +46,8 @@ for (const backend of BACKENDS) {
 
   test(`${backend}: dictionaries that differ between batches, and sliced batches, still round-trip`, async (t) => {
     const type = new arrow.Dictionary(new arrow.Utf8(), new arrow.Int32())
-    const a = arrow.tableFromArrays({ sym: arrow.vectorFromArray(['a', 'b', 'a'], type) })
-    const b = arrow.tableFromArrays({ sym: arrow.vectorFromArray(['c', null, 'd'], type) })
+    const a = new arrow.Table({ sym: arrow.vectorFromArray(['a', 'b', 'a'], type) })
+    const b = new arrow.Table({ sym: arrow.vectorFromArray(['c', null, 'd'], type) })
     const differ = new arrow.Table([...a.batches, ...b.batches])
     using th = await pageoutTableAsync(differ, { backend })
     t.deepEqual(values(th.read(), 'sym'), ['a', 'b', 'a', 'c', null, 'd'])
