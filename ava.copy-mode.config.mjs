@@ -4,6 +4,6 @@ import base from './ava.config.mjs'
 
 export default {
   ...base,
-  files: ['__test__/handle.spec.ts', '__test__/async.spec.ts', '__test__/share.spec.ts', '__test__/arrow*.spec.ts', '__test__/store.spec.ts'],
+  files: ['__test__/handle.spec.ts', '__test__/async.spec.ts', '__test__/share.spec.ts', '__test__/arrow*.spec.ts', '__test__/store.spec.ts', '__test__/store-async.spec.ts'],
   environmentVariables: { COLDPAGE_NO_EXTERNAL_BUFFERS: '1' },
 }

@@ -12,6 +12,8 @@
 //   pageoutAsync wall            <= 1.25 x fs.promises.writeFile
 //   readAtManyAsync 256 x 4 MiB  <= 1.25 x one readAtAsync of the same bytes
 //   TableHandle.readAsync        <= 1.25 x readAtAsync of its bytes
+//   store.setAsync               <= 1.25 x fs.promises.writeFile of the same bytes
+//   store.get*Async of a cold value <= 1.25 x readAtAsync of the same bytes
 //
 //   npm run bench:eventloop                       # 1 GiB, 3 rounds, both modes
 //   node --expose-gc benches/eventloop.mjs [--gib 1] [--rounds 3] [--mode default|electron] [--only TEXT] [--json FILE]
@@ -167,6 +169,14 @@ async function child() {
   const th = await pageoutTableAsync(table, { backend })
   const ranges = Array.from({ length: 256 }, (_, i) => [(i * BYTES) / 256, BYTES / 256])
 
+  /** A store whose one entry `k` (bytes or a table) is paged out, with room to page it in. */
+  const coldStore = async (value) => {
+    const store = coldpage.createStore({ residentBytes: 0, backend, pressure: false })
+    await store.setAsync('k', value)
+    store.resize(2 * BYTES)
+    return store
+  }
+
   const specs = [
     {
       name: `pageoutAsync(${BYTES / GiB} GiB)`,
@@ -216,6 +226,46 @@ async function child() {
       // The same number of bytes from a plain handle (the table's own handle is internal).
       run: () => h.readAtAsync(0, Math.min(th.byteLength, BYTES)),
       node: ['filehandle.read', nodeRead],
+    },
+    {
+      name: `store.setAsync 16 × ${BYTES / 16 / MiB} MiB (budget ${BYTES / 4 / MiB} MiB)`,
+      setup: async () => coldpage.createStore({ residentBytes: BYTES / 4, backend, pressure: false }),
+      run: async (store) => {
+        for (let i = 0; i < 16; i++) await store.setAsync(`k${i}`, data.subarray((i * BYTES) / 16, ((i + 1) * BYTES) / 16))
+        store.dispose()
+      },
+      node: ['writeFile', nodeWrite],
+      wallBase: 'node',
+    },
+    {
+      name: `store.getAsync (a cold ${BYTES / GiB} GiB value)`,
+      setup: () => coldStore(data),
+      run: async (store) => {
+        await store.getAsync('k')
+        store.dispose()
+      },
+      node: ['filehandle.read', nodeRead],
+      wallBase: 'readAt',
+    },
+    {
+      name: `store.getRangeAsync (all of a cold ${BYTES / GiB} GiB value)`,
+      setup: () => coldStore(data),
+      run: async (store) => {
+        await store.getRangeAsync('k', 0, BYTES)
+        store.dispose()
+      },
+      node: ['filehandle.read', nodeRead],
+      wallBase: 'readAt',
+    },
+    {
+      name: `store.getTableAsync (a cold ${BYTES / GiB} GiB table)`,
+      setup: () => coldStore(table),
+      run: async (store) => {
+        await store.getTableAsync('k')
+        store.dispose()
+      },
+      node: ['filehandle.read', nodeRead],
+      wallBase: 'readAt',
     },
     {
       name: 'takeAsync (file)',
@@ -270,13 +320,6 @@ async function child() {
     }
     delete row.wallBaseId
   }
-
-  // The store has no async calls yet (issue 24): say so instead of measuring nothing.
-  const store = coldpage.createStore({ residentBytes: 64 * MiB })
-  for (const name of ['setAsync', 'getAsync', 'getRangeAsync', 'getTableAsync']) {
-    if (typeof store[name] !== 'function') rows.push({ name: `store.${name}`, missing: 'no such call' })
-  }
-  store.dispose()
 
   h.dispose()
   th.dispose()

@@ -18,17 +18,19 @@ import { type ArrowModule, NeedsModule, type TableLayout, layOut } from './arrow
 import { type FlechetteTable, toTable } from './arrow/input.js'
 import { ownSchema } from './arrow/own.js'
 import { type TableReadOptions, columnsByName, select } from './arrow/select.js'
-import { ColdpageError, illegalConstructor, invalidArgType } from './errors.js'
+import type { TableReadAsyncOptions } from './table-types.js'
+import { ColdpageError, abortError, illegalConstructor, invalidArgType } from './errors.js'
 import { inspectState } from './inspect.js'
 import type { Handle } from './handle.js'
 import { knownOptions } from './options.js'
 import { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 import './load.js'
-import { type BackendName, type Data, backendOption } from './validate.js'
+import { type BackendName, type Data, backendOption, signalOption, withSignal } from './validate.js'
 
 export type { PageoutOptions } from './pageout.js'
 export type { BackendName } from './validate.js'
 export type { TableReadOptions } from './arrow/select.js'
+export type { TableReadAsyncOptions } from './table-types.js'
 export type { FlechetteTable } from './arrow/input.js'
 
 /**
@@ -48,6 +50,12 @@ export interface PageoutTableOptions extends PageoutOptions {
    * module's IPC writer and reader); flat columns need no module.
    */
   arrow?: ArrowModule
+}
+
+/** Options of `pageoutTableAsync`: those of `pageoutTable` and an `AbortSignal`. */
+export interface PageoutTableAsyncOptions extends PageoutTableOptions {
+  /** Aborts the call: it rejects with `AbortError` and stores nothing. */
+  signal?: AbortSignal | undefined
 }
 
 /** Marks constructor calls made by this module (users get table handles from `pageoutTable`). */
@@ -146,12 +154,16 @@ export class TableHandle implements Disposable {
   /**
    * `read` with the I/O on the libuv thread pool; the decoding (no copies) runs
    * on the JS thread.
+   *
+   * @param opts - as for `read`, and `signal` (an `AbortSignal`): an abort rejects with `AbortError`
    */
-  async readAsync(opts?: TableReadOptions): Promise<arrow.Table> {
+  async readAsync(opts?: TableReadAsyncOptions): Promise<arrow.Table> {
     const handle = this.#live()
-    const { fields, columns, which, batches } = select(this.schema, this.#byName, this.numBatches, opts)
+    const { signal, rest } = splitSignal(opts)
+    const { fields, columns, which, batches } = select(this.schema, this.#byName, this.numBatches, rest)
     const p = plan(this.#layout, columns, batches)
-    const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges)
+    if (signal?.aborted) throw abortError(signal.reason)
+    const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal))
     return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
   }
 
@@ -176,12 +188,14 @@ export class TableHandle implements Disposable {
     return this.#ipc(s, p, p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges))
   }
 
-  /** `readIPC` with the I/O on the libuv thread pool. */
-  async readIPCAsync(opts?: TableReadOptions): Promise<Uint8Array> {
+  /** `readIPC` with the I/O on the libuv thread pool; `opts.signal` aborts it. */
+  async readIPCAsync(opts?: TableReadAsyncOptions): Promise<Uint8Array> {
     const handle = this.#live()
-    const s = select(this.schema, this.#byName, this.numBatches, opts)
+    const { signal, rest } = splitSignal(opts)
+    const s = select(this.schema, this.#byName, this.numBatches, rest)
     const p = plan(this.#layout, s.columns, s.batches)
-    return this.#ipc(s, p, p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges))
+    if (signal?.aborted) throw abortError(signal.reason)
+    return this.#ipc(s, p, p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal)))
   }
 
   /**
@@ -236,6 +250,18 @@ export class TableHandle implements Disposable {
 
 /** The keys of `PageoutTableOptions`. */
 const PAGEOUT_TABLE_OPTIONS = ['backend', 'arrow'] as const
+/** The keys of `PageoutTableAsyncOptions`. */
+const PAGEOUT_TABLE_ASYNC_OPTIONS = ['backend', 'arrow', 'signal'] as const
+
+/**
+ * `opts` without its `signal` (checked), for the option checks of the sync call
+ * that an async one shares.
+ */
+function splitSignal(opts: unknown): { signal: AbortSignal | undefined; rest: unknown } {
+  if (typeof opts !== 'object' || opts === null || !Object.hasOwn(opts, 'signal')) return { signal: undefined, rest: opts }
+  const { signal, ...rest } = opts as { signal?: unknown }
+  return { signal: signalOption(signal), rest }
+}
 
 /** The apache-arrow module to write and read `table`'s IPC columns with: `opts.arrow`, else `A` when the table is of `A`. */
 function moduleFor(A: ArrowModule, table: arrow.Table, given: unknown): ArrowModule | undefined {
@@ -269,13 +295,15 @@ function layOutTable(A: ArrowModule | undefined, table: arrow.Table) {
 }
 
 /** Checks the arguments of `pageoutTable(Async)` and lays the table out. */
-function prepare(A: ArrowModule, table: unknown, opts: unknown) {
+function prepare(A: ArrowModule, table: unknown, opts: unknown, keys: readonly (keyof PageoutTableAsyncOptions & string)[] = PAGEOUT_TABLE_OPTIONS) {
   const t = toTable(A, table, 'table')
-  const o = knownOptions<PageoutTableOptions>(opts, PAGEOUT_TABLE_OPTIONS)
+  const o = knownOptions<PageoutTableAsyncOptions>(opts, keys)
   const backend = backendOption(o.backend)
+  const signal = signalOption(o.signal)
   const M = moduleFor(A, t, o.arrow)
+  if (signal?.aborted) throw abortError(signal.reason)
   const { chunks, layout } = layOutTable(M, t)
-  return { t, M, C: classesOf(t, M), chunks, layout, pageoutOpts: backend === undefined ? {} : { backend } }
+  return { t, M, C: classesOf(t, M), chunks, layout, pageoutOpts: { ...(backend === undefined ? {} : { backend }), ...(signal === undefined ? {} : { signal }) } }
 }
 
 /**
@@ -290,8 +318,8 @@ export function bindArrow(A: ArrowModule) {
       const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
       return TableHandle.wrap(M, C, t.schema, pageout(chunks, pageoutOpts), layout)
     },
-    async pageoutTableAsync(table: TableInput, opts?: PageoutTableOptions): Promise<TableHandle> {
-      const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts)
+    async pageoutTableAsync(table: TableInput, opts?: PageoutTableAsyncOptions): Promise<TableHandle> {
+      const { t, M, C, chunks, layout, pageoutOpts } = prepare(A, table, opts, PAGEOUT_TABLE_ASYNC_OPTIONS)
       return TableHandle.wrap(M, C, t.schema, await pageoutAsync(chunks, pageoutOpts), layout)
     },
   }
@@ -381,6 +409,6 @@ export function pageoutTable(table: TableInput, opts?: PageoutTableOptions): Tab
  *
  * Note: do not transfer or detach the table's buffers until the promise settles.
  */
-export function pageoutTableAsync(table: TableInput, opts?: PageoutTableOptions): Promise<TableHandle> {
+export function pageoutTableAsync(table: TableInput, opts?: PageoutTableAsyncOptions): Promise<TableHandle> {
   return bound.pageoutTableAsync(table, opts)
 }

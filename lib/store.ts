@@ -5,6 +5,7 @@
  * the OS is pressed for memory, and pages an entry back in when it is read.
  */
 import { totalmem } from 'node:os'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { inspect } from 'node:util'
 
 import type * as Arrow from 'apache-arrow'
@@ -15,22 +16,22 @@ import type { ArrowModule } from './arrow/layout.js'
 import { TABLE_OBJECTS, isBytes, isFlechetteTable } from './arrow/input.js'
 import { columnsByName, isTable, select } from './arrow/select.js'
 import { type StoreMessage, evictChannel, pageinChannel } from './channels.js'
-import { ColdpageError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
+import { ColdpageError, abortError, invalidArgType, invalidArgValue, rangeOutside } from './errors.js'
 import { inspectState } from './inspect.js'
 import type { Handle, SharedHandle } from './handle.js'
 import native, { zeroCopyAllowed } from './native.js'
-import { pageout } from './pageout.js'
-import type { ArrowModuleLike, ArrowTable, FlechetteTable, TableReadOptions } from './table-types.js'
+import { pageout, pageoutAsync } from './pageout.js'
+import type { ArrowModuleLike, ArrowTable, FlechetteTable, TableReadAsyncOptions, TableReadOptions } from './table-types.js'
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
 import type { PressureLevel } from './pressure.js'
 import { follow } from './store/watch.js'
 import { bufferNeedsCopy, measure, owned, ownedBuffer, residentCost } from './store/own.js'
 import { type Column, type TableShape, build, columnOf, shapeOf } from './store/table.js'
 import { knownOptions } from './options.js'
-import { type BackendName, type Data, backendOption, byteCount, chunks } from './validate.js'
+import { type BackendName, type Data, backendOption, byteCount, chunks, signalOption, withSignal } from './validate.js'
 
 export type { PolicyName } from './store/policy.js'
-export type { ArrowModuleLike, ArrowTable, TableReadOptions } from './table-types.js'
+export type { ArrowModuleLike, ArrowTable, TableReadAsyncOptions, TableReadOptions } from './table-types.js'
 
 /** Options of `createStore`. */
 export interface StoreOptions {
@@ -61,6 +62,18 @@ export interface SetOptions {
    * is a table (read with `getTable`). Default: bytes are a Buffer entry, tables a table entry.
    */
   as?: 'table'
+}
+
+/** Options of `store.setAsync`. */
+export interface SetAsyncOptions extends SetOptions {
+  /** Aborts the call: it rejects with `AbortError` and the entry is not set. */
+  signal?: AbortSignal | undefined
+}
+
+/** Options of `store.getAsync` and `store.getRangeAsync`. */
+export interface GetAsyncOptions {
+  /** Aborts the call: it rejects with `AbortError`. */
+  signal?: AbortSignal | undefined
 }
 
 /** One entry, as iteration gives it. */
@@ -133,6 +146,11 @@ interface Unit extends PolicyNode {
    * from the file backend (evicting it again then writes nothing).
    */
   cold: Handle | ArrowEntry.TableHandle | null
+  /**
+   * An async page-out or page-in of this unit in flight: no eviction picks it
+   * meanwhile, and a page-in reads instead of taking its cold handle.
+   */
+  busy: Promise<unknown> | null
 }
 
 interface Entry {
@@ -152,6 +170,10 @@ const INTERNAL = Symbol('coldpage.store.internal')
 const STORE_OPTIONS = ['residentBytes', 'backend', 'policy', 'pressure', 'arrow'] as const
 /** The keys of `SetOptions`. */
 const SET_OPTIONS = ['as'] as const
+/** The keys of `SetAsyncOptions`. */
+const SET_ASYNC_OPTIONS = ['as', 'signal'] as const
+/** The keys of `GetAsyncOptions`. */
+const GET_ASYNC_OPTIONS = ['signal'] as const
 
 /**
  * Whether a pageout with `backend` (or the selector's, when undefined) now gives
@@ -173,6 +195,13 @@ let arrowEntry: typeof ArrowEntry | undefined
 function arrowModule(): typeof ArrowEntry {
   arrowEntry ??= require('./arrow.js') as typeof ArrowEntry
   return arrowEntry
+}
+
+/** Bytes of `entry` resident now. */
+function residentOf(entry: Entry): number {
+  let resident = 0
+  for (const unit of entry.units) if (unit.value !== null) resident += unit.bytes
+  return resident
 }
 
 function keyOf(key: unknown): string {
@@ -326,12 +355,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   set(key: string, value: Data | readonly Data[] | ArrowTable | FlechetteTable, opts?: SetOptions): void {
     this.#live()
     const k = keyOf(key)
-    const o = knownOptions<SetOptions>(opts, SET_OPTIONS)
-    if (o.as !== undefined && o.as !== 'table') throw invalidArgValue('opts.as', "'table'", o.as)
-    let entry: Entry
-    if (o.as === 'table' || isTable(value) || isFlechetteTable(value)) entry = this.#tableEntry(value)
-    else if (isBytes(value)) entry = this.#bufferEntry(value)
-    else throw invalidArgType('value', `bytes (an ArrayBufferView, an ArrayBuffer or an array of them), ${TABLE_OBJECTS} or, with { as: 'table' }, Arrow IPC bytes`, value)
+    const entry = this.#entryOf(value, knownOptions<SetOptions>(opts, SET_OPTIONS))
     entry.key = k
     this.delete(k)
     this.#entries.set(k, entry)
@@ -340,6 +364,77 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     if (entry.table === null && zeroCopyFile(this.#backend)) this.#writeThrough(entry.units[0] as Unit)
     this.#fit(entry)
     for (const unit of entry.units) this.#own(unit)
+  }
+
+  /** The entry `set` or `setAsync` stores for `value`, not counted yet. */
+  #entryOf(value: unknown, o: Partial<SetOptions>): Entry {
+    if (o.as !== undefined && o.as !== 'table') throw invalidArgValue('opts.as', "'table'", o.as)
+    if (o.as === 'table' || isTable(value) || isFlechetteTable(value)) return this.#tableEntry(value)
+    if (isBytes(value)) return this.#bufferEntry(value)
+    throw invalidArgType('value', `bytes (an ArrayBufferView, an ArrayBuffer or an array of them), ${TABLE_OBJECTS} or, with { as: 'table' }, Arrow IPC bytes`, value)
+  }
+
+  /**
+   * `set` with the page-outs (the entry's own copy on the file backend, and the
+   * evictions that make room) on the thread pool. Room is made before the entry
+   * counts, so the resident bytes never pass the budget by more than this entry;
+   * copies that make resident columns own their bytes run one unit per turn.
+   *
+   * @param opts - as for `set`, and `signal`: an abort before the entry is stored
+   *   rejects with `AbortError`, sets nothing and leaves no scratch bytes of it
+   *   (entries evicted to make room meanwhile stay stored, paged out)
+   * @returns a promise that settles once the entry is stored and the budget holds
+   * @throws as `set`
+   * @example
+   * ```ts
+   * await store.setAsync('trips', readFileSync('trips.arrow'), { as: 'table' })
+   * ```
+   */
+  async setAsync(key: string, value: Data | readonly Data[] | ArrowTable | FlechetteTable, opts?: SetAsyncOptions): Promise<void> {
+    this.#live()
+    const k = keyOf(key)
+    const o = knownOptions<SetAsyncOptions>(opts, SET_ASYNC_OPTIONS)
+    const signal = signalOption(o.signal)
+    const entry = this.#entryOf(value, o)
+    entry.key = k
+    try {
+      if (signal?.aborted) throw abortError(signal.reason)
+      if (entry.table === null && zeroCopyFile(this.#backend)) await this.#writeThroughAsync(entry.units[0] as Unit, signal)
+      const old = this.#entries.get(k)
+      const oldResident = old === undefined ? 0 : residentOf(old)
+      // Room for the entry, evicting others (never the old value under the key: it goes at once below).
+      await this.#fitAsync(old, signal, entry.byteLength - oldResident)
+      // What still does not fit is the entry's own: its columns go cold, from the last.
+      let over = this.#resident - oldResident + entry.byteLength - this.#effectiveBudget()
+      for (let u = entry.units.length - 1; u >= 0 && over > 0; u--) {
+        const unit = entry.units[u] as Unit
+        if (unit.bytes === 0 || unit.value === null) continue
+        if (unit.cold === null) {
+          unit.cold = await this.#pageoutUnit(unit, signal)
+          this.#counts.pageOuts++
+        }
+        unit.value = null
+        this.#counts.evictions++
+        over -= unit.bytes
+      }
+      if (signal?.aborted) throw abortError(signal.reason)
+      this.#live()
+    } catch (error) {
+      for (const unit of entry.units) unit.cold?.dispose()
+      throw error
+    }
+    // Stored: from here on nothing is undone.
+    this.delete(k)
+    this.#entries.set(k, entry)
+    this.#total += entry.byteLength
+    for (const unit of entry.units) if (unit.value !== null) this.#admit(unit)
+    await this.#fitAsync(entry)
+    for (const unit of entry.units) {
+      if (!unit.own || unit.value === null) continue
+      await nextTurn()
+      if (entry.deleted || this.#disposed) return
+      this.#own(unit)
+    }
   }
 
   /**
@@ -370,6 +465,11 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     } catch {
       return
     }
+    this.#keepWritten(unit, handle)
+  }
+
+  /** Makes `handle`, the unit's copy on the file backend, its cold copy and (where it can) its resident bytes. */
+  #keepWritten(unit: Unit, handle: Handle): void {
     this.#counts.pageOuts++
     unit.cold = handle
     try {
@@ -378,6 +478,18 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     } catch {
       // The copy on disk stays for the eviction; the caller's bytes stay resident.
     }
+  }
+
+  /** `#writeThrough` with the write on the thread pool; an abort leaves the caller's bytes resident and no copy. */
+  async #writeThroughAsync(unit: Unit, signal: AbortSignal | undefined): Promise<void> {
+    let handle: Handle
+    try {
+      handle = await pageoutAsync(unit.value as Buffer, { backend: 'file', ...withSignal(signal) })
+    } catch (error) {
+      if (signal?.aborted) throw error
+      return
+    }
+    this.#keepWritten(unit, handle)
   }
 
   #bufferEntry(value: unknown): Entry {
@@ -416,7 +528,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   }
 
   #unit(entry: Entry, column: number, bytes: number, value: Buffer | Column): Unit {
-    return { entry, column, bytes, value, own: false, cold: null, prev: null, next: null, visited: false }
+    return { entry, column, bytes, value, own: false, cold: null, busy: null, prev: null, next: null, visited: false }
   }
 
   /** Counts a unit that became resident. */
@@ -435,7 +547,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     while (this.#resident > budget) {
       const victim = this.#policy.victim((n) => {
         const u = n as Unit
-        return u.entry !== keep && u.entry.holds === 0 && u.bytes > 0
+        return u.entry !== keep && u.entry.holds === 0 && u.bytes > 0 && u.busy === null
       }) as Unit | undefined
       if (victim === undefined) break
       this.#evict(victim)
@@ -444,7 +556,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       // Column by column, from the last, until the rest fits.
       for (let u = keep.units.length - 1; u >= 0 && this.#resident > budget; u--) {
         const unit = keep.units[u] as Unit
-        if (unit.value !== null && unit.bytes > 0) this.#evict(unit)
+        if (unit.value !== null && unit.bytes > 0 && unit.busy === null) this.#evict(unit)
       }
     }
   }
@@ -474,11 +586,82 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       }
       this.#counts.pageOuts++
     }
+    this.#dropResident(unit)
+  }
+
+  /** Makes a unit with a copy on disk cold: its resident bytes are let go. */
+  #dropResident(unit: Unit): void {
     unit.value = null
     this.#policy.remove(unit)
     this.#resident -= unit.bytes
     this.#counts.evictions++
     if (evictChannel.hasSubscribers) evictChannel.publish(this.#message(unit))
+  }
+
+  /** The page-out of one unit (a Buffer, or one column as a one-column table) on the thread pool. */
+  #pageoutUnit(unit: Unit, signal?: AbortSignal): Promise<Handle | ArrowEntry.TableHandle> {
+    const opts = { ...(this.#backend === undefined ? {} : { backend: this.#backend }), ...(signal === undefined ? {} : { signal }) }
+    const table = unit.entry.table
+    if (table === null) return pageoutAsync(unit.value as Buffer, opts)
+    const field = table.shape.schema.fields[unit.column] as Arrow.Field
+    const all = table.shape.batchRows.map((_, b) => b)
+    const one = build(table.shape, [field], [unit.value as Column], all)
+    return arrowModule().pageoutTableAsync(one, table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
+  }
+
+  /**
+   * `#evict` with the page-out on the thread pool. The unit stays resident (and
+   * readable) until its copy is stored; it is then let go only while the budget
+   * still needs it, with `extra` bytes to come (a delete or a resize meanwhile
+   * may have made room).
+   */
+  async #evictAsync(unit: Unit, extra = 0): Promise<void> {
+    if (unit.cold === null) {
+      const pending = this.#pageoutUnit(unit)
+      unit.busy = pending
+      let cold: Handle | ArrowEntry.TableHandle
+      try {
+        cold = await pending
+      } catch (error) {
+        if (evictChannel.hasSubscribers) evictChannel.publish({ ...this.#message(unit), error })
+        throw error
+      } finally {
+        unit.busy = null
+      }
+      if (unit.entry.deleted || this.#disposed || unit.value === null) {
+        cold.dispose()
+        return
+      }
+      this.#counts.pageOuts++
+      unit.cold = cold
+    }
+    if (unit.value !== null && unit.entry.holds === 0 && this.#resident + extra > this.#effectiveBudget()) this.#dropResident(unit)
+  }
+
+  /**
+   * `#fit` with the page-outs on the thread pool, one at a time: evicts until
+   * the resident bytes plus `extra` fit the budget, never `keep`'s units while
+   * others can go (then `keep`'s, from the last column), nor held or busy ones.
+   */
+  async #fitAsync(keep?: Entry, signal?: AbortSignal, extra = 0): Promise<void> {
+    const victim = (): Unit | undefined =>
+      this.#policy.victim((n) => {
+        const u = n as Unit
+        return u.entry !== keep && u.entry.holds === 0 && u.bytes > 0 && u.busy === null
+      }) as Unit | undefined
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal.reason)
+      if (this.#disposed || this.#resident + extra <= this.#effectiveBudget()) return
+      const unit = victim()
+      if (unit === undefined) break
+      await this.#evictAsync(unit, extra)
+    }
+    if (keep === undefined || keep.deleted || keep.holds > 0 || extra !== 0) return
+    for (let u = keep.units.length - 1; u >= 0 && this.#resident > this.#effectiveBudget(); u--) {
+      const unit = keep.units[u] as Unit
+      if (unit.value !== null && unit.bytes > 0 && unit.busy === null) await this.#evictAsync(unit)
+      if (this.#disposed) return
+    }
   }
 
   /** The `coldpage:store:*` message about `unit`. */
@@ -499,7 +682,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   #pageIn(unit: Unit, keep: boolean): Buffer | Column {
     const cold = unit.cold as Handle | ArrowEntry.TableHandle
     const fits = keep || unit.bytes <= this.#effectiveBudget() - this.#held
-    const take = fits && cold.backend !== 'file'
+    const take = fits && cold.backend !== 'file' && unit.busy === null
     let bytes: Buffer | Column
     if (unit.entry.table === null) {
       const h = cold as Handle
@@ -640,6 +823,150 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     this.#fit(entry)
     const picked = which.map((d) => decoded[d] as Column)
     return build(shape, fields, picked, batches)
+  }
+
+  /**
+   * `get` with every page-in and eviction on the thread pool: cold bytes are
+   * read into memory of the caller's (one copy, made off the JS thread), never
+   * mapped views whose page faults would run on it.
+   *
+   * @param opts - `signal`: an abort rejects with `AbortError` (what was paged in stays resident)
+   * @returns the value, or `undefined` when there is no entry
+   * @throws as `get`
+   * @example
+   * ```ts
+   * const frame = await store.getAsync('frame:1', { signal: AbortSignal.timeout(1000) })
+   * ```
+   */
+  async getAsync(key: string, opts?: GetAsyncOptions): Promise<Buffer | ArrowTable | undefined> {
+    this.#live()
+    const k = keyOf(key)
+    const signal = signalOption(knownOptions<GetAsyncOptions>(opts, GET_ASYNC_OPTIONS).signal)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return undefined
+    if (entry.table !== null) return this.#getTableAsync(entry, undefined, signal)
+    if (signal?.aborted) throw abortError(signal.reason)
+    this.#count(entry.units)
+    const bytes = (await this.#readAsync(entry.units[0] as Unit, signal)) as Buffer
+    await this.#fitAsync(entry)
+    return bytes
+  }
+
+  /**
+   * `getRange` with a cold entry's read on the thread pool.
+   *
+   * @param opts - `signal`: an abort rejects with `AbortError`
+   * @returns the bytes, or `undefined` when there is no entry
+   * @throws as `getRange`
+   */
+  async getRangeAsync(key: string, offset: number, length: number, opts?: GetAsyncOptions): Promise<Buffer | undefined> {
+    this.#live()
+    const k = keyOf(key)
+    const o = byteCount('offset', offset)
+    const l = byteCount('length', length)
+    const signal = signalOption(knownOptions<GetAsyncOptions>(opts, GET_ASYNC_OPTIONS).signal)
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return undefined
+    if (entry.table !== null) throw invalidArgValue('key', 'the key of a Buffer entry (use getTable for tables)', k)
+    if (o + l > entry.byteLength) throw rangeOutside(o, l, entry.byteLength)
+    if (signal?.aborted) throw abortError(signal.reason)
+    const unit = entry.units[0] as Unit
+    this.#count(entry.units)
+    if (unit.value === null) return (unit.cold as Handle).readAtAsync(o, l, withSignal(signal))
+    this.#policy.touch(unit)
+    return Buffer.from((unit.value as Buffer).subarray(o, o + l))
+  }
+
+  /**
+   * `getTable` with every page-in and eviction on the thread pool; the columns
+   * are read at once, each with one vectored read.
+   *
+   * @param opts - as for `getTable`, and `signal`: an abort rejects with `AbortError`
+   * @returns a table of the caller's apache-arrow copy, or `undefined` when there is no entry
+   * @throws as `getTable`
+   * @example
+   * ```ts
+   * const fares = await store.getTableAsync('trips', { columns: ['fare'] })
+   * ```
+   */
+  async getTableAsync<T extends ArrowTable = ArrowTable>(key: string, opts?: TableReadAsyncOptions): Promise<T | undefined> {
+    this.#live()
+    const k = keyOf(key)
+    let rest: unknown = opts
+    let signal: AbortSignal | undefined
+    if (typeof opts === 'object' && opts !== null && Object.hasOwn(opts, 'signal')) {
+      const { signal: s, ...others } = opts
+      signal = signalOption(s)
+      rest = others
+    }
+    const entry = this.#entries.get(k)
+    if (entry === undefined) return undefined
+    if (entry.table === null) throw invalidArgValue('key', 'the key of a table entry (use getBuffer for Buffers)', k)
+    return (await this.#getTableAsync(entry, rest, signal)) as unknown as T
+  }
+
+  async #getTableAsync(entry: Entry, opts: unknown, signal: AbortSignal | undefined): Promise<Arrow.Table> {
+    const table = entry.table as NonNullable<Entry['table']>
+    const { shape } = table
+    const { fields, columns, which, batches } = select(shape.schema, table.byName, shape.batchRows.length, opts)
+    const some = (opts as { batches?: unknown } | undefined)?.batches !== undefined
+    if (signal?.aborted) throw abortError(signal.reason)
+    const units = columns.map((c) => entry.units[c] as Unit)
+    this.#count(units)
+    const decoded = await Promise.all(
+      units.map(async (unit) => {
+        if (!some) return (await this.#readAsync(unit, signal)) as Column
+        if (unit.value !== null) {
+          this.#policy.touch(unit)
+          return batches.map((b) => (unit.value as Column)[b] as Arrow.Data)
+        }
+        return columnOf(await (unit.cold as ArrowEntry.TableHandle).readAsync({ batches, signal }), 0)
+      }),
+    )
+    await this.#fitAsync(entry)
+    const picked = which.map((d) => decoded[d] as Column)
+    return build(shape, fields, picked, batches)
+  }
+
+  /** `#read` for the async calls: a cold unit is paged in on the thread pool. */
+  async #readAsync(unit: Unit, signal: AbortSignal | undefined): Promise<Buffer | Column> {
+    while (unit.value === null && unit.busy !== null) await unit.busy.catch(() => undefined)
+    if (unit.value !== null) {
+      this.#policy.touch(unit)
+      return unit.value
+    }
+    const pending = this.#pageInAsync(unit, signal)
+    unit.busy = pending
+    try {
+      return await pending
+    } finally {
+      if (unit.busy === pending) unit.busy = null
+    }
+  }
+
+  /**
+   * `#pageIn` with the read on the thread pool. The cold handle is read, never
+   * taken while the read runs (a sync page-in meanwhile may read it too); a
+   * swap-backed copy is freed once the bytes are resident again.
+   */
+  async #pageInAsync(unit: Unit, signal: AbortSignal | undefined): Promise<Buffer | Column> {
+    const cold = unit.cold as Handle | ArrowEntry.TableHandle
+    const bytes =
+      unit.entry.table === null
+        ? await (cold as Handle).readAtAsync(0, unit.bytes, withSignal(signal))
+        : columnOf(await (cold as ArrowEntry.TableHandle).readAsync({ signal }), 0)
+    // A sync page-in, a delete or a dispose meanwhile: the bytes are the caller's, nothing to count.
+    if (unit.value !== null || unit.entry.deleted || this.#disposed) return bytes
+    if (unit.bytes > this.#effectiveBudget() - this.#held) return bytes
+    if (cold.backend !== 'file') {
+      cold.dispose()
+      unit.cold = null
+    }
+    unit.value = bytes
+    this.#counts.pageIns++
+    this.#admit(unit)
+    if (pageinChannel.hasSubscribers) pageinChannel.publish(this.#message(unit))
+    return bytes
   }
 
   /**

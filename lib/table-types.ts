@@ -30,6 +30,12 @@ export interface TableReadOptions {
   batches?: readonly number[]
 }
 
+/** Which part of a table to read, and an `AbortSignal` for the async reads. */
+export interface TableReadAsyncOptions extends TableReadOptions {
+  /** Aborts the read: it rejects with `AbortError`. */
+  signal?: AbortSignal | undefined
+}
+
 /** A flechette `Table` (`@uwdata/flechette`, Arquero's tables), as far as coldpage needs to know it. */
 export interface FlechetteTable {
   readonly schema: { readonly fields: readonly unknown[] }

@@ -91,6 +91,11 @@ export function signalOption(value: unknown): AbortSignal | undefined {
   return value
 }
 
+/** `{ signal }` when there is one, else `{}`: an options object for the async calls. */
+export function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
+  return signal === undefined ? {} : { signal }
+}
+
 /** A range list given by the caller: `[offset, length]` pairs. */
 export type Ranges = ReadonlyArray<readonly [offset: number, length: number]>
 

@@ -6,7 +6,7 @@
 import type * as Arrow from 'apache-arrow'
 
 import { invalidArgType } from '../errors.js'
-import { type FastColumn, decodeFast } from './fast.js'
+import { type DictionaryColumn, type FastColumn, decodeFast } from './fast.js'
 import { ALIGN, type ArrowModule, type ColumnLayout, type Span, type TableLayout } from './layout.js'
 
 /** A message inside the Buffers of a read: which range holds it, and where. */
@@ -86,14 +86,14 @@ export function plan(layout: TableLayout, columns: readonly number[], batches: r
   const streams: Piece[][] = []
   if (batches.length === 0) return { ranges, streams: columns.map(() => []) }
   for (const c of columns) {
-    const column = layout.columns[c] as ColumnLayout | FastColumn
+    const column = layout.columns[c] as ColumnLayout | FastColumn | DictionaryColumn
     const spans: Span[] =
       column.kind === 'ipc'
         ? columnMessages(column, batches)
-        : batches.map((b) => {
-            const start = column.spans[2 * b] as number
-            return { offset: column.offset + start, length: (column.spans[2 * b + 1] as number) - start }
-          })
+        : column.kind === 'fast'
+          ? fastSpans(column, batches)
+          : // The whole dictionary, then the indices of the batches.
+            [...fastSpans(column.values, allOf(column.values)), ...fastSpans(column.indices, batches)]
     const pieces: Piece[] = []
     let last: [number, number] | undefined
     for (const span of spans) {
@@ -103,6 +103,19 @@ export function plan(layout: TableLayout, columns: readonly number[], batches: r
     streams.push(pieces)
   }
   return { ranges, streams }
+}
+
+/** The places of `batches` of a fast column. */
+function fastSpans(column: FastColumn, batches: readonly number[]): Span[] {
+  return batches.map((b) => {
+    const start = column.spans[2 * b] as number
+    return { offset: column.offset + start, length: (column.spans[2 * b + 1] as number) - start }
+  })
+}
+
+/** Every batch index of a fast column. */
+function allOf(column: FastColumn): number[] {
+  return Array.from({ length: column.spans.length / 2 }, (_, b) => b)
 }
 
 /** Decodes one IPC column stream with apache-arrow; its bodies stay views of `buffers`. */
@@ -124,11 +137,28 @@ function decodeColumn(A: ArrowModule, pieces: Piece[], buffers: Buffer[], count:
 }
 
 /** Builds the batches of a fast column as views of `buffers`. */
-function decodeFastColumn(D: Classes, type: Arrow.DataType, column: FastColumn, pieces: Piece[], buffers: Buffer[], batches: readonly number[]) {
+function decodeFastColumn(
+  D: Classes,
+  type: Arrow.DataType,
+  column: FastColumn,
+  pieces: readonly Piece[],
+  buffers: Buffer[],
+  batches: readonly number[],
+  dictionary?: Arrow.Vector,
+) {
   return batches.map((b, k) => {
     const p = pieces[k] as Piece
-    return decodeFast(D, type, column, b, buffers[p.range] as Buffer, (column.spans[2 * b] as number) - p.at)
+    return decodeFast(D, type, column, b, buffers[p.range] as Buffer, (column.spans[2 * b] as number) - p.at, dictionary)
   })
+}
+
+/** Builds the batches of a dictionary column: its dictionary once, then each batch's indices over it. */
+function decodeDictionaryColumn(D: Classes, type: Arrow.DataType, column: DictionaryColumn, pieces: Piece[], buffers: Buffer[], batches: readonly number[]) {
+  if (batches.length === 0) return []
+  const all = allOf(column.values)
+  const values = decodeFastColumn(D, column.valueType, column.values, pieces.slice(0, all.length), buffers, all)
+  const dictionary = new column.Vector(values)
+  return decodeFastColumn(D, type, column.indices, pieces.slice(all.length), buffers, batches, dictionary)
 }
 
 /**
@@ -190,8 +220,9 @@ export function assemble(
   const buffers = read.map(aligned)
   const decoded = readPlan.streams.map((pieces, d) => {
     const c = columns[d] as number
-    const column = layout.columns[c] as ColumnLayout | FastColumn
+    const column = layout.columns[c] as ColumnLayout | FastColumn | DictionaryColumn
     if (column.kind === 'fast') return decodeFastColumn(C, (schema.fields[c] as Arrow.Field).type, column, pieces, buffers, batches)
+    if (column.kind === 'dictionary') return decodeDictionaryColumn(C, (schema.fields[c] as Arrow.Field).type, column, pieces, buffers, batches)
     if (A === undefined) throw new Error('an IPC column needs the apache-arrow module of the table')
     return decodeColumn(A, pieces, buffers, batches.length)
   })

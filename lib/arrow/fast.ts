@@ -1,6 +1,7 @@
 /**
  * The fast path for flat columns (fixed-width, boolean, utf8/binary and their
- * large variants, without dictionaries or children): no IPC messages at all.
+ * large variants, without children), and for dictionary columns of such values
+ * whose batches share one dictionary: no IPC messages at all.
  * Each batch's buffers (offsets, values, validity) are paged out as they are,
  * each on a 64-byte boundary, column after column; the index of where each
  * buffer landed stays in JS memory, and a read builds the `Data` objects as
@@ -56,6 +57,32 @@ export function isFlat(parts: readonly Arrow.Data[]): boolean {
   return true
 }
 
+/**
+ * A dictionary column whose batches all share one dictionary of a flat type (the
+ * usual shape: one dictionary written once, no deltas or replacements): its
+ * indices are a fast column, and so is the dictionary's own data. Others are
+ * written as IPC streams.
+ */
+export interface DictionaryColumn {
+  kind: 'dictionary'
+  indices: FastColumn
+  values: FastColumn
+  /** The dictionary's value type, and the Vector class of the table's apache-arrow copy. */
+  valueType: Arrow.DataType
+  Vector: new (data: Arrow.Data[]) => Arrow.Vector
+}
+
+/** Whether one column's batches share one dictionary that can take the fast path. */
+export function isFlatDictionary(parts: readonly Arrow.Data[]): boolean {
+  const first = parts[0]?.dictionary
+  if (first === undefined || first === null) return false
+  for (const d of parts) {
+    if (d.dictionary !== first || d.offset !== 0 || d.children.length > 0) return false
+    if (d.type.typeId as number !== -1 || !FLAT.has((d.type as Arrow.Dictionary).indices.typeId as number)) return false
+  }
+  return first.data.length > 0 && isFlat(first.data)
+}
+
 /** Zero bytes for the padding between buffers (views of one block). */
 const ZEROS = new Uint8Array(ALIGN)
 const PAD = Array.from({ length: ALIGN }, (_, n) => ZEROS.subarray(0, n))
@@ -95,6 +122,22 @@ export function writeFast(parts: readonly Arrow.Data[], chunks: Uint8Array[], of
   return { column: { kind: 'fast', offset, index, spans }, size: at }
 }
 
+/**
+ * Appends a dictionary column: its indices, then its dictionary's data, both as
+ * fast columns (views of the table's buffers, no copy).
+ */
+export function writeDictionary(
+  parts: readonly Arrow.Data[],
+  chunks: Uint8Array[],
+  offset: number,
+  Vector: DictionaryColumn['Vector'],
+): { column: DictionaryColumn; size: number } {
+  const dictionary = (parts[0] as Arrow.Data).dictionary as Arrow.Vector
+  const indices = writeFast(parts, chunks, offset)
+  const values = writeFast(dictionary.data, chunks, offset + indices.size)
+  return { column: { kind: 'dictionary', indices: indices.column, values: values.column, valueType: dictionary.type, Vector }, size: indices.size + values.size }
+}
+
 /** The apache-arrow `Data` class a read builds with (that of the table paged out). */
 interface Classes {
   Data: typeof Arrow.Data
@@ -110,16 +153,28 @@ function view(Type: ArrayCtor & { BYTES_PER_ELEMENT: number }, bytes: Uint8Array
  * Builds batch `b` of a fast column from `bytes`, which hold the column's bytes
  * from `start` (relative to the column) on, at an 8-byte aligned address.
  */
-export function decodeFast(D: Classes, type: Arrow.DataType, column: FastColumn, b: number, bytes: Uint8Array, start: number): Arrow.Data {
+export function decodeFast(
+  D: Classes,
+  type: Arrow.DataType,
+  column: FastColumn,
+  b: number,
+  bytes: Uint8Array,
+  start: number,
+  dictionary?: Arrow.Vector,
+): Arrow.Data {
   const row = b * STRIDE
   const idx = column.index
   const slot = (s: number, Type: ArrayCtor & { BYTES_PER_ELEMENT: number }) => {
     const at = idx[row + 2 + 2 * s] as number
     return at < 0 ? undefined : view(Type, bytes, at - start, idx[row + 3 + 2 * s] as number)
   }
-  const t = type as Arrow.DataType & { ArrayType: ArrayCtor & { BYTES_PER_ELEMENT: number }; OffsetArrayType?: ArrayCtor & { BYTES_PER_ELEMENT: number } }
+  // A dictionary column's buffers are its indices'.
+  const t = (dictionary === undefined ? type : (type as Arrow.Dictionary).indices) as Arrow.DataType & {
+    ArrayType: ArrayCtor & { BYTES_PER_ELEMENT: number }
+    OffsetArrayType?: ArrayCtor & { BYTES_PER_ELEMENT: number }
+  }
   const offsets = t.OffsetArrayType === undefined ? undefined : slot(0, t.OffsetArrayType)
   const values = slot(1, t.ArrayType)
   const validity = slot(2, Uint8Array)
-  return new D.Data(type, 0, idx[row] as number, idx[row + 1] as number, [offsets, values, validity] as never)
+  return new D.Data(type, 0, idx[row] as number, idx[row + 1] as number, [offsets, values, validity] as never, [], dictionary)
 }

@@ -10,7 +10,7 @@ import type * as Arrow from 'apache-arrow'
 import type { Message } from 'apache-arrow/ipc/metadata/message'
 import type { ArrayBufferViewInput } from 'apache-arrow/util/buffer'
 
-import { ALIGN, type FastColumn, isFlat, writeFast } from './fast.js'
+import { ALIGN, type DictionaryColumn, type FastColumn, isFlat, isFlatDictionary, writeDictionary, writeFast } from './fast.js'
 
 /** The apache-arrow build a table belongs to (CommonJS and ESM builds are distinct). */
 export type ArrowModule = typeof import('apache-arrow')
@@ -54,7 +54,7 @@ export interface ColumnLayout {
 
 /** Everything needed to read a table back, apart from its bytes. */
 export interface TableLayout {
-  columns: (ColumnLayout | FastColumn)[]
+  columns: (ColumnLayout | FastColumn | DictionaryColumn)[]
   /** Rows of each record batch. */
   batchRows: number[]
   /** Custom metadata of each record batch (undefined where there is none). */
@@ -137,7 +137,7 @@ function captureWriter(A: ArrowModule) {
 export function layOut(A: ArrowModule | undefined, table: Arrow.Table): { chunks: Uint8Array[]; layout: TableLayout } {
   const batches = table.batches
   const chunks: Uint8Array[] = []
-  const columns: (ColumnLayout | FastColumn)[] = []
+  const columns: (ColumnLayout | FastColumn | DictionaryColumn)[] = []
   let base = 0
   table.schema.fields.forEach((field, c) => {
     const parts = batches.map((batch, b) => {
@@ -145,8 +145,11 @@ export function layOut(A: ArrowModule | undefined, table: Arrow.Table): { chunks
       if (child === undefined) throw new Error(`record batch ${b} lacks column ${c}`)
       return child
     })
-    if (isFlat(parts)) {
-      const { column, size } = writeFast(parts, chunks, base)
+    if (isFlat(parts) || isFlatDictionary(parts)) {
+      // The table's own Vector class (a dictionary may be a subclass of it that memoizes).
+      const { column, size } = isFlat(parts)
+        ? writeFast(parts, chunks, base)
+        : writeDictionary(parts, chunks, base, (table.getChildAt(c) as Arrow.Vector).constructor as DictionaryColumn['Vector'])
       columns.push(column)
       base += size
       return
