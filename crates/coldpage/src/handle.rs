@@ -5,13 +5,13 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::encoded_store::EncodedStore;
 use crate::error::{try_zeroed, Error, Result};
-use crate::file_store::FileStore;
 use crate::maps::{self, ViewMap};
-use crate::region::Region;
 use crate::selector::Backend;
 use crate::shared::{slot, Shared};
+use crate::storage::encoded::EncodedStore;
+use crate::storage::file::FileStore;
+use crate::storage::swap::Region;
 use crate::tokens::{ParkOnDrop, Parkable, Registry, SharedToken};
 
 /// Handle ids: never reused in a process, so a stale id never names another handle.

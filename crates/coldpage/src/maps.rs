@@ -11,7 +11,7 @@
 //! - Views are private copy-on-write maps (a write into a view must not reach the
 //!   handle's bytes, so views cannot share): at most [`maps_limit`] at once, past
 //!   which [`view_map`] declines and the view is a copy.
-//! - Swap regions of [`crate::region::SMALL_REGION`] bytes or more are one anonymous
+//! - Swap regions of [`crate::storage::swap::SMALL_REGION`] bytes or more are one anonymous
 //!   map each (at least that many bytes per map); smaller ones live on the heap.
 //!
 //! Every window and view is entered in the OS layer's map table (`os::mapped`), which

@@ -7,21 +7,21 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use crate::arena::{Arena, Quota};
 use crate::config::{Compression, Config};
 use crate::crypt::{Algorithm, Key};
-use crate::encoded_store::{EncodedStore, Encoding};
 use crate::error::{Error, Result};
-use crate::file_store::FileStore;
 use crate::handle::{Data, Handle, Stored};
 use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
 use crate::shared::{ArenaSlot, Counters, Shared};
+use crate::storage::encoded::{EncodedStore, Encoding};
+use crate::storage::file::FileStore;
 
 /// Bytes copied out of a caller's memory by [`Pager::stage`], not yet paged out.
 pub struct Staged {
-    region: crate::region::Region,
+    region: crate::storage::swap::Region,
     len: u64,
 }
 
 impl Staged {
-    pub(crate) fn new(region: crate::region::Region, len: u64) -> Staged {
+    pub(crate) fn new(region: crate::storage::swap::Region, len: u64) -> Staged {
         Staged { region, len }
     }
 }
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Staged {
 /// What a pageout copies from: the caller's chunks, or bytes staged already.
 enum Source<'a> {
     Chunks(&'a [&'a [u8]]),
-    Staged(crate::region::Region),
+    Staged(crate::storage::swap::Region),
 }
 
 /// The total length of `chunks`.

@@ -19,12 +19,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::arena::Extent;
 use crate::error::{Error, Result};
-use crate::file_store::FileStore;
 use crate::handle::{next_id, Data, Handle, Stored};
 use crate::integrity::{checksum_chunks_into, BLOCK};
 use crate::pager::{Pager, Staged};
-use crate::region::Region;
 use crate::selector::{swap_backend_supported, Backend};
+use crate::storage::file::FileStore;
+use crate::storage::swap::Region;
 
 /// The most bytes one [`Slice`] holds: a multiple of the checksum block, so that
 /// every slice but the last covers whole blocks.
@@ -278,7 +278,7 @@ fn write_file_slice(extent: &Extent, sums: &[AtomicU64], offset: u64, bytes: &[u
     }
     let arena = &extent.arena;
     let write = || {
-        crate::file_store::write_chunks(arena, extent.offset + offset, &[bytes])
+        crate::storage::file::write_chunks(arena, extent.offset + offset, &[bytes])
             .map_err(|e| Error::io_at("pwritev", Some(arena.dir.path.clone()), e))
     };
     match write() {

@@ -41,7 +41,7 @@ pub(crate) struct FileStore {
 
 /// Reads of the first `len` bytes of an extent: copies from the arena's shared read
 /// windows ([`crate::maps`]) under the SIGBUS guard where the platform has one, else
-/// `pread`. Shared by plain and encoded ([`crate::encoded_store`]) stores.
+/// `pread`. Shared by plain and encoded ([`crate::storage::encoded`]) stores.
 pub(crate) struct ExtentReader {
     /// The windows the extent lies in, in order, taken on the first read (`None`
     /// where the platform has no guarded copy or a map failed).

@@ -27,10 +27,10 @@ use std::sync::Arc;
 use crate::arena::{Arena, Extent};
 use crate::crypt::{Key, Tag};
 use crate::error::{try_zeroed, Error, Result};
-use crate::file_store::ExtentReader;
 use crate::integrity::{hash, BLOCK};
 use crate::os;
 use crate::shared::Counters;
+use crate::storage::file::ExtentReader;
 
 /// Reads fetch at most this many stored bytes per `pread`, so a piece is decoded
 /// while it is still in cache.
