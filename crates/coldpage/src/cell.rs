@@ -60,7 +60,7 @@ impl HandleCell {
     /// # Errors
     /// [`Error::Disposed`] once disposed or taken.
     pub fn get(&self) -> Result<Handle> {
-        self.lock().as_ref().map(Handle::share).ok_or(Error::Disposed(self.id))
+        self.lock().as_ref().map(Handle::for_read).ok_or(Error::Disposed(self.id))
     }
 
     /// A token naming the handle's storage for [`Handle::open`] on another thread

@@ -108,11 +108,12 @@ pub use cell::HandleCell;
 pub use config::{default_scratch_dir, Compression, Config};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
-pub use handle::{check_memory, Handle, Lease, Residency, TakeError, Taken};
+pub use handle::{check_memory, Handle, Lease, TakeError, Taken};
 pub use maps::{maps_held, maps_limit, media_error_count, media_errors_since};
 pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use pressure::{Level, Pressure};
 pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
+pub use storage::swap::Residency;
 pub use tokens::SharedToken;
 pub use writer::{PageoutWriter, Slice, SLICE_BYTES};
 

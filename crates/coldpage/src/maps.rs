@@ -197,6 +197,13 @@ impl ViewMap {
     pub(crate) fn poisoned(&self) -> bool {
         os::mapped::poisoned(self.map.as_ptr(), self.map.len())
     }
+
+    /// The map's first byte, writable: the map is private (copy-on-write), so a
+    /// write changes this process's pages only, never the scratch file. The pointer
+    /// comes from the mapping itself, not from a shared borrow of it.
+    pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
+        self.map.as_ptr().cast_mut()
+    }
 }
 
 impl Drop for ViewMap {

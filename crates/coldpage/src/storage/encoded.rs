@@ -31,6 +31,7 @@ use crate::integrity::{hash, BLOCK};
 use crate::os;
 use crate::shared::Counters;
 use crate::storage::file::ExtentReader;
+use crate::storage::write_extent;
 
 /// Reads fetch at most this many stored bytes per `pread`, so a piece is decoded
 /// while it is still in cache.
@@ -45,7 +46,7 @@ pub(crate) struct Encoding {
 
 /// Where one block's stored bytes are (relative to the extent) and what they are.
 #[derive(Clone, Copy)]
-struct Stored {
+struct BlockPlace {
     at: u64,
     len: u32,
     lz4: bool,
@@ -66,7 +67,7 @@ pub(crate) struct EncodedStore {
     /// The handle's id (part of every block's associated data).
     handle: u64,
     /// Per block, when compressed; `None`: block `i` is stored raw at `i * BLOCK`.
-    blocks: Option<Vec<Stored>>,
+    blocks: Option<Vec<BlockPlace>>,
     checks: Checks,
 }
 
@@ -99,29 +100,10 @@ impl EncodedStore {
     ) -> Result<EncodedStore> {
         let chunks: Vec<&[u8]> = chunks.iter().copied().filter(|c| !c.is_empty()).collect();
         // Blocks never grow (a block LZ4 does not shrink is stored raw), so an extent
-        // of `total` bytes holds them; the unused tail is given back below.
-        let mut extent = arena.allocate(total)?;
-        let (blocks, checks, written) = match encode_into(&extent, &chunks, total, handle, encoding) {
-            Ok(done) => done,
-            Err(err) => {
-                // The part-written extent is punched at once (not recycled) when it drops.
-                extent.recycle = false;
-                drop(extent);
-                // A full disk may be only the recycled extents' doing: give them back,
-                // retry once (with fresh nonces: a nonce is never used twice).
-                if !matches!(err, Error::NoSpace(_)) || arena.flush_recycled() == 0 {
-                    return Err(err);
-                }
-                extent = arena.allocate(total)?;
-                match encode_into(&extent, &chunks, total, handle, encoding) {
-                    Ok(done) => done,
-                    Err(err) => {
-                        extent.recycle = false;
-                        return Err(err);
-                    }
-                }
-            }
-        };
+        // of `total` bytes holds them; the unused tail is given back below. A retry
+        // after a full disk encodes again, with fresh nonces.
+        let (mut extent, (blocks, checks, written)) =
+            write_extent(arena, total, |extent| encode_into(extent, &chunks, total, handle, encoding))?;
         extent.shrink(written);
         Ok(EncodedStore { reader: ExtentReader::new(extent, written), len: total, handle, blocks, checks })
     }
@@ -155,10 +137,10 @@ impl EncodedStore {
         (((block + 1) * BLOCK).min(self.len) - block * BLOCK) as usize
     }
 
-    fn stored(&self, block: u64) -> Stored {
+    fn stored(&self, block: u64) -> BlockPlace {
         match &self.blocks {
             Some(blocks) => blocks[block as usize],
-            None => Stored { at: block * BLOCK, len: self.raw_len(block) as u32, lz4: false },
+            None => BlockPlace { at: block * BLOCK, len: self.raw_len(block) as u32, lz4: false },
         }
     }
 
@@ -176,8 +158,8 @@ impl EncodedStore {
     /// Fills `dst` from `offset` (the range is already checked against the handle).
     /// On a failed check `dst` is zeroed and the error is `Corrupt`.
     ///
-    /// Decoding runs on the calling thread: splitting large reads over two threads
-    /// was measured on this project's shared 2-core VM and gained nothing (README).
+    /// Decoding runs on the calling thread: splitting large reads over threads did
+    /// not pay for the hand-off (the README's performance notes).
     pub(crate) fn read_into(&self, offset: u64, dst: &mut [u8], verify: bool, counters: &Counters) -> Result<()> {
         if dst.is_empty() {
             return Ok(());
@@ -342,7 +324,7 @@ impl<'a> Input<'a> {
 struct Piece {
     bytes: Vec<u8>,
     used: usize,
-    blocks: Vec<Stored>,
+    blocks: Vec<BlockPlace>,
     tags: Vec<Tag>,
     sums: Vec<u64>,
 }
@@ -394,7 +376,7 @@ impl Job<'_> {
                 None => out.sums.push(hash(stored)),
             }
             if self.lz4 {
-                out.blocks.push(Stored { at: pos as u64, len: stored_len as u32, lz4 });
+                out.blocks.push(BlockPlace { at: pos as u64, len: stored_len as u32, lz4 });
             }
             pos += stored_len;
         }
@@ -413,7 +395,7 @@ fn encode_into(
     total: u64,
     handle: u64,
     encoding: &Encoding,
-) -> Result<(Option<Vec<Stored>>, Checks, u64)> {
+) -> Result<(Option<Vec<BlockPlace>>, Checks, u64)> {
     let count = total.div_ceil(BLOCK);
     let count_usize = usize::try_from(count).map_err(|_| Error::no_memory(total))?;
     let mut blocks = Vec::new();
@@ -439,9 +421,9 @@ fn encode_into(
         lz4: encoding.lz4,
         seal: encoding.key.as_deref().map(|key| (key, first_nonce)),
     };
-    // One piece at a time, encoded and then written from one reused buffer. Encoding
-    // on other threads while this one writes was measured on this project's shared
-    // 2-core VM and gained nothing (README).
+    // One piece at a time, encoded and then written from one reused buffer: encoding
+    // on other threads while this one writes did not pay for the hand-off (the
+    // README's performance notes).
     let mut buf = try_zeroed(PIECE.min(total) as usize + lz4_flex::block::get_maximum_output_size(BLOCK as usize))?;
     let mut written = 0u64;
     for piece in 0..total.div_ceil(PIECE) {
@@ -449,7 +431,7 @@ fn encode_into(
         let arena = &extent.arena;
         write_at(arena, extent.offset + written, &encoded.bytes[..encoded.used])
             .map_err(|e| Error::io_at("pwrite", Some(arena.dir.path.clone()), e))?;
-        blocks.extend(encoded.blocks.iter().map(|b| Stored { at: b.at + written, ..*b }));
+        blocks.extend(encoded.blocks.iter().map(|b| BlockPlace { at: b.at + written, ..*b }));
         tags.extend_from_slice(&encoded.tags);
         sums.extend_from_slice(&encoded.sums);
         written += encoded.used as u64;

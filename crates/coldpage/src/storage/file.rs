@@ -23,10 +23,23 @@ use crate::integrity::{checksum_chunks_into, first_mismatch, BLOCK};
 use crate::maps::{self, ViewMap, Window, WINDOW};
 use crate::os;
 use crate::shared::Counters;
+use crate::storage::write_extent;
 
 /// Verified reads larger than this are read and hashed in pieces of this size, which
 /// stay in the CPU cache between the copy and the hash.
 const VERIFY_PIECE: usize = 256 << 10;
+
+/// Ranges this long on average are read one by one, each straight into its
+/// target: one system call per range costs nothing next to the bytes, and a
+/// coalesced read would stage them and copy them a second time.
+const LARGE_RANGE: u64 = 1 << 20;
+
+/// Whether `ranges` are long enough to be read one by one rather than coalesced
+/// (see [`LARGE_RANGE`]).
+pub(crate) fn large_ranges(ranges: &[(u64, u64)]) -> bool {
+    let total = ranges.iter().fold(0u64, |sum, r| sum.saturating_add(r.1));
+    !ranges.is_empty() && total / ranges.len() as u64 >= LARGE_RANGE
+}
 
 thread_local! {
     /// Buffers for the partial first and last blocks of a verified read, so that a
@@ -69,22 +82,10 @@ impl FileStore {
     pub(crate) fn write(arena: &Arc<Arena>, chunks: &[&[u8]], total: u64) -> Result<FileStore> {
         let mut sums = Vec::new();
         sums.try_reserve_exact(total.div_ceil(BLOCK) as usize).map_err(|_| Error::no_memory(total / 512))?;
-        let mut extent = arena.allocate(total)?;
-        if let Err(e) = write_hashed(arena, extent.offset, chunks, total, &mut sums) {
-            // The part-written extent is punched at once (not recycled) when it drops.
-            extent.recycle = false;
-            drop(extent);
-            let err = Error::io_at("pwritev", Some(arena.dir.path.clone()), e);
-            // A full disk may be only the recycled extents' doing: give them back, retry once.
-            if !matches!(err, Error::NoSpace(_)) || arena.flush_recycled() == 0 {
-                return Err(err);
-            }
-            extent = arena.allocate(total)?;
-            if let Err(e) = write_hashed(arena, extent.offset, chunks, total, &mut sums) {
-                extent.recycle = false;
-                return Err(Error::io_at("pwritev", Some(arena.dir.path.clone()), e));
-            }
-        }
+        let (extent, ()) = write_extent(arena, total, |extent| {
+            write_hashed(arena, extent.offset, chunks, total, &mut sums)
+                .map_err(|e| Error::io_at("pwritev", Some(arena.dir.path.clone()), e))
+        })?;
         Ok(FileStore { reader: ExtentReader::new(extent, total), sums })
     }
 
@@ -96,6 +97,11 @@ impl FileStore {
 
     pub(crate) fn arena(&self) -> &Arc<Arena> {
         &self.reader.extent.arena
+    }
+
+    /// The handle's length, which is also what it occupies in its extent.
+    pub(crate) fn len(&self) -> u64 {
+        self.reader.len
     }
 
     /// Where the extent is in its arena file (for tests that tamper with it).
