@@ -539,8 +539,7 @@ impl Lease {
     /// ([`Lease::is_copy`]) and an empty lease. For bindings that expose the lease
     /// to a runtime whose views are writable.
     ///
-    /// The pointer is valid for writes of [`len`](<[u8]>::len) bytes while the lease
-    /// lives. Writing through it is `unsafe` for the caller, who must not write
+    /// The pointer is valid for writes of `self.len()` bytes while the lease lives. Writing through it is `unsafe` for the caller, who must not write
     /// while a `&[u8]` from this lease's [`Deref`] is in use.
     ///
     /// ```
