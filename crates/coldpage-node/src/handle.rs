@@ -354,13 +354,14 @@ impl NativeHandle {
         if !zero_copy || lease.is_empty() || lease.is_copy() || !self.cell.lends_views() {
             return buffers::copy(env, &lease);
         }
-        self.prune_views(env);
-        let slot = Arc::new(Mutex::new(Some(lease)));
-        let (data, len) = {
-            let held = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            let lease = held.as_ref().expect("just stored");
-            (lease.as_ptr().cast_mut(), lease.len())
+        // Only a private copy-on-write map of the extent can back a writable Buffer.
+        let Some(data) = lease.writable_ptr() else {
+            return buffers::copy(env, &lease);
         };
+        let len = lease.len();
+        self.prune_views(env);
+        // The pointer stays valid when the lease moves: it points into the map, not the lease.
+        let slot = Arc::new(Mutex::new(Some(lease)));
         // A view maps `len` bytes, resident as JS reads them: V8 is told, as for a
         // Buffer that size, so that views dropped by their users are collected (and
         // unmapped) at the pace dropped Buffers are, not only when the heap fills.

@@ -101,7 +101,7 @@ impl HandleCell {
     /// # Errors
     /// [`Error::Disposed`] once disposed or taken.
     pub fn get(&self) -> Result<Handle> {
-        self.with_live(Handle::share)
+        self.with_live(Handle::for_read)
     }
 
     /// A token naming the handle's storage for [`Handle::open`] on another thread
@@ -162,9 +162,9 @@ impl HandleCell {
         let mut life = self.lock();
         match std::mem::replace(&mut *life, Life::Ended) {
             Life::Live(handle) => {
-                let share = handle.share();
+                let reader = handle.for_read();
                 *life = Life::Taking(handle);
-                Ok(share)
+                Ok(reader)
             }
             other => {
                 *life = other;

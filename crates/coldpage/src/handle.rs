@@ -5,29 +5,18 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::encoded_store::EncodedStore;
 use crate::error::{try_zeroed, Error, Result};
-use crate::file_store::FileStore;
-use crate::maps::{self, ViewMap};
-use crate::region::Region;
+use crate::maps;
 use crate::selector::Backend;
 use crate::shared::{slot, Shared};
+use crate::storage::swap::{Region, Residency};
+use crate::storage::{file, ReadContext, Span, Storage};
 use crate::tokens::{ParkOnDrop, Parkable, Registry, SharedToken};
 
 /// Handle ids: never reused in a process, so a stale id never names another handle.
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh handle id.
-/// Ranges this long on average are read one by one, each straight into its
-/// target: one system call per range costs nothing next to the bytes, and a
-/// coalesced read would stage them and copy them a second time.
-const LARGE_RANGE: u64 = 1 << 20;
-
-fn large_ranges(ranges: &[(u64, u64)]) -> bool {
-    let total = ranges.iter().fold(0u64, |sum, r| sum.saturating_add(r.1));
-    !ranges.is_empty() && total / ranges.len() as u64 >= LARGE_RANGE
-}
-
 pub(crate) fn next_id() -> u64 {
     NEXT_HANDLE.fetch_add(1, Ordering::Relaxed)
 }
@@ -36,7 +25,7 @@ pub(crate) fn next_id() -> u64 {
 /// shared it. Entries are weak and leave when their storage is freed; a handle over it
 /// dropped without [`Handle::dispose`] parks it there for a grace period (see
 /// [`crate::tokens`]).
-static SHARED: Registry<Stored> = Registry::new();
+static SHARED: Registry<Paged> = Registry::new();
 
 /// Paged-out bytes. `Send + Sync`; reads take `&self` and may run from many threads.
 /// Dropping the handle frees its storage (once no [`Lease`] and no other handle
@@ -47,66 +36,21 @@ pub struct Handle {
     /// This handle's id: the storage's for the handle that paged it out, a fresh one
     /// for each [`Handle::open`].
     id: u64,
-    /// Declared before `stored`, so it drops (and may park) while `stored` is alive.
-    park: ParkOnDrop<Stored>,
-    stored: Arc<Stored>,
+    /// Declared before `paged`, so it drops (and may park) while `paged` is alive.
+    park: ParkOnDrop<Paged>,
+    paged: Arc<Paged>,
 }
 
-/// The storage of one handle, shared by the handle and its leases.
-pub(crate) struct Stored {
+/// What one pageout left: its storage, length and backend, counted in the pager's
+/// stats while it lives; shared by the handles and leases over it.
+pub(crate) struct Paged {
     id: u64,
     len: u64,
     backend: Backend,
-    data: Data,
+    storage: Storage,
     shared: Arc<Shared>,
     /// Whether [`SHARED`] holds an entry for this storage (under `id`).
     registered: AtomicBool,
-}
-
-pub(crate) enum Data {
-    Empty,
-    Swap(Region),
-    File(FileStore),
-    /// File-backed, compressed and/or encrypted.
-    Encoded(EncodedStore),
-}
-
-/// Swap residency of a handle's pages, as the OS reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Residency {
-    /// Pages the handle's region spans.
-    pub pages: u64,
-    /// Pages in RAM (Linux: including the swap cache; Windows: in the working set).
-    pub resident: u64,
-    /// Pages swapped out.
-    pub swapped: u64,
-}
-
-/// Copies `chunks` into a fresh anonymous region and asks the OS to page it out first.
-pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<Region> {
-    let region = fill_region(chunks, total)?;
-    // A hint: a kernel without MADV_COLD keeps the pages on the normal LRU, which only
-    // makes them slower to reclaim, so an error is not worth failing the pageout.
-    let _ = region.page_out();
-    Ok(region)
-}
-
-/// Copies `chunks` (`total` bytes) into a fresh region: a populated mapping (the
-/// pages are faulted in one batch by the kernel), or the heap for small ones.
-pub(crate) fn fill_region(chunks: &[&[u8]], total: u64) -> Result<Region> {
-    let len = usize::try_from(total).map_err(|_| Error::OutOfRange(format!("{total} bytes do not fit in memory")))?;
-    fail_point!("swap-alloc", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(crate::os::errno::ENOMEM))));
-    let mut region = Region::new(len).map_err(|e| match e.kind() {
-        std::io::ErrorKind::OutOfMemory => Error::NoMemory(format!("{len} bytes of memory for a swap region: {e}")),
-        _ => Error::io("mmap", e),
-    })?;
-    let mut at = 0;
-    let dst = region.as_mut_slice();
-    for chunk in chunks {
-        dst[at..at + chunk.len()].copy_from_slice(chunk);
-        at += chunk.len();
-    }
-    Ok(region)
 }
 
 /// Whether `bytes` of results could be allocated now: reserves them as untouched
@@ -121,16 +65,16 @@ pub fn check_memory(bytes: u64) -> Result<()> {
     Vec::<u8>::new().try_reserve_exact(len).map_err(|_| Error::no_memory(bytes))
 }
 
-impl Stored {
-    pub(crate) fn new(id: u64, len: u64, backend: Backend, data: Data, shared: Arc<Shared>) -> Stored {
+impl Paged {
+    pub(crate) fn new(id: u64, len: u64, backend: Backend, storage: Storage, shared: Arc<Shared>) -> Paged {
         let c = &shared.counters;
         c.handles[slot(backend)].fetch_add(1, Ordering::Relaxed);
         c.bytes[slot(backend)].fetch_add(len, Ordering::Relaxed);
-        Stored { id, len, backend, data, shared, registered: AtomicBool::new(false) }
+        Paged { id, len, backend, storage, shared, registered: AtomicBool::new(false) }
     }
 }
 
-impl Parkable for Stored {
+impl Parkable for Paged {
     fn token_id(&self) -> u64 {
         self.id
     }
@@ -139,12 +83,12 @@ impl Parkable for Stored {
         self.registered.load(Ordering::Acquire)
     }
 
-    fn registry() -> &'static Registry<Stored> {
+    fn registry() -> &'static Registry<Paged> {
         &SHARED
     }
 }
 
-impl Drop for Stored {
+impl Drop for Paged {
     fn drop(&mut self) {
         // Registration happened while a handle held the storage, so it is visible here
         // (Arc's last drop synchronises with every earlier one).
@@ -192,15 +136,15 @@ fn plan_targets(ranges: &[(u64, u64)], targets: &[&mut [u8]]) -> Result<Vec<(usi
 }
 
 impl Handle {
-    pub(crate) fn new(stored: Stored) -> Handle {
-        let stored = Arc::new(stored);
-        Handle { id: stored.id, park: ParkOnDrop::armed(&stored), stored }
+    pub(crate) fn new(paged: Paged) -> Handle {
+        let paged = Arc::new(paged);
+        Handle { id: paged.id, park: ParkOnDrop::armed(&paged), paged }
     }
 
     /// Another owner of the same storage (freed when the last one drops), with the
     /// same id; for [`crate::HandleCell`], whose reads in flight each hold one.
-    pub(crate) fn share(&self) -> Handle {
-        Handle { id: self.id, park: ParkOnDrop::disarmed(), stored: Arc::clone(&self.stored) }
+    pub(crate) fn for_read(&self) -> Handle {
+        Handle { id: self.id, park: ParkOnDrop::disarmed(), paged: Arc::clone(&self.paged) }
     }
 
     /// Ends this handle explicitly: unlike a plain drop, it leaves nothing parked for
@@ -230,9 +174,9 @@ impl Handle {
     /// # Ok::<(), coldpage::Error>(())
     /// ```
     pub fn share_token(&self) -> SharedToken {
-        let stored = &self.stored;
-        SHARED.register(stored.id, stored, || stored.registered.store(true, Ordering::Release));
-        SharedToken { process: SharedToken::this_process(), id: stored.id }
+        let paged = &self.paged;
+        SHARED.register(paged.id, paged, || paged.registered.store(true, Ordering::Release));
+        SharedToken { process: SharedToken::this_process(), id: paged.id }
     }
 
     /// A new handle over the storage that `token` names, with its own id. The storage
@@ -258,8 +202,8 @@ impl Handle {
                 token.id
             )));
         }
-        let stored = SHARED.get(token.id).ok_or(Error::Disposed(token.id))?;
-        Ok(Handle { id: next_id(), park: ParkOnDrop::armed(&stored), stored })
+        let paged = SHARED.get(token.id).ok_or(Error::Disposed(token.id))?;
+        Ok(Handle { id: next_id(), park: ParkOnDrop::armed(&paged), paged })
     }
 
     /// A process-unique id, used in error messages.
@@ -269,38 +213,35 @@ impl Handle {
 
     /// The handle's logical length in bytes.
     pub fn len(&self) -> u64 {
-        self.stored.len
+        self.paged.len
     }
 
     /// Whether the handle holds zero bytes.
     pub fn is_empty(&self) -> bool {
-        self.stored.len == 0
+        self.paged.len == 0
     }
 
     /// The backend fixed into the handle at pageout.
     pub fn backend(&self) -> Backend {
-        self.stored.backend
+        self.paged.backend
     }
 
     /// Bytes this handle keeps in process memory (its swap region; 0 for file-backed
     /// handles), for bindings that report external memory to a garbage collector.
     pub fn resident_bytes(&self) -> u64 {
-        match &self.stored.data {
-            Data::Swap(region) => region.mapped_len() as u64,
-            _ => 0,
-        }
+        self.paged.storage.resident_bytes()
     }
 
     fn check(&self, offset: u64, len: u64) -> Result<()> {
         match offset.checked_add(len) {
-            Some(end) if end <= self.stored.len => {}
-            _ => return Err(Error::out_of_range(offset, len, self.stored.len)),
+            Some(end) if end <= self.paged.len => {}
+            _ => return Err(Error::out_of_range(offset, len, self.paged.len)),
         }
         // A media error under a view or a read of this storage: its bytes are gone, and
         // every read says so from then on, on every thread.
-        if maps::storage_failed(self.stored.id) {
+        if maps::storage_failed(self.paged.id) {
             let lost = Error::io("read (mapped)", std::io::Error::from_raw_os_error(crate::os::errno::EIO));
-            return self.stored.shared.count_failure(Err(lost));
+            return self.paged.shared.count_failure(Err(lost));
         }
         Ok(())
     }
@@ -310,18 +251,30 @@ impl Handle {
     fn note_media_error<T>(&self, result: Result<T>) -> Result<T> {
         if let Err(e) = &result {
             if e.syscall() == Some("read (mapped)") {
-                maps::media_error(self.stored.id);
+                maps::media_error(self.paged.id);
             }
         }
         result
     }
 
-    fn verify(&self) -> bool {
-        self.stored.shared.verify.load(Ordering::Relaxed)
+    fn read_context(&self) -> ReadContext<'_> {
+        let p = &*self.paged;
+        ReadContext {
+            verify: p.shared.verify.load(Ordering::Relaxed),
+            handle: self.id,
+            owner: p.id,
+            counters: &p.shared.counters,
+        }
+    }
+
+    /// Counts a failed read among the pager's errors, and a media error against the
+    /// storage.
+    fn count_failure<T>(&self, result: Result<T>) -> Result<T> {
+        self.paged.shared.count_failure(self.note_media_error(result))
     }
 
     fn count_read(&self, calls: u64, bytes: u64) {
-        let c = &self.stored.shared.counters;
+        let c = &self.paged.shared.counters;
         c.reads.fetch_add(calls, Ordering::Relaxed);
         c.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     }
@@ -346,18 +299,7 @@ impl Handle {
     /// As [`Handle::read_at`].
     pub fn read_into(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check(offset, buf.len() as u64)?;
-        let s = &*self.stored;
-        let result = match &s.data {
-            Data::Empty => Ok(()),
-            Data::Swap(region) => {
-                let at = offset as usize;
-                crate::copy::copy_bytes(buf, &region.as_slice()[at..at + buf.len()]);
-                Ok(())
-            }
-            Data::File(file) => file.read_into(offset, buf, self.verify(), self.id, &s.shared.counters),
-            Data::Encoded(store) => store.read_into(offset, buf, self.verify(), &s.shared.counters),
-        };
-        s.shared.count_failure(self.note_media_error(result))?;
+        self.count_failure(self.paged.storage.read_into(offset, buf, self.read_context()))?;
         self.count_read(1, buf.len() as u64);
         Ok(())
     }
@@ -382,7 +324,7 @@ impl Handle {
         check_memory(total)?;
         let mut out: Vec<Vec<u8>> = Vec::new();
         out.try_reserve_exact(ranges.len()).map_err(|_| Error::no_memory(ranges.len() as u64 * 24))?;
-        if large_ranges(ranges) {
+        if file::large_ranges(ranges) {
             // Each straight into its own result (zeroed pages the OS gives untouched):
             // a run read in one go would go through a staging buffer and be copied again.
             for &(_, len) in ranges {
@@ -429,39 +371,11 @@ impl Handle {
     pub fn read_at_many_into_all(&self, ranges: &[(u64, u64)], targets: &mut [&mut [u8]]) -> Result<()> {
         let plan = plan_targets(ranges, targets)?;
         self.check_all(ranges)?;
-        let s = &*self.stored;
-        let result = match &s.data {
-            Data::File(file) if file.reads_mapped() || large_ranges(ranges) => {
-                // Each range lands straight in its target (copied from the extent's map,
-                // or read with one `pread` per large range): no staging buffer between
-                // the file and `buf`.
-                ranges.iter().zip(&plan).filter(|(r, _)| r.1 > 0).try_for_each(|(&(offset, len), &(t, at))| {
-                    let dst = &mut targets[t][at..at + len as usize];
-                    file.read_into(offset, dst, self.verify(), self.id, &s.shared.counters)
-                })
-            }
-            // Each range decodes only the blocks it touches, straight into its target.
-            Data::Encoded(store) => {
-                ranges.iter().zip(&plan).filter(|(r, _)| r.1 > 0).try_for_each(|(&(offset, len), &(t, at))| {
-                    store.read_into(offset, &mut targets[t][at..at + len as usize], self.verify(), &s.shared.counters)
-                })
-            }
-            _ if ranges.len() == 1 && ranges[0].1 > 0 => {
-                let (offset, len) = ranges[0];
-                let (t, at) = plan[0];
-                return self.read_into(offset, &mut targets[t][at..at + len as usize]);
-            }
-            _ => self.read_many_uncounted(ranges, |i, bytes| {
-                if !bytes.is_empty() {
-                    let (t, at) = plan[i];
-                    crate::copy::copy_bytes(&mut targets[t][at..at + bytes.len()], bytes);
-                }
-            }),
-        };
+        let result = self.paged.storage.read_many_into(ranges, &plan, targets, self.read_context());
         if matches!(result, Err(Error::Corrupt { .. })) {
             targets.iter_mut().for_each(|t| t.fill(0));
         }
-        s.shared.count_failure(self.note_media_error(result))?;
+        self.count_failure(result)?;
         self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
         Ok(())
     }
@@ -472,36 +386,9 @@ impl Handle {
 
     /// Delivers each range's bytes (two or more ranges, checked by the caller).
     fn read_many(&self, ranges: &[(u64, u64)], deliver: impl FnMut(usize, &[u8])) -> Result<()> {
-        let s = &*self.stored;
-        let result = self.read_many_uncounted(ranges, deliver);
-        s.shared.count_failure(self.note_media_error(result))?;
+        self.count_failure(self.paged.storage.read_many(ranges, self.read_context(), deliver))?;
         self.count_read(ranges.len() as u64, ranges.iter().map(|r| r.1).sum());
         Ok(())
-    }
-
-    fn read_many_uncounted(&self, ranges: &[(u64, u64)], mut deliver: impl FnMut(usize, &[u8])) -> Result<()> {
-        let s = &*self.stored;
-        match &s.data {
-            Data::Empty => {
-                (0..ranges.len()).for_each(|i| deliver(i, &[]));
-                Ok(())
-            }
-            Data::Swap(region) => {
-                for (i, &(o, l)) in ranges.iter().enumerate() {
-                    deliver(i, &region.as_slice()[o as usize..(o + l) as usize]);
-                }
-                Ok(())
-            }
-            Data::File(file) => file.read_many(ranges, self.verify(), self.id, &s.shared.counters, deliver),
-            Data::Encoded(store) => {
-                for (i, &(offset, len)) in ranges.iter().enumerate() {
-                    let mut bytes = try_zeroed(len as usize)?;
-                    store.read_into(offset, &mut bytes, self.verify(), &s.shared.counters)?;
-                    deliver(i, &bytes);
-                }
-                Ok(())
-            }
-        }
     }
 
     /// A zero-copy lease on `[offset, offset + len)`: the swap region itself, or a
@@ -514,32 +401,9 @@ impl Handle {
     /// As [`Handle::read_at`], plus [`Error::Io`] when `mmap` fails.
     pub fn view(&self, offset: u64, len: u64) -> Result<Lease> {
         self.check(offset, len)?;
-        let s = &*self.stored;
-        let span = match &s.data {
-            _ if len == 0 => Span::Region { offset: 0, len: 0 },
-            Data::Empty => Span::Region { offset: 0, len: 0 },
-            Data::Swap(_) => Span::Region { offset: offset as usize, len: len as usize },
-            Data::File(file) => {
-                let mapped = file.map(offset, len, self.verify(), (self.id, s.id), &s.shared.counters);
-                match s.shared.count_failure(self.note_media_error(mapped))? {
-                    Some((map, at)) => Span::Map { map, at, len: len as usize },
-                    // As many views are mapped as the pager allows: this one is a copy.
-                    None => {
-                        let mut bytes = try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?;
-                        let read = file.read_into(offset, &mut bytes, self.verify(), self.id, &s.shared.counters);
-                        s.shared.count_failure(self.note_media_error(read))?;
-                        Span::Copy(bytes)
-                    }
-                }
-            }
-            Data::Encoded(store) => {
-                let mut bytes = try_zeroed(usize::try_from(len).map_err(|_| Error::no_memory(len))?)?;
-                s.shared.count_failure(store.read_into(offset, &mut bytes, self.verify(), &s.shared.counters))?;
-                Span::Copy(bytes)
-            }
-        };
+        let span = self.count_failure(self.paged.storage.lend(offset, len, self.read_context()))?;
         self.count_read(1, len);
-        Ok(Lease { span, stored: Arc::clone(&self.stored) })
+        Ok(Lease { span, paged: Arc::clone(&self.paged) })
     }
 
     /// All the bytes, consuming the handle. A swap handle hands over its region
@@ -552,34 +416,32 @@ impl Handle {
     /// live and readable.
     pub fn take(self) -> std::result::Result<Taken, TakeError> {
         // A take ends the handle explicitly (as dispose), unless it fails.
-        let Handle { id, mut park, stored } = self;
+        let Handle { id, mut park, paged } = self;
         park.disarm();
-        let len = stored.len;
-        let stored = match Arc::try_unwrap(stored) {
-            Ok(mut stored) => match std::mem::replace(&mut stored.data, Data::Empty) {
-                Data::Swap(region) => {
-                    stored.shared.counters.reads.fetch_add(1, Ordering::Relaxed);
-                    stored.shared.counters.bytes_read.fetch_add(len, Ordering::Relaxed);
-                    stored.shared.counters.takes.fetch_add(1, Ordering::Relaxed);
+        let len = paged.len;
+        let paged = match Arc::try_unwrap(paged) {
+            Ok(mut paged) => match paged.storage.take_region() {
+                Some(region) => {
+                    let c = &paged.shared.counters;
+                    c.reads.fetch_add(1, Ordering::Relaxed);
+                    c.bytes_read.fetch_add(len, Ordering::Relaxed);
+                    c.takes.fetch_add(1, Ordering::Relaxed);
                     return Ok(Taken(Owned::Region(region)));
                 }
-                data => {
-                    stored.data = data;
-                    Arc::new(stored)
-                }
+                None => Arc::new(paged),
             },
-            // A lease (or a share) still borrows the storage: copy, and let it free
-            // the storage later.
-            Err(stored) => stored,
+            // A lease (or another handle) still borrows the storage: copy, and let it
+            // free the storage later.
+            Err(paged) => paged,
         };
-        let handle = Handle { id, park: ParkOnDrop::disarmed(), stored };
+        let handle = Handle { id, park: ParkOnDrop::disarmed(), paged };
         match handle.read_at(0, len) {
             Ok(bytes) => {
-                handle.stored.shared.counters.takes.fetch_add(1, Ordering::Relaxed);
+                handle.paged.shared.counters.takes.fetch_add(1, Ordering::Relaxed);
                 Ok(Taken(Owned::Vec(bytes)))
             }
             Err(error) => {
-                let handle = Handle { park: ParkOnDrop::armed(&handle.stored), ..handle };
+                let handle = Handle { park: ParkOnDrop::armed(&handle.paged), ..handle };
                 Err(TakeError { error, handle })
             }
         }
@@ -589,14 +451,9 @@ impl Handle {
     /// `MADV_WILLNEED` for swap, `posix_fadvise(WILLNEED)` for file (where the OS has
     /// them). Never fails.
     pub fn prefetch(&self, offset: u64, len: u64) {
-        let offset = offset.min(self.stored.len);
-        let len = len.min(self.stored.len - offset);
-        match &self.stored.data {
-            Data::Empty => {}
-            Data::Swap(region) => region.will_need(offset as usize, len as usize),
-            Data::File(file) => file.prefetch(offset, len),
-            Data::Encoded(store) => store.prefetch(offset, len),
-        }
+        let offset = offset.min(self.paged.len);
+        let len = len.min(self.paged.len - offset);
+        self.paged.storage.prefetch(offset, len);
     }
 
     /// How many of a swap handle's pages are resident and how many are swapped out, as
@@ -608,64 +465,39 @@ impl Handle {
     /// [`Error::Unsupported`] for file-backed handles and where the OS reports no
     /// residency; [`Error::Io`] if the OS query fails.
     pub fn residency(&self) -> Result<Residency> {
-        match &self.stored.data {
-            Data::Swap(region) => match region.residency() {
-                Ok((pages, resident, swapped)) => Ok(Residency { pages, resident, swapped }),
-                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Err(Error::Unsupported(e.to_string())),
-                Err(e) => Err(Error::io("residency", e)),
-            },
-            Data::Empty => Ok(Residency { pages: 0, resident: 0, swapped: 0 }),
-            Data::File(_) | Data::Encoded(_) => {
-                Err(Error::Unsupported("residency is measured for swap-backed handles".into()))
-            }
-        }
+        self.paged.storage.residency()
     }
 
     /// The scratch arena id of a file-backed handle (for diagnostics and tests).
     pub fn arena_id(&self) -> Option<u64> {
-        match &self.stored.data {
-            Data::File(file) => Some(file.arena().id),
-            Data::Encoded(store) => Some(store.arena().id),
-            _ => None,
-        }
+        self.paged.storage.arena_id()
     }
 
     /// Whether the handle's scratch bytes are encrypted, compressed or both (set at
     /// pageout from [`Config::encrypt`](crate::Config::encrypt) and
     /// [`Config::compress`](crate::Config::compress); file backend only).
     pub fn is_encoded(&self) -> bool {
-        matches!(self.stored.data, Data::Encoded(_))
+        self.paged.storage.is_encoded()
     }
 
     /// Bytes the handle occupies in its scratch extent (compressed blocks are shorter
     /// than [`Handle::len`]); `None` for other backends.
     pub fn stored_len(&self) -> Option<u64> {
-        match &self.stored.data {
-            Data::File(_) => Some(self.stored.len),
-            Data::Encoded(store) => Some(store.stored_len()),
-            _ => None,
-        }
+        self.paged.storage.stored_len()
     }
 
     /// Where the handle's extent starts in its arena file. For tests that tamper with
     /// scratch bytes; not a stable API.
     #[doc(hidden)]
     pub fn scratch_offset(&self) -> Option<u64> {
-        match &self.stored.data {
-            Data::File(file) => Some(file.extent_offset()),
-            Data::Encoded(store) => Some(store.extent_offset()),
-            _ => None,
-        }
+        self.paged.storage.scratch_offset()
     }
 
     /// The nonce counter values of an encrypted handle's blocks, one per block. For
     /// tests (no value may ever repeat under one pager); not a stable API.
     #[doc(hidden)]
     pub fn nonces(&self) -> Option<std::ops::Range<u64>> {
-        match &self.stored.data {
-            Data::Encoded(store) => store.nonces(),
-            _ => None,
-        }
+        self.paged.storage.nonces()
     }
 }
 
@@ -673,42 +505,23 @@ impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
             .field("id", &self.id)
-            .field("len", &self.stored.len)
-            .field("backend", &self.stored.backend)
+            .field("len", &self.paged.len)
+            .field("backend", &self.paged.backend)
             .finish()
     }
-}
-
-enum Span {
-    Region {
-        offset: usize,
-        len: usize,
-    },
-    Map {
-        map: ViewMap,
-        at: usize,
-        len: usize,
-    },
-    /// Decoded bytes of a compressed or encrypted handle.
-    Copy(Vec<u8>),
 }
 
 /// Zero-copy read access to part of a handle's storage. Keeps the storage alive
 /// (and its scratch extent allocated) until dropped.
 pub struct Lease {
     span: Span,
-    stored: Arc<Stored>,
+    paged: Arc<Paged>,
 }
 
 impl Deref for Lease {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        match (&self.span, &self.stored.data) {
-            (Span::Region { offset, len }, Data::Swap(region)) => &region.as_slice()[*offset..*offset + *len],
-            (Span::Region { .. }, _) => &[],
-            (Span::Map { map, at, len }, _) => &map[*at..*at + *len],
-            (Span::Copy(bytes), _) => bytes,
-        }
+        self.span.bytes(&self.paged.storage)
     }
 }
 
@@ -718,11 +531,37 @@ impl Lease {
     pub fn is_copy(&self) -> bool {
         matches!(self.span, Span::Copy(_))
     }
+
+    /// The lent bytes as a writable pointer, where writing to them is allowed: a
+    /// file-backed lease that is a private copy-on-write map of the extent (writes
+    /// change this process's pages only, never the handle's storage or other
+    /// leases). `None` for a swap lease (the handle's storage itself), a copy
+    /// ([`Lease::is_copy`]) and an empty lease. For bindings that expose the lease
+    /// to a runtime whose views are writable.
+    ///
+    /// The pointer is valid for writes of `self.len()` bytes while the lease lives. Writing through it is `unsafe` for the caller, who must not write
+    /// while a `&[u8]` from this lease's [`Deref`] is in use.
+    ///
+    /// ```
+    /// let pager = coldpage::Pager::new(coldpage::Config::default())?;
+    /// let handle = pager.pageout_to(coldpage::Backend::File, &[&[7u8; 8192]])?;
+    /// let lease = handle.view(0, 8192)?;
+    /// if let Some(ptr) = lease.writable_ptr() {
+    ///     // SAFETY: within the lease's length, while it lives, no borrow of its bytes in use.
+    ///     unsafe { ptr.write(1) };
+    ///     assert_eq!(lease[0], 1);
+    /// }
+    /// assert_eq!(handle.read_at(0, 1)?, [7], "the storage never sees the write");
+    /// # Ok::<(), coldpage::Error>(())
+    /// ```
+    pub fn writable_ptr(&self) -> Option<*mut u8> {
+        self.span.writable_ptr()
+    }
 }
 
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("handle", &self.stored.id).field("len", &self.len()).finish()
+        f.debug_struct("Lease").field("handle", &self.paged.id).field("len", &self.len()).finish()
     }
 }
 

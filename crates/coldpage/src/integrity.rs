@@ -4,9 +4,9 @@
 //! each block's checksum is kept in the handle's memory. A read of part of a block
 //! verifies the whole block.
 //!
-//! The hash is twox-hash's XXH3-64, which picks AVX2/NEON at run time: measured on
-//! this project's 2-core EPYC, 44 GB/s on 4 KiB blocks against 25 GB/s for
-//! xxhash-rust (SSE2 only in a portable build).
+//! The hash is twox-hash's XXH3-64, which picks AVX2/NEON at run time, where
+//! xxhash-rust in a portable build is limited to SSE2 (the README's performance
+//! tables have the comparison).
 
 use std::hash::Hasher;
 

@@ -11,7 +11,7 @@
 //! - Views are private copy-on-write maps (a write into a view must not reach the
 //!   handle's bytes, so views cannot share): at most [`maps_limit`] at once, past
 //!   which [`view_map`] declines and the view is a copy.
-//! - Swap regions of [`crate::region::SMALL_REGION`] bytes or more are one anonymous
+//! - Swap regions of [`crate::storage::swap::SMALL_REGION`] bytes or more are one anonymous
 //!   map each (at least that many bytes per map); smaller ones live on the heap.
 //!
 //! Every window and view is entered in the OS layer's map table (`os::mapped`), which
@@ -193,6 +193,13 @@ impl ViewMap {
     /// Whether a page of the map failed (its bytes are zeros).
     pub(crate) fn poisoned(&self) -> bool {
         os::mapped::poisoned(self.map.as_ptr(), self.map.len())
+    }
+
+    /// The map's first byte, writable: the map is private (copy-on-write), so a
+    /// write changes this process's pages only, never the scratch file. The pointer
+    /// comes from the mapping itself, not from a shared borrow of it.
+    pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
+        self.map.as_ptr().cast_mut()
     }
 }
 

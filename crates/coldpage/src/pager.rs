@@ -7,21 +7,22 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use crate::arena::{Arena, Quota};
 use crate::config::{Compression, Config};
 use crate::crypt::{Algorithm, Key};
-use crate::encoded_store::{EncodedStore, Encoding};
 use crate::error::{Error, Result};
-use crate::file_store::FileStore;
-use crate::handle::{Data, Handle, Stored};
+use crate::handle::{Handle, Paged};
 use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
 use crate::shared::{ArenaSlot, Counters, Shared};
+use crate::storage::encoded::{EncodedStore, Encoding};
+use crate::storage::file::FileStore;
+use crate::storage::Storage;
 
 /// Bytes copied out of a caller's memory by [`Pager::stage`], not yet paged out.
 pub struct Staged {
-    region: crate::region::Region,
+    region: crate::storage::swap::Region,
     len: u64,
 }
 
 impl Staged {
-    pub(crate) fn new(region: crate::region::Region, len: u64) -> Staged {
+    pub(crate) fn new(region: crate::storage::swap::Region, len: u64) -> Staged {
         Staged { region, len }
     }
 }
@@ -33,9 +34,9 @@ impl std::fmt::Debug for Staged {
 }
 
 /// What a pageout copies from: the caller's chunks, or bytes staged already.
-enum Source<'a> {
+enum PageoutBytes<'a> {
     Chunks(&'a [&'a [u8]]),
-    Staged(crate::region::Region),
+    Staged(crate::storage::swap::Region),
 }
 
 /// The total length of `chunks`.
@@ -233,7 +234,7 @@ impl Pager {
     /// As [`Pager::pageout`].
     pub fn pageout_to(&self, backend: Backend, chunks: &[&[u8]]) -> Result<Handle> {
         let len = total_len(chunks)?;
-        self.count_failure(self.store(backend, len, Source::Chunks(chunks)))
+        self.count_failure(self.store(backend, len, PageoutBytes::Chunks(chunks)))
     }
 
     /// Copies the concatenation of `chunks` out of the caller's memory, to be paged
@@ -246,7 +247,7 @@ impl Pager {
     /// [`Error::NoMemory`] when the copy cannot be allocated.
     pub fn stage(&self, chunks: &[&[u8]]) -> Result<Staged> {
         let len = total_len(chunks)?;
-        Ok(Staged { region: self.count_failure(crate::handle::fill_region(chunks, len))?, len })
+        Ok(Staged { region: self.count_failure(crate::storage::swap::fill_region(chunks, len))?, len })
     }
 
     /// Pages out bytes [`Pager::stage`] copied: a swap handle adopts the staged memory
@@ -255,21 +256,21 @@ impl Pager {
     /// # Errors
     /// As [`Pager::pageout`].
     pub fn pageout_staged(&self, backend: Backend, staged: Staged) -> Result<Handle> {
-        self.count_failure(self.store(backend, staged.len, Source::Staged(staged.region)))
+        self.count_failure(self.store(backend, staged.len, PageoutBytes::Staged(staged.region)))
     }
 
-    fn store(&self, backend: Backend, len: u64, source: Source<'_>) -> Result<Handle> {
+    fn store(&self, backend: Backend, len: u64, source: PageoutBytes<'_>) -> Result<Handle> {
         // Taken first: an encrypted pageout binds its blocks to the handle's id.
         let id = crate::handle::next_id();
-        let data = match backend {
+        let storage = match backend {
             Backend::Swap if !swap_backend_supported() => {
                 let why = crate::os::page_out_primitive().err().unwrap_or_default();
                 return Err(Error::Unsupported(why));
             }
-            _ if len == 0 => Data::Empty,
-            Backend::Swap => Data::Swap(match source {
-                Source::Chunks(chunks) => crate::handle::swap_pageout(chunks, len)?,
-                Source::Staged(region) => {
+            _ if len == 0 => Storage::Empty,
+            Backend::Swap => Storage::Swap(match source {
+                PageoutBytes::Chunks(chunks) => crate::storage::swap::swap_pageout(chunks, len)?,
+                PageoutBytes::Staged(region) => {
                     // A hint, as in `swap_pageout`.
                     let _ = region.page_out();
                     region
@@ -279,28 +280,24 @@ impl Pager {
                 let arena = self.arena()?;
                 let staged;
                 let chunks = match &source {
-                    Source::Chunks(chunks) => *chunks,
-                    Source::Staged(region) => {
+                    PageoutBytes::Chunks(chunks) => *chunks,
+                    PageoutBytes::Staged(region) => {
                         staged = [region.as_slice()];
                         &staged[..]
                     }
                 };
                 match self.encoding()? {
-                    None => Data::File(FileStore::write(&arena, chunks, len)?),
-                    Some(encoding) => Data::Encoded(EncodedStore::write(&arena, chunks, len, id, &encoding)?),
+                    None => Storage::File(FileStore::write(&arena, chunks, len)?),
+                    Some(encoding) => Storage::Encoded(EncodedStore::write(&arena, chunks, len, id, &encoding)?),
                 }
             }
         };
         let c = &self.shared.counters;
         c.pageouts.fetch_add(1, Ordering::Relaxed);
         c.bytes_paged_out.fetch_add(len, Ordering::Relaxed);
-        let written = match &data {
-            Data::File(_) => len,
-            Data::Encoded(store) => store.stored_len(),
-            Data::Empty | Data::Swap(_) => 0,
-        };
+        let written = storage.stored_len().unwrap_or(0);
         c.bytes_written.fetch_add(written, Ordering::Relaxed);
-        Ok(Handle::new(Stored::new(id, len, backend, data, Arc::clone(&self.shared))))
+        Ok(Handle::new(Paged::new(id, len, backend, storage, Arc::clone(&self.shared))))
     }
 
     /// The state every handle of this pager shares.

@@ -1,7 +1,7 @@
 //! The state a pager shares with its handles: the selector, the verify flag, the
 //! configuration, the arena slot, the quota and the live counters. Handles and file
 //! stores reach it through an `Arc`; only the pager creates it. (Kept apart from
-//! `pager` so that the modules form a tree: pager -> handle -> file_store -> shared.)
+//! `pager` so that the modules form a tree: pager -> handle -> storage -> shared.)
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};

@@ -19,12 +19,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::arena::Extent;
 use crate::error::{Error, Result};
-use crate::file_store::FileStore;
-use crate::handle::{next_id, Data, Handle, Stored};
+use crate::handle::{next_id, Handle, Paged};
 use crate::integrity::{checksum_chunks_into, BLOCK};
 use crate::pager::{Pager, Staged};
-use crate::region::Region;
 use crate::selector::{swap_backend_supported, Backend};
+use crate::storage::file::FileStore;
+use crate::storage::swap::Region;
+use crate::storage::Storage;
 
 /// The most bytes one [`Slice`] holds: a multiple of the checksum block, so that
 /// every slice but the last covers whole blocks.
@@ -231,13 +232,13 @@ impl PageoutWriter {
         self.finished = true;
         let len = self.len;
         let pager = self.pager.clone();
-        let data = match std::mem::replace(&mut self.target, Target::Empty) {
-            Target::Empty => Data::Empty,
+        let storage = match std::mem::replace(&mut self.target, Target::Empty) {
+            Target::Empty => Storage::Empty,
             Target::Region { region, encoded: false } => {
                 let region = region.into_inner().unwrap_or_else(|p| p.into_inner());
                 // A hint, as in a one-call swap pageout.
                 let _ = region.page_out();
-                Data::Swap(region)
+                Storage::Swap(region)
             }
             Target::Region { region, encoded: true } => {
                 let region = region.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -245,10 +246,10 @@ impl PageoutWriter {
             }
             Target::File { extent, sums } => {
                 let sums = sums.into_iter().map(AtomicU64::into_inner).collect();
-                Data::File(FileStore::from_parts(extent, len, sums))
+                Storage::File(FileStore::from_parts(extent, len, sums))
             }
         };
-        Ok(Handle::new(Stored::new(next_id(), len, self.backend, data, pager.shared())))
+        Ok(Handle::new(Paged::new(next_id(), len, self.backend, storage, pager.shared())))
     }
 }
 
@@ -278,7 +279,7 @@ fn write_file_slice(extent: &Extent, sums: &[AtomicU64], offset: u64, bytes: &[u
     }
     let arena = &extent.arena;
     let write = || {
-        crate::file_store::write_chunks(arena, extent.offset + offset, &[bytes])
+        crate::storage::file::write_chunks(arena, extent.offset + offset, &[bytes])
             .map_err(|e| Error::io_at("pwritev", Some(arena.dir.path.clone()), e))
     };
     match write() {

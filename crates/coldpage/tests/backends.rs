@@ -107,6 +107,24 @@ fn swap_take_hands_over_the_region_itself() {
 }
 
 #[test]
+fn a_file_lease_is_writable_in_private_and_a_swap_lease_is_not() {
+    let (pager, _dir) = pager();
+    let data = pattern(3 * 4096, 6);
+    let file = pager.pageout_to(Backend::File, &[&data]).unwrap();
+    let lease = file.view(4000, 200).unwrap();
+    let ptr = lease.writable_ptr().expect("a plain file lease is a private map");
+    assert_eq!(ptr.cast_const(), lease.as_ptr());
+    // SAFETY: inside the lease's 200 bytes, while it lives; no borrow of them is in use.
+    unsafe { ptr.wrapping_add(199).write(!data[4199]) };
+    assert_eq!(lease[199], !data[4199], "the write lands in the lease's pages");
+    assert_eq!(file.read_at(4199, 1).unwrap(), [data[4199]], "and never in the storage");
+    assert_eq!(&*file.view(4000, 200).unwrap(), &data[4000..4200], "nor in another lease");
+    let swap = pager.pageout_to(Backend::Swap, &[&data]).unwrap();
+    assert!(swap.view(0, 10).unwrap().writable_ptr().is_none(), "a swap lease is the storage itself");
+    assert!(file.view(0, 0).unwrap().writable_ptr().is_none());
+}
+
+#[test]
 fn take_while_a_lease_lives_copies_and_the_lease_stays_valid() {
     let (pager, _dir) = pager();
     let data = pattern(20_000, 4);

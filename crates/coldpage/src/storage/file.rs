@@ -23,10 +23,23 @@ use crate::integrity::{checksum_chunks_into, first_mismatch, BLOCK};
 use crate::maps::{self, ViewMap, Window, WINDOW};
 use crate::os;
 use crate::shared::Counters;
+use crate::storage::write_extent;
 
 /// Verified reads larger than this are read and hashed in pieces of this size, which
 /// stay in the CPU cache between the copy and the hash.
 const VERIFY_PIECE: usize = 256 << 10;
+
+/// Ranges this long on average are read one by one, each straight into its
+/// target: one system call per range costs nothing next to the bytes, and a
+/// coalesced read would stage them and copy them a second time.
+const LARGE_RANGE: u64 = 1 << 20;
+
+/// Whether `ranges` are long enough to be read one by one rather than coalesced
+/// (see [`LARGE_RANGE`]).
+pub(crate) fn large_ranges(ranges: &[(u64, u64)]) -> bool {
+    let total = ranges.iter().fold(0u64, |sum, r| sum.saturating_add(r.1));
+    !ranges.is_empty() && total / ranges.len() as u64 >= LARGE_RANGE
+}
 
 thread_local! {
     /// Buffers for the partial first and last blocks of a verified read, so that a
@@ -41,7 +54,7 @@ pub(crate) struct FileStore {
 
 /// Reads of the first `len` bytes of an extent: copies from the arena's shared read
 /// windows ([`crate::maps`]) under the SIGBUS guard where the platform has one, else
-/// `pread`. Shared by plain and encoded ([`crate::encoded_store`]) stores.
+/// `pread`. Shared by plain and encoded ([`crate::storage::encoded`]) stores.
 pub(crate) struct ExtentReader {
     /// The windows the extent lies in, in order, taken on the first read (`None`
     /// where the platform has no guarded copy or a map failed).
@@ -55,36 +68,47 @@ pub(crate) struct ExtentReader {
 
 /// Where a read's bytes come from.
 #[derive(Clone, Copy)]
-pub(crate) enum Source<'a> {
+pub(crate) enum ReadPath<'a> {
     Pread,
     /// The extent's windows; the first maps from `first · WINDOW` of the file.
     Windows(&'a [Arc<Window>], u64),
 }
 
-/// Where a read failed the checksum: the caller zeroes and reports.
-struct Mismatch(u64);
+/// How a verified read ended.
+enum Verified {
+    /// Every block read matched its checksum.
+    Intact,
+    /// The fetch failed (an I/O or media error).
+    Unread(Error),
+    /// The block failed its checksum: the caller zeroes what was read and reports.
+    Mismatch(u64),
+}
+
+/// The blocks a verified read touches: `first..=last`, of which the first and the
+/// last may be partial (fetched whole into an edge buffer); the whole blocks from
+/// `mid_first` lie at `mid_start` in the extent and `mid_at..mid_at + mid_len` in the
+/// caller's buffer.
+#[derive(Clone, Copy)]
+struct BlockPlan {
+    first: u64,
+    last: u64,
+    head_partial: bool,
+    tail_partial: bool,
+    mid_first: u64,
+    mid_start: u64,
+    mid_at: usize,
+    mid_len: usize,
+}
 
 impl FileStore {
     /// Writes the concatenation of `chunks` (`total > 0` bytes) to a fresh extent.
     pub(crate) fn write(arena: &Arc<Arena>, chunks: &[&[u8]], total: u64) -> Result<FileStore> {
         let mut sums = Vec::new();
         sums.try_reserve_exact(total.div_ceil(BLOCK) as usize).map_err(|_| Error::no_memory(total / 512))?;
-        let mut extent = arena.allocate(total)?;
-        if let Err(e) = write_hashed(arena, extent.offset, chunks, total, &mut sums) {
-            // The part-written extent is punched at once (not recycled) when it drops.
-            extent.recycle = false;
-            drop(extent);
-            let err = Error::io_at("pwritev", Some(arena.dir.path.clone()), e);
-            // A full disk may be only the recycled extents' doing: give them back, retry once.
-            if !matches!(err, Error::NoSpace(_)) || arena.flush_recycled() == 0 {
-                return Err(err);
-            }
-            extent = arena.allocate(total)?;
-            if let Err(e) = write_hashed(arena, extent.offset, chunks, total, &mut sums) {
-                extent.recycle = false;
-                return Err(Error::io_at("pwritev", Some(arena.dir.path.clone()), e));
-            }
-        }
+        let (extent, ()) = write_extent(arena, total, |extent| {
+            write_hashed(arena, extent.offset, chunks, total, &mut sums)
+                .map_err(|e| Error::io_at("pwritev", Some(arena.dir.path.clone()), e))
+        })?;
         Ok(FileStore { reader: ExtentReader::new(extent, total), sums })
     }
 
@@ -98,6 +122,11 @@ impl FileStore {
         &self.reader.extent.arena
     }
 
+    /// The handle's length, which is also what it occupies in its extent.
+    pub(crate) fn len(&self) -> u64 {
+        self.reader.len
+    }
+
     /// Where the extent is in its arena file (for tests that tamper with it).
     pub(crate) fn extent_offset(&self) -> u64 {
         self.reader.extent.offset
@@ -107,12 +136,12 @@ impl FileStore {
         ((block + 1) * BLOCK).min(self.reader.len)
     }
 
-    fn source(&self) -> Source<'_> {
-        self.reader.source()
+    fn read_path(&self) -> ReadPath<'_> {
+        self.reader.read_path()
     }
 
-    fn fetch(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
-        self.reader.fetch(source, at, bufs)
+    fn fetch(&self, path: ReadPath<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+        self.reader.fetch(path, at, bufs)
     }
 }
 
@@ -122,7 +151,7 @@ impl ExtentReader {
     }
 
     /// The extent's windows, or `pread` where there are none.
-    pub(crate) fn source(&self) -> Source<'_> {
+    pub(crate) fn read_path(&self) -> ReadPath<'_> {
         let windows = self.windows.get_or_init(|| {
             if !os::mapped::available() || self.len == 0 {
                 return None;
@@ -131,26 +160,26 @@ impl ExtentReader {
             (first..=last).map(|k| maps::window(&self.extent.arena, k)).collect()
         });
         match windows {
-            Some(w) => Source::Windows(w, self.extent.offset / WINDOW),
-            None => Source::Pread,
+            Some(w) => ReadPath::Windows(w, self.extent.offset / WINDOW),
+            None => ReadPath::Pread,
         }
     }
 
     /// Fills `bufs` with the bytes at `at` (from the extent's start), from `source`.
-    pub(crate) fn fetch(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+    pub(crate) fn fetch(&self, path: ReadPath<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
         if self.failed.load(Ordering::Relaxed) {
             return Err(self.media_error());
         }
         fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
         // Bit rot on the medium, on every platform: the read succeeds with one byte flipped.
         fail_point!("file-read-flip", |_| {
-            let read = self.fetch_from(source, at, bufs);
+            let read = self.fetch_from(path, at, bufs);
             if let Some(buf) = bufs.iter_mut().find(|b| !b.is_empty()) {
                 buf[0] ^= 0x5A;
             }
             read
         });
-        self.fetch_from(source, at, bufs)
+        self.fetch_from(path, at, bufs)
     }
 
     /// Marks the extent failed (a media error under a map of it) and returns the error.
@@ -167,8 +196,8 @@ impl ExtentReader {
         )
     }
 
-    fn fetch_from(&self, source: Source<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
-        let Source::Windows(windows, first) = source else {
+    fn fetch_from(&self, path: ReadPath<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
+        let ReadPath::Windows(windows, first) = path else {
             return os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
                 .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e));
         };
@@ -213,93 +242,122 @@ impl FileStore {
         if dst.is_empty() {
             return Ok(());
         }
-        let source = self.source();
+        let path = self.read_path();
         if !verify {
-            return self.fetch(source, offset, &mut [IoSliceMut::new(dst)]);
+            return self.fetch(path, offset, &mut [IoSliceMut::new(dst)]);
         }
-        match self.read_verified(source, offset, dst) {
-            Ok(result) => result,
-            Err(Mismatch(block)) => {
+        match self.read_verified(path, offset, dst) {
+            Verified::Intact => Ok(()),
+            Verified::Unread(error) => Err(error),
+            Verified::Mismatch(block) => {
                 dst.fill(0);
                 Err(self.corrupt(handle, block, counters))
             }
         }
     }
 
-    fn read_verified(
+    /// Reads `dst` from `offset` in whole blocks and checks them: the blocks `dst`
+    /// holds whole land in it directly, a partial first or last block goes through an
+    /// edge buffer.
+    fn read_verified(&self, path: ReadPath<'_>, offset: u64, dst: &mut [u8]) -> Verified {
+        let plan = self.plan_blocks(offset, offset + dst.len() as u64);
+        if !plan.head_partial && !plan.tail_partial {
+            return self.read_whole_blocks(path, plan.mid_start, dst);
+        }
+        EDGES.with_borrow_mut(|edges| self.read_with_edges(path, offset, dst, &plan, edges))
+    }
+
+    /// Which blocks of `[offset, end)` (`end > offset`) are partial, and where the
+    /// whole ones in between lie.
+    fn plan_blocks(&self, offset: u64, end: u64) -> BlockPlan {
+        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        let head_partial = offset != first * BLOCK || end < self.block_end(first);
+        let tail_partial = last != first && end != self.block_end(last);
+        let mid_first = if head_partial { first + 1 } else { first };
+        let mid_end = if tail_partial { last * BLOCK } else { end };
+        let mid_start = (mid_first * BLOCK).min(mid_end);
+        BlockPlan {
+            first,
+            last,
+            head_partial,
+            tail_partial,
+            mid_first,
+            mid_start,
+            mid_at: (mid_start - offset) as usize,
+            mid_len: (mid_end - mid_start) as usize,
+        }
+    }
+
+    /// Whole blocks from `start` straight into `dst`; large reads piece by piece, so
+    /// each piece is hashed while it is still in cache instead of re-read from memory.
+    fn read_whole_blocks(&self, path: ReadPath<'_>, start: u64, dst: &mut [u8]) -> Verified {
+        for (i, piece) in dst.chunks_mut(VERIFY_PIECE).enumerate() {
+            let at = start + (i * VERIFY_PIECE) as u64;
+            if let Err(e) = self.fetch(path, at, &mut [IoSliceMut::new(piece)]) {
+                return Verified::Unread(e);
+            }
+            if let Some(block) = first_mismatch(piece, at / BLOCK, &self.sums) {
+                return Verified::Mismatch(block);
+            }
+        }
+        Verified::Intact
+    }
+
+    /// A read with a partial first and/or last block: one fetch of the partial blocks
+    /// into `edges` and the whole ones into `dst`, then every block checked and the
+    /// edges' part of the range copied into `dst`.
+    fn read_with_edges(
         &self,
-        source: Source<'_>,
+        path: ReadPath<'_>,
         offset: u64,
         dst: &mut [u8],
-    ) -> std::result::Result<Result<()>, Mismatch> {
+        plan: &BlockPlan,
+        edges: &mut [u8],
+    ) -> Verified {
+        let BlockPlan { first, last, head_partial, tail_partial, mid_first, mid_at, mid_len, .. } = *plan;
         let end = offset + dst.len() as u64;
-        let (b0, b1) = (offset / BLOCK, (end - 1) / BLOCK);
-        let head_partial = offset != b0 * BLOCK || end < self.block_end(b0);
-        let tail_partial = b1 != b0 && end != self.block_end(b1);
-        let mid_first = if head_partial { b0 + 1 } else { b0 };
-        let mid_end = if tail_partial { b1 * BLOCK } else { end };
-        let mid_start = (mid_first * BLOCK).min(mid_end);
-        let (mid_at, mid_len) = ((mid_start - offset) as usize, (mid_end - mid_start) as usize);
-
-        if !head_partial && !tail_partial {
-            // Whole blocks straight into `dst`; large reads piece by piece, so each
-            // piece is hashed while it is still in cache instead of re-read from memory.
-            for (i, piece) in dst.chunks_mut(VERIFY_PIECE).enumerate() {
-                let at = mid_start + (i * VERIFY_PIECE) as u64;
-                if let Err(e) = self.fetch(source, at, &mut [IoSliceMut::new(piece)]) {
-                    return Ok(Err(e));
-                }
-                if let Some(block) = first_mismatch(piece, at / BLOCK, &self.sums) {
-                    return Err(Mismatch(block));
-                }
+        let (head, tail) = edges.split_at_mut(BLOCK as usize);
+        let head_len = (self.block_end(first) - first * BLOCK) as usize;
+        let tail_len = (self.block_end(last) - last * BLOCK) as usize;
+        let head = if head_partial { &mut head[..head_len] } else { &mut head[..0] };
+        let tail = if tail_partial { &mut tail[..tail_len] } else { &mut tail[..0] };
+        {
+            let mid = &mut dst[mid_at..mid_at + mid_len];
+            let mut bufs = [IoSliceMut::new(head), IoSliceMut::new(mid), IoSliceMut::new(tail)];
+            let bufs: &mut [IoSliceMut<'_>] = match (head_partial, tail_partial) {
+                (false, false) => &mut bufs[1..2],
+                (true, false) if mid_len == 0 => &mut bufs[..1],
+                _ => &mut bufs,
+            };
+            if let Err(e) = self.fetch(path, first * BLOCK, bufs) {
+                return Verified::Unread(e);
             }
-            return Ok(Ok(()));
         }
-
-        EDGES.with_borrow_mut(|edges| {
-            let (head, tail) = edges.split_at_mut(BLOCK as usize);
-            let head_len = (self.block_end(b0) - b0 * BLOCK) as usize;
-            let tail_len = (self.block_end(b1) - b1 * BLOCK) as usize;
-            let head = if head_partial { &mut head[..head_len] } else { &mut head[..0] };
-            let tail = if tail_partial { &mut tail[..tail_len] } else { &mut tail[..0] };
-            {
-                let mid = &mut dst[mid_at..mid_at + mid_len];
-                let mut bufs = [IoSliceMut::new(head), IoSliceMut::new(mid), IoSliceMut::new(tail)];
-                let bufs: &mut [IoSliceMut<'_>] = match (head_partial, tail_partial) {
-                    (false, false) => &mut bufs[1..2],
-                    (true, false) if mid_len == 0 => &mut bufs[..1],
-                    _ => &mut bufs,
-                };
-                if let Err(e) = self.fetch(source, b0 * BLOCK, bufs) {
-                    return Ok(Err(e));
-                }
+        if head_partial {
+            if crate::integrity::hash(head) != self.sums[first as usize] {
+                return Verified::Mismatch(first);
             }
-            if head_partial {
-                if crate::integrity::hash(head) != self.sums[b0 as usize] {
-                    return Err(Mismatch(b0));
-                }
-                let from = (offset - b0 * BLOCK) as usize;
-                let n = (end.min(self.block_end(b0)) - offset) as usize;
-                dst[..n].copy_from_slice(&head[from..from + n]);
+            let from = (offset - first * BLOCK) as usize;
+            let n = (end.min(self.block_end(first)) - offset) as usize;
+            dst[..n].copy_from_slice(&head[from..from + n]);
+        }
+        if let Some(block) = first_mismatch(&dst[mid_at..mid_at + mid_len], mid_first, &self.sums) {
+            return Verified::Mismatch(block);
+        }
+        if tail_partial {
+            if crate::integrity::hash(tail) != self.sums[last as usize] {
+                return Verified::Mismatch(last);
             }
-            if let Some(block) = first_mismatch(&dst[mid_at..mid_at + mid_len], mid_first, &self.sums) {
-                return Err(Mismatch(block));
-            }
-            if tail_partial {
-                if crate::integrity::hash(tail) != self.sums[b1 as usize] {
-                    return Err(Mismatch(b1));
-                }
-                let at = (b1 * BLOCK - offset) as usize;
-                dst[at..].copy_from_slice(&tail[..(end - b1 * BLOCK) as usize]);
-            }
-            Ok(Ok(()))
-        })
+            let at = (last * BLOCK - offset) as usize;
+            dst[at..].copy_from_slice(&tail[..(end - last * BLOCK) as usize]);
+        }
+        Verified::Intact
     }
 
     /// Whether [`FileStore::read_many`] should rather read each range alone
     /// ([`FileStore::read_into`]): the map is there, so no range costs a system call.
     pub(crate) fn reads_mapped(&self) -> bool {
-        matches!(self.source(), Source::Windows(..))
+        matches!(self.read_path(), ReadPath::Windows(..))
     }
 
     /// Reads every range (already checked, two or more) with one `pread` per run of overlapping or
@@ -346,7 +404,7 @@ impl FileStore {
         let mut buf = try_zeroed(total)?;
         for &(start, end, pos) in &merged {
             let piece = &mut buf[pos..pos + (end - start) as usize];
-            self.fetch(Source::Pread, start, &mut [IoSliceMut::new(piece)])?;
+            self.fetch(ReadPath::Pread, start, &mut [IoSliceMut::new(piece)])?;
             if verify {
                 if let Some(block) = first_mismatch(piece, start / BLOCK, &self.sums) {
                     return Err(self.corrupt(handle, block, counters));

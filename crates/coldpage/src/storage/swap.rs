@@ -1,4 +1,4 @@
-//! Memory the pager owns for one swap-backed handle.
+//! The swap backend: memory the pager owns for one swap-backed handle.
 //!
 //! Regions of [`SMALL_REGION`] bytes or more are an anonymous mapping of whole pages
 //! ([`os::AnonMap`]) that the OS is asked to page out first (`MADV_COLD` on Linux, a
@@ -9,6 +9,7 @@
 
 use std::io;
 
+use crate::error::{Error, Result};
 use crate::os;
 
 /// Below this size a region lives on the heap instead of in its own mapping.
@@ -68,7 +69,49 @@ impl Region {
     }
 
     /// Pages spanned, resident and swapped out, as the OS reports them.
-    pub(crate) fn residency(&self) -> io::Result<(u64, u64, u64)> {
-        os::residency(self.as_slice()).map(|r| (r.pages, r.resident, r.swapped))
+    pub(crate) fn residency(&self) -> Result<Residency> {
+        match os::residency(self.as_slice()) {
+            Ok(r) => Ok(Residency { pages: r.pages, resident: r.resident, swapped: r.swapped }),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => Err(Error::Unsupported(e.to_string())),
+            Err(e) => Err(Error::io("residency", e)),
+        }
     }
+}
+
+/// Swap residency of a handle's pages, as the OS reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Residency {
+    /// Pages the handle's region spans.
+    pub pages: u64,
+    /// Pages in RAM (Linux: including the swap cache; Windows: in the working set).
+    pub resident: u64,
+    /// Pages swapped out.
+    pub swapped: u64,
+}
+
+/// Copies `chunks` into a fresh anonymous region and asks the OS to page it out first.
+pub(crate) fn swap_pageout(chunks: &[&[u8]], total: u64) -> Result<Region> {
+    let region = fill_region(chunks, total)?;
+    // A hint: a kernel without MADV_COLD keeps the pages on the normal LRU, which only
+    // makes them slower to reclaim, so an error is not worth failing the pageout.
+    let _ = region.page_out();
+    Ok(region)
+}
+
+/// Copies `chunks` (`total` bytes) into a fresh region: a populated mapping (the
+/// pages are faulted in one batch by the kernel), or the heap for small ones.
+pub(crate) fn fill_region(chunks: &[&[u8]], total: u64) -> Result<Region> {
+    let len = usize::try_from(total).map_err(|_| Error::OutOfRange(format!("{total} bytes do not fit in memory")))?;
+    fail_point!("swap-alloc", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(crate::os::errno::ENOMEM))));
+    let mut region = Region::new(len).map_err(|e| match e.kind() {
+        std::io::ErrorKind::OutOfMemory => Error::NoMemory(format!("{len} bytes of memory for a swap region: {e}")),
+        _ => Error::io("mmap", e),
+    })?;
+    let mut at = 0;
+    let dst = region.as_mut_slice();
+    for chunk in chunks {
+        dst[at..at + chunk.len()].copy_from_slice(chunk);
+        at += chunk.len();
+    }
+    Ok(region)
 }

@@ -27,10 +27,11 @@ use std::sync::Arc;
 use crate::arena::{Arena, Extent};
 use crate::crypt::{Key, Tag};
 use crate::error::{try_zeroed, Error, Result};
-use crate::file_store::ExtentReader;
 use crate::integrity::{hash, BLOCK};
 use crate::os;
 use crate::shared::Counters;
+use crate::storage::file::ExtentReader;
+use crate::storage::write_extent;
 
 /// Reads fetch at most this many stored bytes per `pread`, so a piece is decoded
 /// while it is still in cache.
@@ -45,10 +46,20 @@ pub(crate) struct Encoding {
 
 /// Where one block's stored bytes are (relative to the extent) and what they are.
 #[derive(Clone, Copy)]
-struct Stored {
+struct BlockPlace {
     at: u64,
     len: u32,
     lz4: bool,
+}
+
+/// Blocks `first..=last` of a read whose stored bytes lie contiguously at
+/// `start..end` of the extent; `whole` when the read holds every one of them whole.
+struct Run {
+    first: u64,
+    last: u64,
+    start: u64,
+    end: u64,
+    whole: bool,
 }
 
 /// A block's integrity check.
@@ -66,7 +77,7 @@ pub(crate) struct EncodedStore {
     /// The handle's id (part of every block's associated data).
     handle: u64,
     /// Per block, when compressed; `None`: block `i` is stored raw at `i * BLOCK`.
-    blocks: Option<Vec<Stored>>,
+    blocks: Option<Vec<BlockPlace>>,
     checks: Checks,
 }
 
@@ -99,29 +110,10 @@ impl EncodedStore {
     ) -> Result<EncodedStore> {
         let chunks: Vec<&[u8]> = chunks.iter().copied().filter(|c| !c.is_empty()).collect();
         // Blocks never grow (a block LZ4 does not shrink is stored raw), so an extent
-        // of `total` bytes holds them; the unused tail is given back below.
-        let mut extent = arena.allocate(total)?;
-        let (blocks, checks, written) = match encode_into(&extent, &chunks, total, handle, encoding) {
-            Ok(done) => done,
-            Err(err) => {
-                // The part-written extent is punched at once (not recycled) when it drops.
-                extent.recycle = false;
-                drop(extent);
-                // A full disk may be only the recycled extents' doing: give them back,
-                // retry once (with fresh nonces: a nonce is never used twice).
-                if !matches!(err, Error::NoSpace(_)) || arena.flush_recycled() == 0 {
-                    return Err(err);
-                }
-                extent = arena.allocate(total)?;
-                match encode_into(&extent, &chunks, total, handle, encoding) {
-                    Ok(done) => done,
-                    Err(err) => {
-                        extent.recycle = false;
-                        return Err(err);
-                    }
-                }
-            }
-        };
+        // of `total` bytes holds them; the unused tail is given back below. A retry
+        // after a full disk encodes again, with fresh nonces.
+        let (mut extent, (blocks, checks, written)) =
+            write_extent(arena, total, |extent| encode_into(extent, &chunks, total, handle, encoding))?;
         extent.shrink(written);
         Ok(EncodedStore { reader: ExtentReader::new(extent, written), len: total, handle, blocks, checks })
     }
@@ -155,10 +147,10 @@ impl EncodedStore {
         (((block + 1) * BLOCK).min(self.len) - block * BLOCK) as usize
     }
 
-    fn stored(&self, block: u64) -> Stored {
+    fn stored(&self, block: u64) -> BlockPlace {
         match &self.blocks {
             Some(blocks) => blocks[block as usize],
-            None => Stored { at: block * BLOCK, len: self.raw_len(block) as u32, lz4: false },
+            None => BlockPlace { at: block * BLOCK, len: self.raw_len(block) as u32, lz4: false },
         }
     }
 
@@ -170,14 +162,14 @@ impl EncodedStore {
     /// The stored bytes at `at` (in the extent): copied from its map, as plain reads
     /// do, or read with `pread`.
     fn fetch(&self, at: u64, buf: &mut [u8]) -> Result<()> {
-        self.reader.fetch(self.reader.source(), at, &mut [IoSliceMut::new(buf)])
+        self.reader.fetch(self.reader.read_path(), at, &mut [IoSliceMut::new(buf)])
     }
 
     /// Fills `dst` from `offset` (the range is already checked against the handle).
     /// On a failed check `dst` is zeroed and the error is `Corrupt`.
     ///
-    /// Decoding runs on the calling thread: splitting large reads over two threads
-    /// was measured on this project's shared 2-core VM and gained nothing (README).
+    /// Decoding runs on the calling thread: splitting large reads over threads did
+    /// not pay for the hand-off (the README's performance notes).
     pub(crate) fn read_into(&self, offset: u64, dst: &mut [u8], verify: bool, counters: &Counters) -> Result<()> {
         if dst.is_empty() {
             return Ok(());
@@ -200,71 +192,101 @@ impl EncodedStore {
         counters: &Counters,
         fetched: &mut Vec<u8>,
     ) -> Result<()> {
-        let end = offset + dst.len() as u64;
-        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
-        let whole = |b: u64| b * BLOCK >= offset && b * BLOCK + self.raw_len(b) as u64 <= end;
-        let mut edge = [0u8; BLOCK as usize];
-        let mut block = first;
+        let range = offset..offset + dst.len() as u64;
+        let last = (range.end - 1) / BLOCK;
+        let mut block = offset / BLOCK;
         while block <= last {
-            // A run of blocks whose stored bytes are contiguous, up to READ_PIECE; a
-            // block `dst` holds in part is a run of its own.
-            let start = self.stored(block).at;
-            let mut run_end = block;
-            let mut stored_end = start + u64::from(self.stored(block).len);
-            if whole(block) {
-                while run_end < last && whole(run_end + 1) && stored_end - start < READ_PIECE {
-                    stored_end += u64::from(self.stored(run_end + 1).len);
-                    run_end += 1;
-                }
+            let run = self.run_from(block, last, &range);
+            if self.blocks.is_none() && run.whole {
+                self.open_in_place(&run, offset, dst, verify, counters)?;
+            } else {
+                self.decode_run(&run, &range, dst, verify, counters, fetched)?;
             }
-            let span = (stored_end - start) as usize;
-            if self.blocks.is_none() && whole(block) {
-                // Stored raw at their own offsets: straight into `dst`, opened there.
-                let at = (block * BLOCK - offset) as usize;
-                let part = &mut dst[at..at + span];
-                self.fetch(start, part)?;
-                for (b, bytes) in (block..=run_end).zip(part.chunks_mut(BLOCK as usize)) {
-                    if !self.check(b, bytes, false, verify) {
-                        return Err(self.corrupt(b, counters));
-                    }
-                }
-                block = run_end + 1;
-                continue;
+            block = run.last + 1;
+        }
+        Ok(())
+    }
+
+    /// Whether block `b` lies whole inside `range`.
+    fn holds_whole(&self, b: u64, range: &std::ops::Range<u64>) -> bool {
+        b * BLOCK >= range.start && b * BLOCK + self.raw_len(b) as u64 <= range.end
+    }
+
+    /// The run of blocks from `first` (up to `last`) whose stored bytes are contiguous,
+    /// up to [`READ_PIECE`] of them; a block `range` holds in part is a run of its own.
+    fn run_from(&self, first: u64, last: u64, range: &std::ops::Range<u64>) -> Run {
+        let start = self.stored(first).at;
+        let mut run = Run { first, last: first, start, end: start + u64::from(self.stored(first).len), whole: false };
+        run.whole = self.holds_whole(first, range);
+        if run.whole {
+            while run.last < last && self.holds_whole(run.last + 1, range) && run.end - start < READ_PIECE {
+                run.end += u64::from(self.stored(run.last + 1).len);
+                run.last += 1;
             }
-            if fetched.len() < span {
-                fetched.try_reserve(span - fetched.len()).map_err(|_| Error::no_memory(span as u64))?;
-                fetched.resize(span, 0);
+        }
+        run
+    }
+
+    /// Blocks stored raw at their own offsets: fetched straight into `dst` (which
+    /// starts at `offset` of the handle) and opened there.
+    fn open_in_place(&self, run: &Run, offset: u64, dst: &mut [u8], verify: bool, counters: &Counters) -> Result<()> {
+        let at = (run.first * BLOCK - offset) as usize;
+        let part = &mut dst[at..at + (run.end - run.start) as usize];
+        self.fetch(run.start, part)?;
+        for (b, bytes) in (run.first..=run.last).zip(part.chunks_mut(BLOCK as usize)) {
+            if !self.check(b, bytes, false, verify) {
+                return Err(self.corrupt(b, counters));
             }
-            self.fetch(start, &mut fetched[..span])?;
-            for b in block..=run_end {
-                let s = self.stored(b);
-                let from = (s.at - start) as usize;
-                let bytes = &mut fetched[from..from + s.len as usize];
-                if !self.check(b, bytes, s.lz4, verify) {
-                    return Err(self.corrupt(b, counters));
-                }
-                // The block's part of the read: whole blocks decode straight into `dst`.
-                let raw_len = self.raw_len(b);
-                let block_start = b * BLOCK;
-                let lo = offset.max(block_start);
-                let hi = end.min(block_start + raw_len as u64);
-                let at_dst = (lo - offset) as usize;
-                let target: &mut [u8] =
-                    if whole(b) { &mut dst[at_dst..at_dst + raw_len] } else { &mut edge[..raw_len] };
-                if s.lz4 {
-                    match lz4_flex::block::decompress_into(bytes, target) {
-                        Ok(n) if n == raw_len => {}
-                        _ => return Err(self.corrupt(b, counters)),
-                    }
-                } else {
-                    crate::copy::copy_bytes(target, bytes);
-                }
-                if !whole(b) {
-                    let from = (lo - block_start) as usize;
-                    dst[at_dst..at_dst + (hi - lo) as usize].copy_from_slice(&edge[from..from + (hi - lo) as usize]);
-                }
+        }
+        Ok(())
+    }
+
+    /// Fetches a run's stored bytes into `fetched`, then checks and decodes each block:
+    /// a block `dst` holds whole straight into it, a partial one through a block
+    /// buffer.
+    fn decode_run(
+        &self,
+        run: &Run,
+        range: &std::ops::Range<u64>,
+        dst: &mut [u8],
+        verify: bool,
+        counters: &Counters,
+        fetched: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut edge = [0u8; BLOCK as usize];
+        let span = (run.end - run.start) as usize;
+        if fetched.len() < span {
+            fetched.try_reserve(span - fetched.len()).map_err(|_| Error::no_memory(span as u64))?;
+            fetched.resize(span, 0);
+        }
+        self.fetch(run.start, &mut fetched[..span])?;
+        for b in run.first..=run.last {
+            let s = self.stored(b);
+            let from = (s.at - run.start) as usize;
+            let bytes = &mut fetched[from..from + s.len as usize];
+            if !self.check(b, bytes, s.lz4, verify) {
+                return Err(self.corrupt(b, counters));
             }
-            block = run_end + 1;
+            // The block's part of the read: whole blocks decode straight into `dst`.
+            let raw_len = self.raw_len(b);
+            let block_start = b * BLOCK;
+            let lo = range.start.max(block_start);
+            let hi = range.end.min(block_start + raw_len as u64);
+            let at_dst = (lo - range.start) as usize;
+            let whole = self.holds_whole(b, range);
+            let target: &mut [u8] = if whole { &mut dst[at_dst..at_dst + raw_len] } else { &mut edge[..raw_len] };
+            if s.lz4 {
+                match lz4_flex::block::decompress_into(bytes, target) {
+                    Ok(n) if n == raw_len => {}
+                    _ => return Err(self.corrupt(b, counters)),
+                }
+            } else {
+                crate::copy::copy_bytes(target, bytes);
+            }
+            if !whole {
+                let from = (lo - block_start) as usize;
+                dst[at_dst..at_dst + (hi - lo) as usize].copy_from_slice(&edge[from..from + (hi - lo) as usize]);
+            }
         }
         Ok(())
     }
@@ -342,7 +364,7 @@ impl<'a> Input<'a> {
 struct Piece {
     bytes: Vec<u8>,
     used: usize,
-    blocks: Vec<Stored>,
+    blocks: Vec<BlockPlace>,
     tags: Vec<Tag>,
     sums: Vec<u64>,
 }
@@ -394,7 +416,7 @@ impl Job<'_> {
                 None => out.sums.push(hash(stored)),
             }
             if self.lz4 {
-                out.blocks.push(Stored { at: pos as u64, len: stored_len as u32, lz4 });
+                out.blocks.push(BlockPlace { at: pos as u64, len: stored_len as u32, lz4 });
             }
             pos += stored_len;
         }
@@ -413,7 +435,7 @@ fn encode_into(
     total: u64,
     handle: u64,
     encoding: &Encoding,
-) -> Result<(Option<Vec<Stored>>, Checks, u64)> {
+) -> Result<(Option<Vec<BlockPlace>>, Checks, u64)> {
     let count = total.div_ceil(BLOCK);
     let count_usize = usize::try_from(count).map_err(|_| Error::no_memory(total))?;
     let mut blocks = Vec::new();
@@ -439,9 +461,9 @@ fn encode_into(
         lz4: encoding.lz4,
         seal: encoding.key.as_deref().map(|key| (key, first_nonce)),
     };
-    // One piece at a time, encoded and then written from one reused buffer. Encoding
-    // on other threads while this one writes was measured on this project's shared
-    // 2-core VM and gained nothing (README).
+    // One piece at a time, encoded and then written from one reused buffer: encoding
+    // on other threads while this one writes did not pay for the hand-off (the
+    // README's performance notes).
     let mut buf = try_zeroed(PIECE.min(total) as usize + lz4_flex::block::get_maximum_output_size(BLOCK as usize))?;
     let mut written = 0u64;
     for piece in 0..total.div_ceil(PIECE) {
@@ -449,7 +471,7 @@ fn encode_into(
         let arena = &extent.arena;
         write_at(arena, extent.offset + written, &encoded.bytes[..encoded.used])
             .map_err(|e| Error::io_at("pwrite", Some(arena.dir.path.clone()), e))?;
-        blocks.extend(encoded.blocks.iter().map(|b| Stored { at: b.at + written, ..*b }));
+        blocks.extend(encoded.blocks.iter().map(|b| BlockPlace { at: b.at + written, ..*b }));
         tags.extend_from_slice(&encoded.tags);
         sums.extend_from_slice(&encoded.sums);
         written += encoded.used as u64;
