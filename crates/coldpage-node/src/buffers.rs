@@ -9,6 +9,7 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use napi::bindgen_prelude::{ToNapiValue, TypeName};
 use napi::{check_status, sys, Env, Result, ValueType};
@@ -248,6 +249,109 @@ impl WeakRef {
         // SAFETY: `self.0` is live and is deleted once (this consumes `self`).
         // A failure only leaks one reference slot, so the status is ignored.
         let _ = unsafe { sys::napi_delete_reference(env.raw(), self.0) };
+    }
+}
+
+/// Holds a view's lease until the handle retires the view or the view is collected.
+type LeaseSlot = Mutex<Option<coldpage::Lease>>;
+
+fn release_slot(slot: &LeaseSlot) -> Option<coldpage::Lease> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// The finalizer's share of a view: releases the lease if still held.
+struct ViewOwner(Arc<LeaseSlot>);
+
+impl Drop for ViewOwner {
+    fn drop(&mut self) {
+        // A no-op when the handle already retired it (no double free).
+        drop(release_slot(&self.0));
+    }
+}
+
+/// A zero-copy view lent to JS: an external Buffer over a lease's private map,
+/// and the handle's share of the lease.
+///
+/// The lease protocol, kept here whole: the Buffer's finalizer owns one
+/// `Arc` of the slot, the view the other. Only [`LeaseView::retire`] takes the
+/// lease out early, and only after it detached the Buffer, so JS sees a
+/// zero-length Buffer, never freed memory. A view that someone else detached
+/// or transferred, or that was collected, keeps its lease until its own
+/// finalizer runs.
+pub struct LeaseView {
+    buffer: WeakRef,
+    slot: Arc<LeaseSlot>,
+}
+
+/// What [`LeaseView::lend`] made.
+pub enum Lent {
+    /// The zero-copy Buffer and the view to retire it by.
+    View(JsBuffer, LeaseView),
+    /// A copy of the lease's bytes: the lease is no private map, or the runtime
+    /// forbids external buffers.
+    Copy(JsBuffer),
+}
+
+impl LeaseView {
+    /// Lends `lease` to JS as a Buffer: zero-copy over its private
+    /// copy-on-write map when it has one ([`coldpage::Lease::writable_ptr`]) and
+    /// the runtime allows external buffers, else a copy. `reported` bytes are
+    /// reported to V8 while the zero-copy Buffer lives.
+    pub fn lend(env: &Env, lease: coldpage::Lease, reported: i64) -> Outcome<Lent> {
+        let (Some(data), len) = (lease.writable_ptr(), lease.len()) else {
+            return Ok(Lent::Copy(copy(env, &lease)?));
+        };
+        if len == 0 {
+            return Ok(Lent::Copy(copy(env, &lease)?));
+        }
+        // The pointer stays valid when the lease moves: it points into the map.
+        let slot = Arc::new(Mutex::new(Some(lease)));
+        adjust_external_memory(env, reported);
+        // SAFETY: `data`/`len` (non-zero) are the lease's private copy-on-write map,
+        // which the core keeps mapped and writable while the lease lives and which
+        // no write reaches the handle's storage through. The lease stays in `slot`
+        // until the finalizer drops `ViewOwner`, or `retire` has detached the Buffer
+        // (the only other way to take it out), so no JS object reaches the bytes
+        // after they are released.
+        let made = unsafe { external(env, data, len, ViewOwner(slot.clone()), reported) };
+        if !matches!(made, Ok(External::Made(_))) {
+            adjust_external_memory(env, -reported);
+        }
+        match made? {
+            External::Made(buffer) => {
+                let weak = WeakRef::new(env, &buffer)?;
+                Ok(Lent::View(buffer, LeaseView { buffer: weak, slot }))
+            }
+            External::Refused(owner) => {
+                let copied = {
+                    let held = owner.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    copy(env, held.as_deref().unwrap_or_default())
+                };
+                drop(owner);
+                Ok(Lent::Copy(copied?))
+            }
+        }
+    }
+
+    /// Whether the Buffer was collected and its finalizer released the lease.
+    pub fn is_released(&self) -> bool {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner).is_none()
+    }
+
+    /// Lets the view go without touching its Buffer (gives the weak reference
+    /// back): the lease stays with the Buffer until its finalizer runs.
+    pub fn forget(self, env: &Env) {
+        self.buffer.delete(env);
+    }
+
+    /// Detaches the Buffer and then drops the lease, before the storage goes; a
+    /// Buffer someone else detached or transferred keeps its lease until its
+    /// finalizer runs.
+    pub fn retire(self, env: &Env) {
+        if let Ok(Detach::Detached) = self.buffer.detach(env) {
+            drop(release_slot(&self.slot));
+        }
+        self.buffer.delete(env);
     }
 }
 

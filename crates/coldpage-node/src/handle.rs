@@ -1,16 +1,12 @@
 //! `NativeHandle`: one paged-out handle, its outstanding views (leases) and the
 //! memory it reports to V8.
 //!
-//! Lease protocol: every zero-copy view is an external Buffer whose finalizer
-//! owns an `Arc<LeaseSlot>`; the handle keeps the other `Arc` and a weak
-//! reference to the Buffer. `dispose()`/`take()` detach each live view first and
-//! only then drop its lease, so JS sees a zero-length Buffer, never freed
-//! memory. The finalizer, which Node runs late, finds the slot empty and does
-//! nothing. A view that someone else detached or transferred, or that was
-//! collected, keeps its lease until its own finalizer runs.
+//! Zero-copy views are `buffers::LeaseView`s (the lease protocol is kept there):
+//! `dispose()`/`take()` retire each one before the storage goes, so JS sees a
+//! zero-length Buffer, never freed memory.
 
 use std::cell::{Cell, RefCell};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{
     AbortSignal, AsyncTask, Float64ArraySlice, FnArgs, Function, JsObjectValue, Object, ObjectFinalize, Unknown,
@@ -18,32 +14,10 @@ use napi::bindgen_prelude::{
 use napi::Env;
 use napi_derive::napi;
 
-use crate::buffers::{self, Detach, External, JsBuffer, WeakRef};
+use crate::buffers::{self, JsBuffer, LeaseView, Lent};
 use crate::error::{to_u64, Failure, Outcome, Throw};
 use crate::reads_by_id::{ranges_arg, IndexEntry};
 use crate::tasks;
-
-/// Holds a view's lease until the handle releases it or the view is collected.
-type LeaseSlot = Mutex<Option<coldpage::Lease>>;
-
-fn release_slot(slot: &LeaseSlot) -> Option<coldpage::Lease> {
-    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
-}
-
-/// The finalizer's share of a view: releases the lease if still held.
-struct ViewOwner(Arc<LeaseSlot>);
-
-impl Drop for ViewOwner {
-    fn drop(&mut self) {
-        // A no-op when the handle already released it (no double free).
-        drop(release_slot(&self.0));
-    }
-}
-
-struct View {
-    buffer: WeakRef,
-    slot: Arc<LeaseSlot>,
-}
 
 /// A handle to paged-out bytes. Wrapped by `Handle` in the façade.
 ///
@@ -59,7 +33,7 @@ pub struct NativeHandle {
     _index: IndexEntry,
     /// Bytes reported to V8 as held outside its heap on this handle's behalf.
     external_bytes: Cell<i64>,
-    views: RefCell<Vec<View>>,
+    views: RefCell<Vec<LeaseView>>,
     /// `views` is pruned when it reaches this length (then twice what is left):
     /// pruning at every view would make n views cost n² checks.
     prune_at: Cell<usize>,
@@ -127,10 +101,7 @@ impl NativeHandle {
     fn detach_views(&self, env: &Env) {
         let views = std::mem::take(&mut *self.views.borrow_mut());
         for view in views {
-            if let Ok(Detach::Detached) = view.buffer.detach(env) {
-                drop(release_slot(&view.slot));
-            }
-            view.buffer.delete(env);
+            view.retire(env);
         }
     }
 
@@ -141,11 +112,10 @@ impl NativeHandle {
         if views.len() < self.prune_at.get() {
             return;
         }
-        let (dead, live): (Vec<View>, Vec<View>) = std::mem::take(&mut *views)
-            .into_iter()
-            .partition(|v| v.slot.lock().unwrap_or_else(PoisonError::into_inner).is_none());
+        let (dead, live): (Vec<LeaseView>, Vec<LeaseView>) =
+            std::mem::take(&mut *views).into_iter().partition(LeaseView::is_released);
         for view in dead {
-            view.buffer.delete(env);
+            view.forget(env);
         }
         self.prune_at.set((2 * live.len()).max(64));
         *views = live;
@@ -285,7 +255,7 @@ impl NativeHandle {
     #[napi]
     pub fn release(&self, env: Env) {
         for view in self.views.take() {
-            view.buffer.delete(&env);
+            view.forget(&env);
         }
         self.end(&env);
     }
@@ -354,44 +324,18 @@ impl NativeHandle {
         if !zero_copy || lease.is_empty() || lease.is_copy() || !self.cell.lends_views() {
             return buffers::copy(env, &lease);
         }
-        // Only a private copy-on-write map of the extent can back a writable Buffer.
-        let Some(data) = lease.writable_ptr() else {
-            return buffers::copy(env, &lease);
-        };
-        let len = lease.len();
         self.prune_views(env);
-        // The pointer stays valid when the lease moves: it points into the map, not the lease.
-        let slot = Arc::new(Mutex::new(Some(lease)));
         // A view maps `len` bytes, resident as JS reads them: V8 is told, as for a
         // Buffer that size, so that views dropped by their users are collected (and
         // unmapped) at the pace dropped Buffers are, not only when the heap fills.
         // The finalizer gives the count back.
-        let reported = i64::try_from(len).unwrap_or(i64::MAX);
-        buffers::adjust_external_memory(env, reported);
-        // SAFETY: `data`/`len` are the lease's bytes: a private copy-on-write map of
-        // the extent (plain file handles only, above), which the core keeps mapped and
-        // writable while the lease lives, and which no write reaches the handle's
-        // storage through; the lease stays in `slot` until the finalizer drops
-        // `ViewOwner` or `detach_views` has detached the Buffer (`dispose`, `take`),
-        // so no JS object reaches the bytes after they are released.
-        let made = unsafe { buffers::external(env, data, len, ViewOwner(slot.clone()), reported) };
-        if !matches!(made, Ok(External::Made(_))) {
-            buffers::adjust_external_memory(env, -reported);
-        }
-        match made? {
-            External::Made(buffer) => {
-                let weak = WeakRef::new(env, &buffer)?;
-                self.views.borrow_mut().push(View { buffer: weak, slot });
+        let reported = i64::try_from(lease.len()).unwrap_or(i64::MAX);
+        match LeaseView::lend(env, lease, reported)? {
+            Lent::View(buffer, view) => {
+                self.views.borrow_mut().push(view);
                 Ok(buffer)
             }
-            External::Refused(owner) => {
-                let copied = {
-                    let held = owner.0.lock().unwrap_or_else(PoisonError::into_inner);
-                    buffers::copy(env, held.as_deref().unwrap_or_default())
-                };
-                drop(owner);
-                copied
-            }
+            Lent::Copy(buffer) => Ok(buffer),
         }
     }
 
@@ -433,7 +377,7 @@ impl ObjectFinalize for NativeHandle {
         // Collected without dispose(): free the storage. Views still alive keep
         // their leases (and so the bytes) until their own finalizers run.
         for view in self.views.into_inner() {
-            view.buffer.delete(&env);
+            view.forget(&env);
         }
         buffers::adjust_external_memory(&env, -self.external_bytes.get());
         // Dropping the index entry and the cell ends a live handle as a collected one.
