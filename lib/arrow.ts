@@ -25,7 +25,7 @@ import type { Handle } from './handle.js'
 import { knownOptions } from './options.js'
 import { type PageoutOptions, pageout, pageoutAsync } from './pageout.js'
 import './load.js'
-import { type BackendName, type Data, backendOption, signalOption, withSignal } from './validate.js'
+import { type BackendName, type Data, backendOption, signalOption, splitSignal, withSignal } from './validate.js'
 
 export type { PageoutOptions } from './pageout.js'
 export type { BackendName } from './validate.js'
@@ -252,16 +252,6 @@ export class TableHandle implements Disposable {
 const PAGEOUT_TABLE_OPTIONS = ['backend', 'arrow'] as const
 /** The keys of `PageoutTableAsyncOptions`. */
 const PAGEOUT_TABLE_ASYNC_OPTIONS = ['backend', 'arrow', 'signal'] as const
-
-/**
- * `opts` without its `signal` (checked), for the option checks of the sync call
- * that an async one shares.
- */
-function splitSignal(opts: unknown): { signal: AbortSignal | undefined; rest: unknown } {
-  if (typeof opts !== 'object' || opts === null || !Object.hasOwn(opts, 'signal')) return { signal: undefined, rest: opts }
-  const { signal, ...rest } = opts as { signal?: unknown }
-  return { signal: signalOption(signal), rest }
-}
 
 /** The apache-arrow module to write and read `table`'s IPC columns with: `opts.arrow`, else `A` when the table is of `A`. */
 function moduleFor(A: ArrowModule, table: arrow.Table, given: unknown): ArrowModule | undefined {

@@ -28,7 +28,7 @@ import { follow } from './store/watch.js'
 import { bufferNeedsCopy, measure, owned, ownedBuffer, residentCost } from './store/own.js'
 import { type Column, type TableShape, build, columnOf, shapeOf } from './store/table.js'
 import { knownOptions } from './options.js'
-import { type BackendName, type Data, backendOption, byteCount, chunks, signalOption, withSignal } from './validate.js'
+import { type BackendName, type Data, backendOption, byteCount, chunks, signalOption, splitSignal, withSignal } from './validate.js'
 
 export type { PolicyName } from './store/policy.js'
 export type { ArrowModuleLike, ArrowTable, TableReadAsyncOptions, TableReadOptions } from './table-types.js'
@@ -195,6 +195,13 @@ let arrowEntry: typeof ArrowEntry | undefined
 function arrowModule(): typeof ArrowEntry {
   arrowEntry ??= require('./arrow.js') as typeof ArrowEntry
   return arrowEntry
+}
+
+/** A resident column of a table entry as a one-column table, the way it is paged out. */
+function columnTable(unit: Unit): Arrow.Table {
+  const { shape } = unit.entry.table as NonNullable<Entry['table']>
+  const field = shape.schema.fields[unit.column] as Arrow.Field
+  return build(shape, [field], [unit.value as Column], shape.batchRows.map((_, b) => b))
 }
 
 /** Bytes of `entry` resident now. */
@@ -574,10 +581,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
         if (table === null) {
           unit.cold = pageout(unit.value as Buffer, opts)
         } else {
-          const field = table.shape.schema.fields[unit.column] as Arrow.Field
-          const all = table.shape.batchRows.map((_, b) => b)
-          const one = build(table.shape, [field], [unit.value as Column], all)
-          unit.cold = arrowModule().pageoutTable(one, table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
+          unit.cold = arrowModule().pageoutTable(columnTable(unit), table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
         }
       } catch (error) {
         // Published, then thrown (or, for a change of budget or pressure, reported only here).
@@ -603,10 +607,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     const opts = { ...(this.#backend === undefined ? {} : { backend: this.#backend }), ...(signal === undefined ? {} : { signal }) }
     const table = unit.entry.table
     if (table === null) return pageoutAsync(unit.value as Buffer, opts)
-    const field = table.shape.schema.fields[unit.column] as Arrow.Field
-    const all = table.shape.batchRows.map((_, b) => b)
-    const one = build(table.shape, [field], [unit.value as Column], all)
-    return arrowModule().pageoutTableAsync(one, table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
+    return arrowModule().pageoutTableAsync(columnTable(unit), table.arrow === undefined ? opts : { ...opts, arrow: table.arrow })
   }
 
   /**
@@ -892,13 +893,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
   async getTableAsync<T extends ArrowTable = ArrowTable>(key: string, opts?: TableReadAsyncOptions): Promise<T | undefined> {
     this.#live()
     const k = keyOf(key)
-    let rest: unknown = opts
-    let signal: AbortSignal | undefined
-    if (typeof opts === 'object' && opts !== null && Object.hasOwn(opts, 'signal')) {
-      const { signal: s, ...others } = opts
-      signal = signalOption(s)
-      rest = others
-    }
+    const { signal, rest } = splitSignal(opts)
     const entry = this.#entries.get(k)
     if (entry === undefined) return undefined
     if (entry.table === null) throw invalidArgValue('key', 'the key of a table entry (use getBuffer for Buffers)', k)

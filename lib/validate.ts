@@ -91,6 +91,16 @@ export function signalOption(value: unknown): AbortSignal | undefined {
   return value
 }
 
+/**
+ * `opts` without its `signal` (checked), for the option checks of the sync call
+ * that an async one shares.
+ */
+export function splitSignal(opts: unknown): { signal: AbortSignal | undefined; rest: unknown } {
+  if (typeof opts !== 'object' || opts === null || !Object.hasOwn(opts, 'signal')) return { signal: undefined, rest: opts }
+  const { signal, ...rest } = opts as { signal?: unknown }
+  return { signal: signalOption(signal), rest }
+}
+
 /** `{ signal }` when there is one, else `{}`: an options object for the async calls. */
 export function withSignal(signal: AbortSignal | undefined): { signal?: AbortSignal } {
   return signal === undefined ? {} : { signal }
