@@ -177,6 +177,18 @@ for (const backend of BACKENDS) {
     store.dispose()
   })
 
+  test.serial(`${backend}: a value transferred while setAsync runs rejects with ERR_INVALID_STATE and sets nothing`, async (t) => {
+    const store = createStore({ residentBytes: 64 << 20, backend, pressure: false })
+    await store.setAsync('k', bytes(4096, 1))
+    const value = Buffer.alloc(16 << 20, 3)
+    const pending = store.setAsync('k', value)
+    structuredClone(value.buffer, { transfer: [value.buffer] })
+    await rejectsCode(t, pending, 'ERR_INVALID_STATE')
+    t.true((store.get('k') as Buffer).equals(bytes(4096, 1)), 'the value under the key stays')
+    t.is(store.residentBytes + store.coldBytes, 4096)
+    store.dispose()
+  })
+
   test.serial(`${backend}: a delete while setAsync pages a value out frees it; a sync get meanwhile reads it`, async (t) => {
     const before = await settled()
     const store = createStore({ residentBytes: 2 << 20, backend, pressure: false })

@@ -197,6 +197,13 @@ function arrowModule(): typeof ArrowEntry {
   return arrowEntry
 }
 
+/** The error of a `setAsync` whose bytes were detached or transferred before they were stored. */
+function detachedValue(key: string): Error {
+  const err = new TypeError(`setAsync(${JSON.stringify(key)}): the value was detached or transferred before it was stored; nothing was set`)
+  Object.defineProperty(err, 'code', { value: 'ERR_INVALID_STATE', enumerable: true, writable: true, configurable: true })
+  return err
+}
+
 /** A resident column of a table entry as a one-column table, the way it is paged out. */
 function columnTable(unit: Unit): Arrow.Table {
   const { shape } = unit.entry.table as NonNullable<Entry['table']>
@@ -389,7 +396,9 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
    *
    * @param opts - as for `set`, and `signal`: an abort before the entry is stored
    *   rejects with `AbortError`, sets nothing and leaves no scratch bytes of it
-   *   (entries evicted to make room meanwhile stay stored, paged out)
+   *   (entries evicted to make room meanwhile stay stored, paged out). Do not
+   *   change the value until the promise settles; bytes detached or transferred
+   *   before they were stored reject with `ERR_INVALID_STATE` and set nothing.
    * @returns a promise that settles once the entry is stored and the budget holds
    * @throws as `set`
    * @example
@@ -426,6 +435,8 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       }
       if (signal?.aborted) throw abortError(signal.reason)
       this.#live()
+      const unit = entry.units[0] as Unit
+      if (entry.table === null && unit.value !== null && (unit.value as Buffer).byteLength !== entry.byteLength) throw detachedValue(k)
     } catch (error) {
       for (const unit of entry.units) unit.cold?.dispose()
       throw error
@@ -493,7 +504,8 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     try {
       handle = await pageoutAsync(unit.value as Buffer, { backend: 'file', ...withSignal(signal) })
     } catch (error) {
-      if (signal?.aborted) throw error
+      // An input detached or transferred meanwhile is the caller's error; anything else (no space) is retried at eviction.
+      if (signal?.aborted || (error as { code?: unknown }).code === 'ERR_INVALID_STATE') throw error
       return
     }
     this.#keepWritten(unit, handle)
