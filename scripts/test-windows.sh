@@ -193,11 +193,16 @@ if [ "$SKIP_CORE" = 0 ]; then
     phase "core: run test binaries under wine"
     core_status=0
     : >"$WORK/core-run.log"
+    # One wineserver for every test binary, kept until killed: by default it exits
+    # 3 s after its last client, and a binary that starts in that window dies with
+    # "wine client error: recvmsg: Connection reset by peer" (a CI run failed so).
+    wineserver -p
     for args in "--tests" "--features failpoints --test failpoints"; do
       # shellcheck disable=SC2086 # $args is a word list
       timeout "$CORE_TIMEOUT" "$CARGO" test -p coldpage $args --no-fail-fast --target "$TARGET" --target-dir "$TARGET_DIR" \
         -Zbuild-std=std,panic_abort,test >>"$WORK/core-run.log" 2>&1 || core_status=$?
     done
+    wineserver -k >/dev/null 2>&1 || true
     # Per test binary: its result line; then every failure with its message.
     awk '
       /^ *Running / { bin = $0; sub(/^ *Running /, "", bin); sub(/ \(.*$/, "", bin) }
