@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::os;
+use crate::{os, reclaim};
 
 static NEXT_ARENA: AtomicU64 = AtomicU64::new(1);
 
@@ -220,7 +220,9 @@ impl Arena {
         self.flush_recycled();
     }
 
-    /// Punches every recycled extent and returns it to the allocator and the quota.
+    /// Punches every recycled extent and returns it to the allocator and the quota, and
+    /// waits for the frees still running in the background ([`reclaim`]). Returns the
+    /// bytes that this gave back (0 when a retry would find no more room than before).
     pub(crate) fn flush_recycled(&self) -> u64 {
         let extents = {
             let mut bin = self.lock_recycle();
@@ -230,10 +232,12 @@ impl Arena {
         let mut flushed = 0;
         for (offset, size) in extents {
             self.quota.recycled.fetch_sub(size, Ordering::AcqRel);
-            self.free(offset, size);
+            self.free_now(offset, size);
             flushed += size;
         }
-        flushed
+        let waiting = reclaim::pending();
+        reclaim::settle();
+        flushed + waiting
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Allocator> {
@@ -265,7 +269,7 @@ impl Arena {
     /// because something is live" and "the last release empties the bin" cannot
     /// interleave: an extent never stays on disk with no live handle (while the
     /// books, which do not count the bin, say nothing is allocated).
-    fn release(&self, offset: u64, size: u64, recycle: bool) {
+    fn release(self: &Arc<Self>, offset: u64, size: u64, recycle: bool) {
         let mut bin = self.lock_recycle();
         let live = self.live.fetch_sub(size, Ordering::AcqRel) - size;
         // Where another release used to slip in (tests/failpoints.rs).
@@ -284,14 +288,20 @@ impl Arena {
             Vec::new()
         };
         drop(bin);
-        self.free(offset, size);
-        for (offset, size) in flushed {
-            self.quota.recycled.fetch_sub(size, Ordering::AcqRel);
-            self.free(offset, size);
-        }
+        let total = size + flushed.iter().map(|e| e.1).sum::<u64>();
+        let arena = Arc::clone(self);
+        reclaim::defer(total, move || {
+            arena.free_now(offset, size);
+            for (offset, size) in flushed {
+                arena.quota.recycled.fetch_sub(size, Ordering::AcqRel);
+                arena.free_now(offset, size);
+            }
+        });
     }
 
-    fn free(&self, offset: u64, size: u64) {
+    /// Punches `[offset, offset + size)` and returns it to the allocator and the
+    /// quota, in that order: nothing can be handed the range before its old bytes are gone.
+    fn free_now(&self, offset: u64, size: u64) {
         match self.punch(offset, size) {
             Ok(true) => {}
             Ok(false) => self.punch_works.store(false, Ordering::Relaxed),

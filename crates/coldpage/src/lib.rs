@@ -93,6 +93,7 @@ mod maps;
 mod os;
 mod pager;
 pub mod pressure;
+mod reclaim;
 mod shared;
 mod storage;
 mod tokens;

@@ -9,6 +9,7 @@ use crate::config::{Compression, Config};
 use crate::crypt::{Algorithm, Key};
 use crate::error::{Error, Result};
 use crate::handle::{Handle, Paged};
+use crate::reclaim;
 use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
 use crate::shared::{ArenaSlot, Counters, Shared};
 use crate::storage::encoded::{EncodedStore, Encoding};
@@ -367,6 +368,8 @@ impl Pager {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
+        // Large frees run in the background: the figures count them once they ran.
+        reclaim::settle();
         let c = &self.shared.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let arenas: Vec<Arc<Arena>> = {

@@ -10,15 +10,38 @@
 use std::io;
 
 use crate::error::{Error, Result};
-use crate::os;
+use crate::{os, reclaim};
 
 /// Below this size a region lives on the heap instead of in its own mapping.
 pub(crate) const SMALL_REGION: usize = 64 << 10;
 
 pub(crate) enum Region {
     /// A map of its own, counted among the maps the pager holds.
-    Map(os::AnonMap, crate::maps::Held),
+    Map(Mapping),
     Heap(Box<[u8]>),
+}
+
+/// A region's own mapping; a large one is unmapped on the reclaiming thread
+/// ([`reclaim`]), so that dropping it does not hold the dropping thread.
+pub(crate) struct Mapping(Option<(os::AnonMap, crate::maps::Held)>);
+
+impl Mapping {
+    fn map(&self) -> &os::AnonMap {
+        &self.0.as_ref().expect("a mapping is only empty while it drops").0
+    }
+
+    fn map_mut(&mut self) -> &mut os::AnonMap {
+        &mut self.0.as_mut().expect("a mapping is only empty while it drops").0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.take() {
+            let bytes = inner.0.mapped_len() as u64;
+            reclaim::defer(bytes, move || drop(inner));
+        }
+    }
 }
 
 impl Region {
@@ -28,19 +51,19 @@ impl Region {
             let bytes = crate::error::try_zeroed(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
             return Ok(Region::Heap(bytes.into_boxed_slice()));
         }
-        os::AnonMap::new(len).map(|map| Region::Map(map, crate::maps::Held::new()))
+        os::AnonMap::new(len).map(|map| Region::Map(Mapping(Some((map, crate::maps::Held::new())))))
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
-            Region::Map(map, _) => map.as_slice(),
+            Region::Map(m) => m.map().as_slice(),
             Region::Heap(bytes) => bytes,
         }
     }
 
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         match self {
-            Region::Map(map, _) => map.as_mut_slice(),
+            Region::Map(m) => m.map_mut().as_mut_slice(),
             Region::Heap(bytes) => bytes,
         }
     }
@@ -48,7 +71,7 @@ impl Region {
     /// Bytes of memory held (whole pages for a mapping).
     pub(crate) fn mapped_len(&self) -> usize {
         match self {
-            Region::Map(map, _) => map.mapped_len(),
+            Region::Map(m) => m.map().mapped_len(),
             Region::Heap(bytes) => bytes.len(),
         }
     }
@@ -56,15 +79,15 @@ impl Region {
     /// Asks the OS to page the region out first; a no-op for a heap region.
     pub(crate) fn page_out(&self) -> io::Result<()> {
         match self {
-            Region::Map(map, _) => map.page_out(),
+            Region::Map(m) => m.map().page_out(),
             Region::Heap(_) => Ok(()),
         }
     }
 
     /// Hints that `[offset, offset + len)` will be read soon.
     pub(crate) fn will_need(&self, offset: usize, len: usize) {
-        if let Region::Map(map, _) = self {
-            map.will_need(offset, len);
+        if let Region::Map(m) = self {
+            m.map().will_need(offset, len);
         }
     }
 
