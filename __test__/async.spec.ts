@@ -116,6 +116,37 @@ for (const backend of BACKENDS) {
     const parts = await h.readAtManyAsync(offsets.map((o) => [o, 4096] as const))
     parts.forEach((r, i) => t.true(r.equals(data.subarray(offsets[i], offsets[i]! + 4096)), `range ${i}`))
   })
+
+  test(`${backend}: readAtManyAsync of more ranges and bytes than one turn reads returns each range in order, each its own`, async (t) => {
+    // More than a turn's share both ways: 9,000 small ranges, then 40 of 1 MiB
+    // (more bytes than a turn asks for), with repeats and empty ranges between.
+    const data = bytes(8 * MiB, 13)
+    using h = pageout(data, { backend })
+    const ranges: [number, number][] = []
+    for (let i = 0; i < 9000; i++) ranges.push([(i * 7919) % (data.length - 100), i % 101])
+    for (let i = 0; i < 40; i++) ranges.push([(i % 7) * MiB, MiB], [i, 0])
+    const parts = await h.readAtManyAsync(ranges)
+    t.is(parts.length, ranges.length)
+    const wrong = ranges.filter(([o, l], i) => !parts[i]!.equals(data.subarray(o, o + l)))
+    t.deepEqual(wrong, [], 'every range has its own bytes, in request order')
+    // Transferring one result empties no other.
+    const big = parts.findIndex((p) => p.length === MiB)
+    const other = parts.findLastIndex((p) => p.length === MiB)
+    structuredClone(parts[big]!.buffer, { transfer: [parts[big]!.buffer as ArrayBuffer] })
+    t.true(parts[other]!.equals(data.subarray(ranges[other]![0], ranges[other]![0] + MiB)))
+  })
+
+  test(`${backend}: readAtManyAsync aborted between turns rejects and leaves the handle whole`, async (t) => {
+    const data = bytes(4 * MiB, 17)
+    using h = pageout(data, { backend })
+    const ranges = Array.from({ length: 64 }, (_, i) => [(i % 4) * MiB, MiB] as const)
+    const ac = new AbortController()
+    const read = h.readAtManyAsync(ranges, { signal: ac.signal })
+    setImmediate(() => ac.abort())
+    await rejectsAbort(t, read)
+    t.false(h.disposed)
+    t.true((await h.readAtManyAsync([[0, data.length]]))[0]!.equals(data))
+  })
 }
 
 test('pageoutAsync checks its options', async (t) => {

@@ -7,6 +7,7 @@
 import './polyfill.js'
 
 import { constants as bufferConstants } from 'node:buffer'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import { markAsUntransferable } from 'node:worker_threads'
 
@@ -217,6 +218,58 @@ const INTERNAL = Symbol('coldpage.internal')
  * private controller relays the abort, which also cancels work still queued on
  * the libuv pool, and the promise rejects at once even if work already started.
  */
+/**
+ * The most result bytes, and the most results, that one turn of the event loop
+ * asks the binding for in `readAtManyAsync`. The binding makes every result Buffer of
+ * its call on the JS thread (at once in Electron's mode, where the pool fills
+ * V8-owned Buffers; at resolve otherwise), and V8 may collect garbage as they add up:
+ * a call for a GiB of small results in one turn would hold the loop that long.
+ */
+const TURN_BYTES = 32 << 20
+const TURN_RANGES = 4096
+
+/** The ranges of `flat` (offset, length pairs) cut where a turn's share ends. */
+function turns(flat: Float64Array): Float64Array[] {
+  const out: Float64Array[] = []
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < flat.length; i += 2) {
+    const len = flat[i + 1]!
+    if (i > start && (bytes + len > TURN_BYTES || (i - start) / 2 >= TURN_RANGES)) {
+      out.push(flat.subarray(start, i))
+      start = i
+      bytes = 0
+    }
+    bytes += len
+  }
+  out.push(flat.subarray(start))
+  return out
+}
+
+/**
+ * `readAtManyAsync` of the binding, a turn's share of the ranges per turn (the
+ * reads of earlier shares run on the pool meanwhile). All results fit in memory or
+ * none is asked for, as in one call.
+ */
+async function readManyInTurns(native: NativeHandle, flat: Float64Array, signal?: AbortSignal): Promise<Buffer[]> {
+  const shares = turns(flat)
+  if (shares.length === 1) return native.readAtManyAsync(flat, zeroCopyAllowed(), signal)
+  byId.checkMemory(sumLengths(flat))
+  const pending: Promise<Buffer[]>[] = []
+  try {
+    for (const share of shares) {
+      if (pending.length > 0) await nextTurn()
+      if (signal?.aborted) throw abortError(signal.reason)
+      pending.push(native.readAtManyAsync(share, zeroCopyAllowed(), signal))
+    }
+  } catch (err) {
+    // The shares already asked for settle unobserved.
+    for (const p of pending) p.catch(() => {})
+    throw err
+  }
+  return (await Promise.all(pending)).flat()
+}
+
 async function withSignal<T>(signal: AbortSignal | undefined, run_: (signal?: AbortSignal) => Promise<T>): Promise<T> {
   // The native call can also throw before it returns a promise (the handle disposed
   // while the arguments were read): that error gets its class too.
@@ -365,7 +418,7 @@ export class Handle implements Disposable {
     const flat = this.#ranges(ranges)
     for (let i = 1; i < flat.length; i += 2) fitsBuffer(flat[i]!, `ranges[${(i - 1) / 2}][1]`)
     const signal = signalOption(knownOptions<ReadOptions>(opts, READ_OPTIONS).signal)
-    const run = () => withSignal(signal, (s) => native.readAtManyAsync(flat, zeroCopyAllowed(), s))
+    const run = () => withSignal(signal, (s) => readManyInTurns(native, flat, s))
     return readChannel.hasSubscribers ? readChannel.tracePromise(run, this.#trace('readAtManyAsync', sumLengths(flat))) : run()
   }
 
