@@ -189,6 +189,33 @@ for (const backend of BACKENDS) {
     store.dispose()
   })
 
+  test.serial(`${backend}: setAsync of a small view of a large buffer keeps a copy of its own; a transfer at any turn never stores wrong bytes`, async (t) => {
+    const store = createStore({ residentBytes: 256 << 20, backend, pressure: false })
+    const big = bytes(64 << 20, 5)
+    const want = Buffer.from(big.subarray(0, 12 << 20))
+    await store.setAsync('k', big.subarray(0, 12 << 20))
+    const got = store.get('k') as Buffer
+    t.not(got.buffer, big.buffer, 'the store does not keep the 64 MiB buffer alive for 12 MiB')
+    structuredClone(big.buffer, { transfer: [big.buffer as ArrayBuffer] })
+    t.true((store.get('k') as Buffer).equals(want), 'the caller giving its buffer away changes nothing stored')
+    // The caller breaks the contract: the buffer goes while setAsync runs, after 0 to 7 turns.
+    for (let turns = 0; turns < 8; turns++) {
+      const mine = bytes(64 << 20, 6 + turns)
+      const expect = Buffer.from(mine.subarray(0, 12 << 20))
+      const pending = store.setAsync(`t${turns}`, mine.subarray(0, 12 << 20))
+      for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve))
+      structuredClone(mine.buffer, { transfer: [mine.buffer as ArrayBuffer] })
+      try {
+        await pending
+        t.true((store.get(`t${turns}`) as Buffer).equals(expect), `stored after ${turns} turns: the right bytes`)
+      } catch (err) {
+        t.is((err as { code?: string }).code, 'ERR_INVALID_STATE', String(err))
+        t.false(store.has(`t${turns}`), `refused after ${turns} turns: nothing stored`)
+      }
+    }
+    store.dispose()
+  })
+
   test.serial(`${backend}: a delete while setAsync pages a value out frees it; a sync get meanwhile reads it`, async (t) => {
     const before = await settled()
     const store = createStore({ residentBytes: 2 << 20, backend, pressure: false })

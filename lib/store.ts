@@ -25,7 +25,7 @@ import type { ArrowModuleLike, ArrowTable, FlechetteTable, TableReadAsyncOptions
 import { type PolicyName, type PolicyNode, POLICIES, type Policy, makePolicy } from './store/policy.js'
 import type { PressureLevel } from './pressure.js'
 import { follow } from './store/watch.js'
-import { bufferNeedsCopy, measure, owned, ownedBuffer, residentCost } from './store/own.js'
+import { type Copies, bufferNeedsCopy, copyInTurns, measure, owned, ownedBuffer, ownedBufferLater, ownedLater, residentCost } from './store/own.js'
 import { type Column, type TableShape, build, columnOf, shapeOf } from './store/table.js'
 import { knownOptions } from './options.js'
 import { type BackendName, type Data, backendOption, byteCount, chunks, signalOption, splitSignal, withSignal } from './validate.js'
@@ -451,7 +451,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       if (!unit.own || unit.value === null) continue
       await nextTurn()
       if (entry.deleted || this.#disposed) return
-      this.#own(unit)
+      await this.#ownAsync(unit)
     }
   }
 
@@ -467,6 +467,42 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     if (unit.value === null) return
     const M = unit.entry.table?.arrow
     unit.value = unit.column < 0 ? ownedBuffer(unit.value as Buffer) : owned(unit.value as Column, unit.bytes, M && ((data) => M.makeVector(data)))
+  }
+
+  /**
+   * `#own` for `setAsync`: the copy is made a few MiB per turn and becomes the
+   * unit's resident value once whole. A unit evicted, deleted or replaced meanwhile
+   * keeps what it has. A source detached or transferred meanwhile (setAsync's
+   * contract says not to) loses the entry: it is deleted and setAsync rejects with
+   * `ERR_INVALID_STATE`.
+   */
+  async #ownAsync(unit: Unit): Promise<void> {
+    if (!unit.own) return
+    unit.own = false
+    const source = unit.value
+    if (source === null) return
+    const M = unit.entry.table?.arrow
+    const current = (): boolean => unit.value === source && !unit.entry.deleted && !this.#disposed
+    let copy: Buffer | Column | undefined
+    let whole = false
+    try {
+      let copies: Copies
+      ;[copy, copies] =
+        unit.column < 0
+          ? ownedBufferLater(source as Buffer)
+          : ownedLater(source as Column, unit.bytes, M && ((data) => M.makeVector(data)))
+      whole = await copyInTurns(copies, current, nextTurn)
+    } catch (err) {
+      // Views of a buffer detached already cannot even be made (a TypeError).
+      if (!(err instanceof TypeError)) throw err
+    }
+    if (!current()) return
+    if (whole && copy !== undefined) {
+      unit.value = copy
+      return
+    }
+    this.delete(unit.entry.key)
+    throw detachedValue(unit.entry.key)
   }
 
   /**

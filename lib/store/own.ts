@@ -77,6 +77,9 @@ export function residentCost(m: Measure): number {
   return m.copy ? m.bytes : Math.max(m.bytes, m.held)
 }
 
+/** Copies still to make: each `from` into its `to` (of the same length). */
+export type Copies = [from: Uint8Array, to: Uint8Array][]
+
 /**
  * `column` with every buffer copied into one new ArrayBuffer (8-byte aligned
  * slots), its `Data` rebuilt with the same classes; buffers shared by several
@@ -85,14 +88,29 @@ export function residentCost(m: Measure): number {
  * dictionaries always have one), else kept as they are.
  */
 export function owned(column: Column, bytes: number, makeVector: ((data: Arrow.Data[]) => Arrow.Vector) | undefined): Column {
+  const [copy, copies] = ownedLater(column, bytes, makeVector)
+  for (const [from, to] of copies) to.set(from)
+  return copy
+}
+
+/**
+ * `owned` with its bytes not yet copied: the rebuilt column, over new memory that
+ * holds its bytes once every copy of the list is made (`copyInTurns`).
+ */
+export function ownedLater(
+  column: Column,
+  bytes: number,
+  makeVector: ((data: Arrow.Data[]) => Arrow.Vector) | undefined,
+): [Column, Copies] {
   const into = new Uint8Array(new ArrayBuffer(bytes))
+  const pending: Copies = []
   let at = 0
   const copies = new Map<ArrayBufferView, ArrayBufferView>()
   const copyView = (v: ArrayBufferView | undefined): ArrayBufferView | undefined => {
     if (v === undefined || v === null) return undefined
     let c = copies.get(v)
     if (c === undefined) {
-      into.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at)
+      pending.push([new Uint8Array(v.buffer, v.byteOffset, v.byteLength), into.subarray(at, at + v.byteLength)])
       const Ctor = v.constructor as new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView
       const per = (v as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1
       c = new Ctor(into.buffer, at, v.byteLength / per)
@@ -121,7 +139,7 @@ export function owned(column: Column, bytes: number, makeVector: ((data: Arrow.D
     datas.set(d, c)
     return c
   }
-  return column.map(copyData)
+  return [column.map(copyData), pending]
 }
 
 /** Whether a Buffer keeps much more memory alive than its bytes. */
@@ -134,4 +152,40 @@ export function ownedBuffer(b: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(b.byteLength)
   b.copy(copy)
   return copy
+}
+
+/** `ownedBuffer` with its bytes not yet copied (`copyInTurns` makes the copy). */
+export function ownedBufferLater(b: Buffer): [Buffer, Copies] {
+  const copy = Buffer.allocUnsafeSlow(b.byteLength)
+  return [copy, [[new Uint8Array(b.buffer, b.byteOffset, b.byteLength), copy]]]
+}
+
+/** At most this many bytes are copied per turn of the event loop by `copyInTurns`. */
+const TURN_BYTES = 4 << 20
+
+/**
+ * Makes `copies` a few MiB per turn of the event loop, so that a large copy never
+ * holds the JS thread for long. Before each turn's share, `go()` says whether to go
+ * on; false ends it early (and so does a source found detached meanwhile).
+ * Returns whether every byte was copied.
+ */
+export async function copyInTurns(copies: Copies, go: () => boolean, nextTurn: () => Promise<unknown>): Promise<boolean> {
+  let budget = TURN_BYTES
+  for (const [from, to] of copies) {
+    const length = to.byteLength
+    for (let at = 0; at < length; ) {
+      if (budget === 0) {
+        await nextTurn()
+        if (!go()) return false
+        budget = TURN_BYTES
+      }
+      // A view of a detached or transferred buffer reads as empty.
+      if (from.byteLength !== length) return false
+      const n = Math.min(budget, length - at)
+      to.set(from.subarray(at, at + n), at)
+      at += n
+      budget -= n
+    }
+  }
+  return true
 }
