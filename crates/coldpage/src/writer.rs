@@ -279,7 +279,7 @@ fn write_file_slice(extent: &Extent, sums: &[AtomicU64], offset: u64, bytes: &[u
     }
     let arena = &extent.arena;
     let write = || {
-        crate::storage::file::write_chunks(arena, extent.offset + offset, &[bytes])
+        crate::storage::extent::write_chunks(arena, extent.offset + offset, &[bytes])
             .map_err(|e| Error::io_at("pwritev", Some(arena.dir.path.clone()), e))
     };
     match write() {
