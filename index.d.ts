@@ -223,16 +223,24 @@ export interface NativeDoctorReport {
   platform: string
   /** Kernel release. */
   kernel: string
-  /** Whether any swap device is active. */
+  /**
+   * Is there swap (a paging file) to page out to? Not whether the pager can
+   * (`swapPagesOut`).
+   */
   swapActive: boolean
   /** Total swap in bytes. */
   swapTotalBytes: number
-  /** Whether `madvise(MADV_COLD)` is accepted. */
+  /** `pageOutWorks` on Linux (`madvise(MADV_COLD)`); false elsewhere. */
   madvCold: boolean
-  /** The primitive the swap backend pages out with, or why this platform has none. */
+  /** Which primitive the swap backend pages out with, or why this platform has none. */
   pageOut: string
-  /** Whether that primitive works here. */
+  /**
+   * Does that primitive really page a range out here (probed once)? Not whether
+   * there is swap to page out to (`swapActive`).
+   */
   pageOutWorks: boolean
+  /** Do swap-backed handles really leave RAM here: `pageOutWorks` and `swapActive`? */
+  swapPagesOut: boolean
   /** The scratch dir examined. */
   scratchDir: string
   /** Its file system type. */

@@ -365,16 +365,20 @@ pub struct NativeDoctorReport {
     pub platform: String,
     /// Kernel release.
     pub kernel: String,
-    /// Whether any swap device is active.
+    /// Is there swap (a paging file) to page out to? Not whether the pager can
+    /// (`swapPagesOut`).
     pub swap_active: bool,
     /// Total swap in bytes.
     pub swap_total_bytes: f64,
-    /// Whether `madvise(MADV_COLD)` is accepted.
+    /// `pageOutWorks` on Linux (`madvise(MADV_COLD)`); false elsewhere.
     pub madv_cold: bool,
-    /// The primitive the swap backend pages out with, or why this platform has none.
+    /// Which primitive the swap backend pages out with, or why this platform has none.
     pub page_out: String,
-    /// Whether that primitive works here.
+    /// Does that primitive really page a range out here (probed once)? Not whether
+    /// there is swap to page out to (`swapActive`).
     pub page_out_works: bool,
+    /// Do swap-backed handles really leave RAM here: `pageOutWorks` and `swapActive`?
+    pub swap_pages_out: bool,
     /// The scratch dir examined.
     pub scratch_dir: String,
     /// Its file system type.
@@ -416,6 +420,7 @@ pub fn doctor() -> NativeDoctorReport {
         madv_cold: r.madv_cold,
         page_out: r.page_out,
         page_out_works: r.page_out_works,
+        swap_pages_out: r.swap_pages_out,
         scratch_dir: r.scratch_dir.to_string_lossy().into_owned(),
         scratch_fs: r.scratch_fs,
         scratch_is_ram: r.scratch_is_ram,

@@ -9,7 +9,7 @@ use crate::config::{Compression, Config};
 use crate::crypt::{Algorithm, Key};
 use crate::error::{Error, Result};
 use crate::handle::{Handle, Paged};
-use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
+use crate::selector::{resolve_auto, AutoChoice, Backend, Selector};
 use crate::shared::{ArenaSlot, Counters, Shared};
 use crate::storage::encoded::{EncodedStore, Encoding};
 use crate::storage::file::FileStore;
@@ -262,11 +262,10 @@ impl Pager {
     fn store(&self, backend: Backend, len: u64, source: PageoutBytes<'_>) -> Result<Handle> {
         // Taken first: an encrypted pageout binds its blocks to the handle's id.
         let id = crate::handle::next_id();
+        if backend == Backend::Swap {
+            crate::os::page_out_primitive().map_err(Error::Unsupported)?;
+        }
         let storage = match backend {
-            Backend::Swap if !swap_backend_supported() => {
-                let why = crate::os::page_out_primitive().err().unwrap_or_default();
-                return Err(Error::Unsupported(why));
-            }
             _ if len == 0 => Storage::Empty,
             Backend::Swap => Storage::Swap(match source {
                 PageoutBytes::Chunks(chunks) => crate::storage::swap::swap_pageout(chunks, len)?,
@@ -395,12 +394,12 @@ impl Pager {
     /// process when a swap pageout is made where it saves no memory.
     pub fn claim_swap_warning(&self) -> Option<String> {
         static CLAIMED: AtomicBool = AtomicBool::new(false);
-        let why = if !crate::selector::page_out_supported() {
-            "the page-out primitive does not work here"
-        } else if crate::selector::swap_total_bytes() == 0 {
-            "there is no active swap"
-        } else {
+        let why = if crate::selector::swap_pages_out() {
             return None;
+        } else if !crate::selector::page_out_works() {
+            "the page-out primitive does not work here"
+        } else {
+            "there is no active swap"
         };
         if CLAIMED.swap(true, Ordering::Relaxed) {
             return None;
