@@ -104,7 +104,7 @@ mod selector;
 use os::{copy, random_u64};
 
 pub use cell::HandleCell;
-pub use config::{default_scratch_dir, Compression, Config};
+pub use config::{config_field, default_scratch_dir, Compression, Config, ConfigField, ConfigValue, CONFIG_FIELDS};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
 pub use handle::{check_memory, Handle, Lease, TakeError, Taken};
