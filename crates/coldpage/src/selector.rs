@@ -119,8 +119,8 @@ pub struct AutoChoice {
 
 /// Whether the platform's page-out primitive really pages a range out here (probed once
 /// per process): `madvise(MADV_COLD)` on Linux (>= 5.4), `VirtualUnlock` on Windows.
-/// The doctor's `page_out_works`; see [`crate::doctor`] for the other questions about
-/// paging out and their names.
+/// The doctor's `page_out_works` (`doctor.rs` names the other questions about paging
+/// out: [`crate::DoctorReport`]'s `page_out`, `swap_active`, `swap_pages_out`).
 pub fn page_out_works() -> bool {
     static WORKS: OnceLock<bool> = OnceLock::new();
     *WORKS.get_or_init(crate::os::page_out_works)
