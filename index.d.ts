@@ -117,12 +117,18 @@ export declare function claimEnvironment(): boolean
 export declare function claimSwapWarning(): string | null
 
 /**
- * Changes the fields given, atomically: everything is validated before anything
- * applies, and concurrent calls from other threads (workers) never undo each
- * other's fields. The selector is set after the core config, which can still fail
- * on the scratch dir; the selector itself cannot.
+ * The names of the core's config fields, in its order (a test compares them with
+ * the façade's `FIELDS`).
  */
-export declare function configure(patch: NativeConfigPatch): void
+export declare function configFieldNames(): Array<string>
+
+/**
+ * Changes the fields given, already checked by the façade (lib/config-fields.ts):
+ * absent ones stay as they are, and `null` unsets a field that can be unset. Atomic:
+ * everything is validated before anything applies, and concurrent calls from other
+ * threads (workers) never undo each other's fields (`Pager::set_fields`).
+ */
+export declare function configure(patch: Record<string, boolean | number | string | null>): void
 
 /**
  * The `COLDPAGE_CONFIG` watch's state: returns what was stored, and stores `state`
@@ -139,8 +145,8 @@ export declare function defaultBudget(physicalBytes: number): NativeBudget
 /** Examines the platform and the configured scratch dir. */
 export declare function doctor(): NativeDoctorReport
 
-/** The config in force. */
-export declare function getConfig(): NativeConfig
+/** The config in force: every field by name, `null` where unset. */
+export declare function getConfig(): Record<string, boolean | number | string | null>
 
 /**
  * Joins the threads that can run the `COLDPAGE_CONFIG` watch; returns whether this
@@ -178,61 +184,30 @@ export interface NativeBudget {
   detail: string
 }
 
-/** The pager's configuration as JS sees it. */
-export interface NativeConfig {
-  /** `"auto"`, `"swap"` or `"file"`: the global selector. */
-  backend: string
-  /** Where the file backend keeps its scratch space. */
-  scratchDir: string
-  /** Disk quota in bytes; absent (null) for none. */
-  maxScratchBytes?: number
-  /** Whether reads from the file backend verify checksums. */
-  verify: boolean
-  /** The budget of every store while set; absent (null) for each store's own. */
-  residentBytes?: number
-  /** Whether new file pageouts are encrypted. */
-  encrypt: boolean
-  /** `"none"` or `"lz4"`: how new file pageouts are compressed. */
-  compress: string
-}
-
-/**
- * The fields of a `configure` call, already checked by the façade (lib/config-fields.ts):
- * absent ones stay as they are, and `null` unsets a field that can be unset.
- */
-export interface NativeConfigPatch {
-  /** `"auto"`, `"swap"` or `"file"`. */
-  backend?: string
-  /** Where the file backend keeps its scratch space. */
-  scratchDir?: string
-  /** Disk quota in bytes; `null` for none. */
-  maxScratchBytes?: number | undefined | null
-  /** Whether reads from the file backend verify checksums. */
-  verify?: boolean
-  /** The budget of every store; `null` for none (each store's own). */
-  residentBytes?: number | undefined | null
-  /** Whether new file pageouts are encrypted. */
-  encrypt?: boolean
-  /** `"none"` or `"lz4"`. */
-  compress?: string
-}
-
 /** The platform facts the pager depends on. */
 export interface NativeDoctorReport {
   /** Operating system and architecture. */
   platform: string
   /** Kernel release. */
   kernel: string
-  /** Whether any swap device is active. */
+  /**
+   * Is there swap (a paging file) to page out to? Not whether the pager can
+   * (`swapPagesOut`).
+   */
   swapActive: boolean
   /** Total swap in bytes. */
   swapTotalBytes: number
-  /** Whether `madvise(MADV_COLD)` is accepted. */
+  /** `pageOutWorks` on Linux (`madvise(MADV_COLD)`); false elsewhere. */
   madvCold: boolean
-  /** The primitive the swap backend pages out with, or why this platform has none. */
+  /** Which primitive the swap backend pages out with, or why this platform has none. */
   pageOut: string
-  /** Whether that primitive works here. */
+  /**
+   * Does that primitive really page a range out here (probed once)? Not whether
+   * there is swap to page out to (`swapActive`).
+   */
   pageOutWorks: boolean
+  /** Do swap-backed handles really leave RAM here: `pageOutWorks` and `swapActive`? */
+  swapPagesOut: boolean
   /** The scratch dir examined. */
   scratchDir: string
   /** Its file system type. */

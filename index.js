@@ -841,6 +841,7 @@ module.exports.buildTarget = nativeBinding.buildTarget
 module.exports.checkMemory = nativeBinding.checkMemory
 module.exports.claimEnvironment = nativeBinding.claimEnvironment
 module.exports.claimSwapWarning = nativeBinding.claimSwapWarning
+module.exports.configFieldNames = nativeBinding.configFieldNames
 module.exports.configure = nativeBinding.configure
 module.exports.configWatchState = nativeBinding.configWatchState
 module.exports.defaultBudget = nativeBinding.defaultBudget

@@ -3,9 +3,12 @@
  * value is checked (in `configure` and in a JSON config file), which `COLDPAGE_*`
  * variable sets it and how its text reads, its default, and how it crosses to the
  * binding, where "unset" is `null`. Validation, environment loading, the watched
- * file, `getConfig` and the CLI's help all read this table, so adding a field is
- * one entry here (its `Config` member and its `FIELDS` entry) plus the field in the
- * pager that uses it. This module loads nothing native: the CLI reads it for its help.
+ * file, `getConfig` and the CLI's help all read this table. The core describes the
+ * same fields once more, for the binding (`CONFIG_FIELDS` in
+ * crates/coldpage/src/config.rs: how a value sets the field and reads back); a test
+ * fails when the two tables name different fields. So adding a field is its `Config`
+ * member and `FIELDS` entry here, its core struct field and table entry there, plus
+ * its use. This module loads nothing native: the CLI reads it for its help.
  */
 import * as path from 'node:path'
 
@@ -39,6 +42,9 @@ export interface Config {
 /** Block-wise compression of the file backend. */
 export type CompressName = 'none' | 'lz4'
 
+/** A config value as it crosses to and from the binding: `null` is unset. */
+export type NativeValue = boolean | number | string | null
+
 /** One config field: everything the package knows about it. */
 export interface Field<T> {
   /** The `COLDPAGE_*` variable that sets it at load. */
@@ -55,9 +61,9 @@ export interface Field<T> {
    */
   check(value: unknown, name: string, json: boolean): T
   /** The value as the binding takes it (`null` for unset); the value itself when absent. */
-  toNative?(value: T): unknown
+  toNative?(value: T): NativeValue
   /** The binding's value (`null` for unset) as `getConfig` returns it; the value itself when absent. */
-  fromNative?(value: unknown): T
+  fromNative?(value: NativeValue | undefined): T
 }
 
 /** "'a', 'b' or 'c'" */

@@ -7,14 +7,12 @@
  */
 import './polyfill.js'
 
-import type { NativeConfigPatch } from '../index.js'
-
 import { type FSWatcher, closeSync, constants, fstatSync, openSync, readSync, realpathSync, unwatchFile, watch, watchFile } from 'node:fs'
 import * as path from 'node:path'
 
 import { configChannel } from './channels.js'
 import { ColdpageError, fromNative, invalidArgType, invalidArgValue } from './errors.js'
-import { type Config, FIELDS, FIELD_NAMES, type Field, isField } from './config-fields.js'
+import { type Config, FIELDS, FIELD_NAMES, type Field, type NativeValue, isField } from './config-fields.js'
 import native from './native.js'
 
 export type { CompressName, Config } from './config-fields.js'
@@ -38,15 +36,15 @@ function checkPartial(value: unknown, where: string, json = false): Partial<Conf
 }
 
 /** A checked partial config as the binding takes it: only the fields given, unset as `null`. */
-function toNative(partial: Partial<Config>): NativeConfigPatch {
-  const patch: Record<string, unknown> = {}
+function toNative(partial: Partial<Config>): Record<string, NativeValue> {
+  const patch: Record<string, NativeValue> = {}
   for (const key of FIELD_NAMES) {
     const value = partial[key]
     if (value === undefined) continue
     const { toNative: convert } = FIELDS[key] as Field<unknown>
-    patch[key] = convert === undefined ? value : convert(value)
+    patch[key] = convert === undefined ? (value as NativeValue) : convert(value)
   }
-  return patch as NativeConfigPatch
+  return patch
 }
 
 /** Called with `residentBytes` when this thread changes it (other threads' changes reach stores within a second). */
@@ -101,7 +99,7 @@ export function configure(opts: Partial<Config>): Config {
 
 /** The configuration in force. */
 export function getConfig(): Config {
-  const inForce = native.getConfig() as unknown as Record<string, unknown>
+  const inForce = native.getConfig()
   const config: Record<string, unknown> = {}
   for (const key of FIELD_NAMES) {
     const { fromNative: convert } = FIELDS[key] as Field<unknown>

@@ -107,7 +107,7 @@ export interface DoctorReport {
   platform: string
   /** Kernel release. */
   kernel: string
-  /** Whether swap is active. */
+  /** Is there swap (a paging file) to page out to? Not whether coldpage can page out to it (`swapPagesOut`). */
   swapActive: boolean
   /** Total swap in bytes. */
   swapTotalBytes: number
@@ -115,7 +115,7 @@ export interface DoctorReport {
   madvCold: boolean
   /** The primitive the swap backend pages out with (`madvise(MADV_COLD)`, `VirtualUnlock`), or why there is none. */
   pageOut: string
-  /** Whether that primitive works here. */
+  /** Does that primitive really page a range out on this system (probed once)? Not whether there is swap to page out to (`swapActive`). */
   pageOutWorks: boolean
   /** The scratch dir in force. */
   scratchDir: string
@@ -139,7 +139,7 @@ export interface DoctorReport {
   runtime: { node: string; electron: string | null; napi: string }
   /** What `backend: 'auto'` picks, and why. */
   auto: { backend: BackendName; reason: string }
-  /** Whether swap-backed handles really page out here (active swap and a working page-out primitive). */
+  /** Do swap-backed handles really leave RAM here: `pageOutWorks` and `swapActive` both hold? */
   swapPagesOut: boolean
   /**
    * The backend new pageouts use (the config's `backend`, `auto` resolved), whether it
@@ -170,7 +170,7 @@ export function doctor(): DoctorReport {
   const reason = zeroCopyReason()
   if (!zeroCopy) warnings.push(`view() and take() copy: ${reason}`)
   const selector = getConfig().backend
-  const swapPagesOut = r.pageOutWorks && r.swapActive
+  const swapPagesOut = r.swapPagesOut
   const backend = selector === 'auto' ? (r.auto.backend as BackendName) : selector
   let problem: string | null = null
   if (backend === 'file' && r.scratchError != null) problem = `the file backend cannot use its scratch dir: ${r.scratchError}`

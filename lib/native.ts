@@ -9,7 +9,7 @@ import type * as Native from '../index.js'
 import { ColdpageError } from './errors.js'
 import { explainLoadFailure } from './load-error.js'
 
-export type { NativeConfig, NativeDoctorReport, NativeHandle, NativeStats, NativeWriter } from '../index.js'
+export type { NativeDoctorReport, NativeHandle, NativeStats, NativeWriter } from '../index.js'
 
 function load(): typeof Native {
   try {

@@ -1,147 +1,66 @@
 //! Conversions of the pager's config, stats and doctor report to JS objects.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use napi_derive::napi;
 
-use napi::bindgen_prelude::Function;
+use coldpage::ConfigValue;
+use napi::bindgen_prelude::{Either3, Function};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 
-use crate::error::{to_u64, Failure, Outcome, Throw};
+use crate::error::{Outcome, Throw};
 
 /// Parses an optional backend name (`"swap"` / `"file"`).
 pub fn backend_arg(name: Option<&str>) -> Outcome<Option<coldpage::Backend>> {
     Ok(name.map(|n| n.parse::<coldpage::Backend>()).transpose()?)
 }
 
-/// The pager's configuration as JS sees it.
-#[napi(object)]
-pub struct NativeConfig {
-    /// `"auto"`, `"swap"` or `"file"`: the global selector.
-    pub backend: String,
-    /// Where the file backend keeps its scratch space.
-    pub scratch_dir: String,
-    /// Disk quota in bytes; absent (null) for none.
-    pub max_scratch_bytes: Option<f64>,
-    /// Whether reads from the file backend verify checksums.
-    pub verify: bool,
-    /// The budget of every store while set; absent (null) for each store's own.
-    pub resident_bytes: Option<f64>,
-    /// Whether new file pageouts are encrypted.
-    pub encrypt: bool,
-    /// `"none"` or `"lz4"`: how new file pageouts are compressed.
-    pub compress: String,
-}
+/// A config value as it crosses to and from JS: `null` (unset), a boolean, a number
+/// or a string; which one a field takes is the core's table (`coldpage::CONFIG_FIELDS`).
+type JsConfigValue = Option<Either3<bool, f64, String>>;
 
-/// The fields of a `configure` call, already checked by the façade (lib/config-fields.ts):
-/// absent ones stay as they are, and `null` unsets a field that can be unset.
-#[napi(object)]
-pub struct NativeConfigPatch {
-    /// `"auto"`, `"swap"` or `"file"`.
-    pub backend: Option<String>,
-    /// Where the file backend keeps its scratch space.
-    pub scratch_dir: Option<String>,
-    /// Disk quota in bytes; `null` for none.
-    pub max_scratch_bytes: Option<Option<f64>>,
-    /// Whether reads from the file backend verify checksums.
-    pub verify: Option<bool>,
-    /// The budget of every store; `null` for none (each store's own).
-    pub resident_bytes: Option<Option<f64>>,
-    /// Whether new file pageouts are encrypted.
-    pub encrypt: Option<bool>,
-    /// `"none"` or `"lz4"`.
-    pub compress: Option<String>,
-}
-
-/// A byte count that can be unset (`null`), as the core's `Option<u64>`.
-fn optional_bytes(name: &str, value: Option<f64>) -> Outcome<Option<u64>> {
-    value.map(|v| to_u64(name, v)).transpose()
-}
-
-/// The core's side of a patch: the config fields it changes, converted.
-struct ConfigEdit {
-    scratch_dir: Option<PathBuf>,
-    max_scratch_bytes: Option<Option<u64>>,
-    verify: Option<bool>,
-    resident_bytes: Option<Option<u64>>,
-    encrypt: Option<bool>,
-    compress: Option<coldpage::Compression>,
-}
-
-impl ConfigEdit {
-    /// Whether the edit changes nothing (then the config is not even revalidated).
-    fn is_empty(&self) -> bool {
-        let ConfigEdit { scratch_dir, max_scratch_bytes, verify, resident_bytes, encrypt, compress } = self;
-        scratch_dir.is_none()
-            && max_scratch_bytes.is_none()
-            && verify.is_none()
-            && resident_bytes.is_none()
-            && encrypt.is_none()
-            && compress.is_none()
-    }
-
-    /// Sets the fields the edit names.
-    fn apply(self, c: &mut coldpage::Config) {
-        let ConfigEdit { scratch_dir, max_scratch_bytes, verify, resident_bytes, encrypt, compress } = self;
-        if let Some(dir) = scratch_dir {
-            c.scratch_dir = dir;
-        }
-        c.max_scratch_bytes = max_scratch_bytes.unwrap_or(c.max_scratch_bytes);
-        c.verify = verify.unwrap_or(c.verify);
-        c.resident_bytes = resident_bytes.unwrap_or(c.resident_bytes);
-        c.encrypt = encrypt.unwrap_or(c.encrypt);
-        c.compress = compress.unwrap_or(c.compress);
+fn from_js(value: JsConfigValue) -> ConfigValue {
+    match value {
+        None => ConfigValue::Null,
+        Some(Either3::A(b)) => ConfigValue::Bool(b),
+        Some(Either3::B(n)) => ConfigValue::Number(n),
+        Some(Either3::C(s)) => ConfigValue::Text(s),
     }
 }
 
-impl NativeConfigPatch {
-    /// Converts the patch to the core's types: the selector (kept apart from the
-    /// config in the pager) and the config fields.
-    fn into_core(self) -> Outcome<(Option<coldpage::Selector>, ConfigEdit)> {
-        let NativeConfigPatch { backend, scratch_dir, max_scratch_bytes, verify, resident_bytes, encrypt, compress } =
-            self;
-        let selector = backend
-            .map(|b| {
-                b.parse()
-                    .map_err(|_| Failure::invalid_value("backend", format!("{b:?} is not 'auto', 'swap' or 'file'")))
-            })
-            .transpose()?;
-        let compress = compress
-            .map(|c| c.parse().map_err(|_| Failure::invalid_value("compress", format!("{c:?} is not 'none' or 'lz4'"))))
-            .transpose()?;
-        let edit = ConfigEdit {
-            scratch_dir: scratch_dir.map(PathBuf::from),
-            max_scratch_bytes: max_scratch_bytes.map(|m| optional_bytes("maxScratchBytes", m)).transpose()?,
-            verify,
-            resident_bytes: resident_bytes.map(|r| optional_bytes("residentBytes", r)).transpose()?,
-            encrypt,
-            compress,
-        };
-        Ok((selector, edit))
+fn to_js(value: ConfigValue) -> JsConfigValue {
+    match value {
+        ConfigValue::Null => None,
+        ConfigValue::Bool(b) => Some(Either3::A(b)),
+        ConfigValue::Number(n) => Some(Either3::B(n)),
+        ConfigValue::Text(s) => Some(Either3::C(s)),
     }
 }
 
-/// Changes the fields given, atomically: everything is validated before anything
-/// applies, and concurrent calls from other threads (workers) never undo each
-/// other's fields. The selector is set after the core config, which can still fail
-/// on the scratch dir; the selector itself cannot.
+/// Changes the fields given, already checked by the façade (lib/config-fields.ts):
+/// absent ones stay as they are, and `null` unsets a field that can be unset. Atomic:
+/// everything is validated before anything applies, and concurrent calls from other
+/// threads (workers) never undo each other's fields (`Pager::set_fields`).
+#[napi(ts_args_type = "patch: Record<string, boolean | number | string | null>")]
+pub fn configure(env: Env, patch: HashMap<String, JsConfigValue>) -> napi::Result<()> {
+    let patch: Vec<(String, ConfigValue)> = patch.into_iter().map(|(name, value)| (name, from_js(value))).collect();
+    (|| -> Outcome<()> { Ok(coldpage::Pager::global().set_fields(&patch)?) })().throw(&env)
+}
+
+/// The config in force: every field by name, `null` where unset.
+#[napi(ts_return_type = "Record<string, boolean | number | string | null>")]
+pub fn get_config() -> HashMap<&'static str, JsConfigValue> {
+    coldpage::Pager::global().fields().into_iter().map(|(name, value)| (name, to_js(value))).collect()
+}
+
+/// The names of the core's config fields, in its order (a test compares them with
+/// the façade's `FIELDS`).
 #[napi]
-pub fn configure(env: Env, patch: NativeConfigPatch) -> napi::Result<()> {
-    (|| -> Outcome<()> {
-        let (selector, edit) = patch.into_core()?;
-        let pager = coldpage::Pager::global();
-        if !edit.is_empty() {
-            pager.update(|c| edit.apply(c))?;
-        }
-        if let Some(selector) = selector {
-            pager.set_backend(selector);
-        }
-        Ok(())
-    })()
-    .throw(&env)
+pub fn config_field_names() -> Vec<&'static str> {
+    coldpage::CONFIG_FIELDS.iter().map(|field| field.name).collect()
 }
 
 /// Whether this call is the first of the process: the façade applies the
@@ -233,22 +152,6 @@ fn leave_config_watch(id: u64) {
 #[napi]
 pub fn next_backend() -> &'static str {
     coldpage::Pager::global().next_backend().as_str()
-}
-
-/// The config in force.
-#[napi]
-pub fn get_config() -> NativeConfig {
-    let pager = coldpage::Pager::global();
-    let config = pager.config();
-    NativeConfig {
-        backend: pager.backend().as_str().to_owned(),
-        scratch_dir: config.scratch_dir.to_string_lossy().into_owned(),
-        max_scratch_bytes: config.max_scratch_bytes.map(|m| m as f64),
-        verify: config.verify,
-        resident_bytes: config.resident_bytes.map(|b| b as f64),
-        encrypt: config.encrypt,
-        compress: config.compress.as_str().to_owned(),
-    }
 }
 
 /// Live handles and bytes of one backend.
@@ -365,16 +268,20 @@ pub struct NativeDoctorReport {
     pub platform: String,
     /// Kernel release.
     pub kernel: String,
-    /// Whether any swap device is active.
+    /// Is there swap (a paging file) to page out to? Not whether the pager can
+    /// (`swapPagesOut`).
     pub swap_active: bool,
     /// Total swap in bytes.
     pub swap_total_bytes: f64,
-    /// Whether `madvise(MADV_COLD)` is accepted.
+    /// `pageOutWorks` on Linux (`madvise(MADV_COLD)`); false elsewhere.
     pub madv_cold: bool,
-    /// The primitive the swap backend pages out with, or why this platform has none.
+    /// Which primitive the swap backend pages out with, or why this platform has none.
     pub page_out: String,
-    /// Whether that primitive works here.
+    /// Does that primitive really page a range out here (probed once)? Not whether
+    /// there is swap to page out to (`swapActive`).
     pub page_out_works: bool,
+    /// Do swap-backed handles really leave RAM here: `pageOutWorks` and `swapActive`?
+    pub swap_pages_out: bool,
     /// The scratch dir examined.
     pub scratch_dir: String,
     /// Its file system type.
@@ -416,6 +323,7 @@ pub fn doctor() -> NativeDoctorReport {
         madv_cold: r.madv_cold,
         page_out: r.page_out,
         page_out_works: r.page_out_works,
+        swap_pages_out: r.swap_pages_out,
         scratch_dir: r.scratch_dir.to_string_lossy().into_owned(),
         scratch_fs: r.scratch_fs,
         scratch_is_ram: r.scratch_is_ram,

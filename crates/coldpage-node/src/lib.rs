@@ -89,7 +89,7 @@ pub fn build_target() -> &'static str {
 
 pub use crate::budget::default_budget;
 pub use crate::config::{
-    claim_environment, config_watch_state, configure, doctor, get_config, join_config_watch, memory_pressure,
-    next_backend, stats,
+    claim_environment, config_field_names, config_watch_state, configure, doctor, get_config, join_config_watch,
+    memory_pressure, next_backend, stats,
 };
 pub use crate::reads_by_id::{check_memory, read_at_many_into, read_into};

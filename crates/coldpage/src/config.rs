@@ -4,14 +4,17 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::os;
+use crate::selector::Selector;
 
 /// How the pager stores file-backed handles. Swapped in whole with
 /// [`Pager::configure`](crate::Pager::configure); live handles keep the scratch arena
 /// they were written to.
 ///
 /// A field that can be unset is an `Option` (`None` for unset, never an in-band
-/// value). JS describes each field once, in the package's `lib/config-fields.ts`
-/// (its check, `COLDPAGE_*` variable and default); the Node binding only converts.
+/// value). Each field is described once for bindings in [`CONFIG_FIELDS`] (its name,
+/// how a value sets it, how it reads back), and once for JS in the package's
+/// `lib/config-fields.ts` (its check with Node's error codes, `COLDPAGE_*` variable and
+/// default); the Node binding walks the former and names no field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The directory under which the pager makes its own 0700 subdirectory.
@@ -75,6 +78,163 @@ impl Default for Config {
             resident_bytes: None,
         }
     }
+}
+
+/// A value a config field is set from or reads back as: what crosses from JS (a
+/// `configure` patch, a config file) and back (`getConfig`). [`ConfigValue::Null`] is
+/// "unset", for the fields that can be unset.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfigValue {
+    /// Unset (`null`).
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number (a JS double; byte counts are safe integers).
+    Number(f64),
+    /// A string.
+    Text(String),
+}
+
+/// One field of the pager's settings, described once: its name as JS spells it, how a
+/// value sets it (with the core's check of that value alone; checks across fields are
+/// [`Config::validate`]'s) and how it reads back. [`CONFIG_FIELDS`] lists them all; a
+/// binding walks that list and has no code of its own per field.
+pub struct ConfigField {
+    /// The name in JS, config files and errors (`"maxScratchBytes"`).
+    pub name: &'static str,
+    /// Whether the field is the backend selector, which the pager keeps apart from
+    /// [`Config`] (new pageouts read it without a lock).
+    pub selector: bool,
+    set: fn(&mut Config, &mut Selector, &ConfigValue) -> Result<()>,
+    get: fn(&Config, Selector) -> ConfigValue,
+}
+
+impl ConfigField {
+    /// Sets the field in `config` (or `selector`) from `value`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgType`] for a value of the wrong type, [`Error::InvalidArgValue`]
+    /// for an unknown name (a backend, a compression), [`Error::OutOfRange`] for a byte
+    /// count that is not a non-negative safe integer. Nothing is set then.
+    pub fn set(&self, config: &mut Config, selector: &mut Selector, value: &ConfigValue) -> Result<()> {
+        (self.set)(config, selector, value)
+    }
+
+    /// The field's value in `config` (or `selector`).
+    pub fn get(&self, config: &Config, selector: Selector) -> ConfigValue {
+        (self.get)(config, selector)
+    }
+}
+
+impl std::fmt::Debug for ConfigField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigField").field("name", &self.name).field("selector", &self.selector).finish()
+    }
+}
+
+/// A [`ConfigField`] over the member `$member` of [`Config`]: `$parse(name, value)`
+/// turns a value into the member's type (naming the field in its errors), `$show`
+/// turns the member back into a value.
+macro_rules! member {
+    ($name:literal, $member:ident, $parse:expr, $show:expr) => {
+        ConfigField {
+            name: $name,
+            selector: false,
+            set: |config, _, value| {
+                config.$member = $parse($name, value)?;
+                Ok(())
+            },
+            get: |config, _| $show(&config.$member),
+        }
+    };
+}
+
+/// Every config field, in the order of the package's `lib/config-fields.ts` `FIELDS`
+/// (a test fails when the two lists differ). Adding a field is its [`Config`] member
+/// (and its [`Default`]) plus one entry here.
+pub const CONFIG_FIELDS: &[ConfigField] = &[
+    ConfigField {
+        name: "backend",
+        selector: true,
+        set: |_, selector, value| {
+            *selector = named("backend", value)?;
+            Ok(())
+        },
+        get: |_, selector| ConfigValue::Text(selector.as_str().into()),
+    },
+    member!("scratchDir", scratch_dir, path, |dir: &PathBuf| ConfigValue::Text(dir.to_string_lossy().into_owned())),
+    member!("maxScratchBytes", max_scratch_bytes, bytes, bytes_value),
+    member!("verify", verify, boolean, |on: &bool| ConfigValue::Bool(*on)),
+    member!("residentBytes", resident_bytes, bytes, bytes_value),
+    member!("encrypt", encrypt, boolean, |on: &bool| ConfigValue::Bool(*on)),
+    member!("compress", compress, named, |c: &Compression| ConfigValue::Text(c.as_str().into())),
+];
+
+/// The field named `name`.
+///
+/// # Errors
+/// [`Error::InvalidArgValue`] when no field has that name.
+pub fn config_field(name: &str) -> Result<&'static ConfigField> {
+    CONFIG_FIELDS
+        .iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| Error::InvalidArgValue(format!("invalid `{name}`: not a config field")))
+}
+
+/// What a value of the wrong type reads as in an error.
+fn shown(value: &ConfigValue) -> String {
+    match value {
+        ConfigValue::Null => "null".into(),
+        ConfigValue::Bool(b) => format!("type boolean ({b})"),
+        ConfigValue::Number(n) => format!("type number ({n})"),
+        ConfigValue::Text(s) => format!("type string ({s:?})"),
+    }
+}
+
+fn wrong_type(name: &str, expected: &str, value: &ConfigValue) -> Error {
+    Error::InvalidArgType(format!("expected `{name}` to be {expected}, got {}", shown(value)))
+}
+
+fn boolean(name: &str, value: &ConfigValue) -> Result<bool> {
+    match value {
+        ConfigValue::Bool(b) => Ok(*b),
+        other => Err(wrong_type(name, "a boolean", other)),
+    }
+}
+
+fn text<'v>(name: &str, value: &'v ConfigValue) -> Result<&'v str> {
+    match value {
+        ConfigValue::Text(s) => Ok(s),
+        other => Err(wrong_type(name, "a string", other)),
+    }
+}
+
+fn path(name: &str, value: &ConfigValue) -> Result<PathBuf> {
+    text(name, value).map(PathBuf::from)
+}
+
+/// One of the names `T` parses (a backend, a compression).
+fn named<T: std::str::FromStr<Err = Error>>(name: &str, value: &ConfigValue) -> Result<T> {
+    text(name, value)?.parse().map_err(|e: Error| Error::InvalidArgValue(format!("invalid `{name}`: {e}")))
+}
+
+/// A byte count that can be unset: `Null` or a non-negative safe integer.
+fn bytes(name: &str, value: &ConfigValue) -> Result<Option<u64>> {
+    /// 2^53 - 1, the largest integer a JS number holds exactly.
+    const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+    match *value {
+        ConfigValue::Null => Ok(None),
+        // Exact: checked integral and within 2^53.
+        ConfigValue::Number(n) if n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE_INTEGER => Ok(Some(n as u64)),
+        ConfigValue::Number(n) => {
+            Err(Error::OutOfRange(format!("expected `{name}` to be a non-negative safe integer or null, got {n}")))
+        }
+        ref other => Err(wrong_type(name, "a number or null", other)),
+    }
+}
+
+fn bytes_value(bytes: &Option<u64>) -> ConfigValue {
+    bytes.map_or(ConfigValue::Null, |b| ConfigValue::Number(b as f64))
 }
 
 /// The default scratch directory: `$TMPDIR` (or `/tmp`), or `/var/tmp` where the
@@ -211,5 +371,64 @@ mod tests {
         std::os::unix::fs::chown(&theirs, Some(12345), Some(12345)).unwrap();
         let err = Config { scratch_dir: theirs, ..Config::default() }.validate().unwrap_err();
         assert!(err.to_string().contains("owned by uid 12345"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::*;
+    use ConfigValue::{Bool, Null, Number, Text};
+
+    #[test]
+    fn every_field_reads_back_what_set_it() {
+        let cases = [
+            ("backend", Text("file".into())),
+            ("scratchDir", Text("somewhere".into())),
+            ("maxScratchBytes", Number(4096.0)),
+            ("maxScratchBytes", Null),
+            ("verify", Bool(false)),
+            ("residentBytes", Number(0.0)),
+            ("residentBytes", Null),
+            ("encrypt", Bool(true)),
+            ("compress", Text("lz4".into())),
+        ];
+        for field in CONFIG_FIELDS {
+            assert!(cases.iter().any(|(name, _)| *name == field.name), "no case sets {}", field.name);
+        }
+        let base = Config::default();
+        for (name, value) in cases {
+            let (mut config, mut selector) = (base.clone(), Selector::Auto);
+            let field = config_field(name).unwrap();
+            field.set(&mut config, &mut selector, &value).unwrap();
+            assert_eq!(field.get(&config, selector), value, "{name}");
+            assert_eq!(field.selector, config == base && selector != Selector::Auto, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_or_range_is_refused_and_sets_nothing() {
+        let (ty, value, range) = ("ERR_INVALID_ARG_TYPE", "ERR_INVALID_ARG_VALUE", "ERR_OUT_OF_RANGE");
+        let cases = [
+            ("backend", Bool(true), ty),
+            ("backend", Text("disk".into()), value),
+            ("scratchDir", Null, ty),
+            ("maxScratchBytes", Number(-1.0), range),
+            ("maxScratchBytes", Number(1.5), range),
+            ("maxScratchBytes", Number(f64::INFINITY), range),
+            ("maxScratchBytes", Text("1".into()), ty),
+            ("verify", Number(1.0), ty),
+            ("residentBytes", Number(9_007_199_254_740_992.0), range),
+            ("encrypt", Null, ty),
+            ("compress", Text("zstd".into()), value),
+        ];
+        let base = Config::default();
+        for (name, bad, code) in cases {
+            let (mut config, mut selector) = (base.clone(), Selector::Auto);
+            let err = config_field(name).unwrap().set(&mut config, &mut selector, &bad).unwrap_err();
+            assert_eq!(err.code(), code, "{name} = {bad:?}: {err}");
+            assert!(err.to_string().contains(name), "{err}");
+            assert_eq!((config, selector), (base.clone(), Selector::Auto), "{name}");
+        }
+        assert_eq!(config_field("quota").unwrap_err().code(), value);
     }
 }

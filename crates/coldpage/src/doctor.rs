@@ -1,4 +1,18 @@
 //! `doctor`: what this machine offers the pager, and what `auto` picks.
+//!
+//! "Can the pager page out here" is four questions, each with one name in the crate
+//! (and the report's field of the same name; JS spells them in camelCase):
+//!
+//! | name | the question | where it is answered |
+//! | --- | --- | --- |
+//! | `page_out` (`page_out_primitive`) | which primitive would the swap backend page out with, or why this platform has none (then a swap pageout is `Unsupported`) | `os::page_out_primitive` |
+//! | `page_out_works` | does that primitive really page a range out on this system (probed once) | [`crate::page_out_works`] |
+//! | `swap_active` | is there swap (a paging file) to page out to | [`crate::selector::swap_active`] |
+//! | `swap_pages_out` | do swap-backed handles really leave RAM here: both of the above | [`crate::selector::swap_pages_out`] |
+//!
+//! `auto` picks swap only when `swap_pages_out` holds with enough swap
+//! ([`crate::resolve_auto`]); a swap pageout where it does not hold is accepted but saves
+//! no memory, and the pager says so once ([`crate::Pager::claim_swap_warning`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -6,7 +20,7 @@ use std::sync::Arc;
 use crate::arena::{Arena, Quota};
 use crate::config::Config;
 use crate::os;
-use crate::selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice};
+use crate::selector::{page_out_works, resolve_auto, swap_active, swap_pages_out, swap_total_bytes, AutoChoice};
 
 /// A report on the platform and a scratch directory, for humans and ops tooling.
 #[derive(Clone, Debug)]
@@ -15,17 +29,23 @@ pub struct DoctorReport {
     pub platform: String,
     /// Kernel name and release.
     pub kernel: String,
-    /// Whether there is swap to page out to (Linux: `/proc/swaps`; Windows: a paging file).
+    /// Is there swap to page out to (Linux: `/proc/swaps`; Windows: a paging file)?
+    /// Says nothing of whether the pager can page out to it (`swap_pages_out`).
     pub swap_active: bool,
     /// Bytes of that swap.
     pub swap_total_bytes: u64,
-    /// Whether `madvise(MADV_COLD)` works (Linux only; false elsewhere).
+    /// `page_out_works` on Linux, where the primitive is `madvise(MADV_COLD)`; false
+    /// elsewhere.
     pub madv_cold: bool,
-    /// The primitive the swap backend pages out with (`"madvise(MADV_COLD)"`,
+    /// Which primitive the swap backend pages out with (`"madvise(MADV_COLD)"`,
     /// `"VirtualUnlock"`), or why this platform has none.
     pub page_out: String,
-    /// Whether that primitive works here.
+    /// Does that primitive really page a range out on this system (probed once)?
+    /// Says nothing of whether there is swap to page out to (`swap_active`).
     pub page_out_works: bool,
+    /// Do swap-backed handles really leave RAM here: `page_out_works` and
+    /// `swap_active` both hold?
+    pub swap_pages_out: bool,
     /// The scratch directory examined.
     pub scratch_dir: PathBuf,
     /// Its filesystem ("ext4", "tmpfs", ...).
@@ -108,11 +128,12 @@ pub fn doctor(scratch_dir: &Path) -> DoctorReport {
     DoctorReport {
         platform: std::env::consts::OS.to_string(),
         kernel: os::kernel(),
-        swap_active: swap > 0,
+        swap_active: swap_active(),
         swap_total_bytes: swap,
-        madv_cold: cfg!(target_os = "linux") && page_out_supported(),
-        page_out: crate::os::page_out_primitive().map(str::to_string).unwrap_or_else(|why| why),
-        page_out_works: page_out_supported(),
+        madv_cold: cfg!(target_os = "linux") && page_out_works(),
+        page_out: os::page_out_primitive().map(str::to_string).unwrap_or_else(|why| why),
+        page_out_works: page_out_works(),
+        swap_pages_out: swap_pages_out(),
         scratch_dir: scratch_dir.to_path_buf(),
         scratch_fs: fs.as_ref().map(|f| f.name.clone()).unwrap_or_else(|| "unknown".into()),
         scratch_is_ram: fs.as_ref().is_some_and(|f| f.is_ram),

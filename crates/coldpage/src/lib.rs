@@ -105,14 +105,16 @@ mod selector;
 use os::{copy, random_u64};
 
 pub use cell::HandleCell;
-pub use config::{default_scratch_dir, Compression, Config};
+pub use config::{config_field, default_scratch_dir, Compression, Config, ConfigField, ConfigValue, CONFIG_FIELDS};
 pub use doctor::{doctor, DoctorReport};
 pub use error::{Error, Result};
 pub use handle::{check_memory, Handle, Lease, TakeError, Taken};
 pub use maps::{maps_held, maps_limit, media_error_count, media_errors_since};
 pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use pressure::{Level, Pressure};
-pub use selector::{page_out_supported, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
+#[allow(deprecated)]
+pub use selector::page_out_supported;
+pub use selector::{page_out_works, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};
 pub use storage::swap::Residency;
 pub use tokens::SharedToken;
 pub use writer::{PageoutWriter, Slice, SLICE_BYTES};

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use crate::arena::{Arena, Quota};
-use crate::config::{Compression, Config};
+use crate::config::{config_field, Compression, Config, ConfigField, ConfigValue, CONFIG_FIELDS};
 use crate::crypt::{Algorithm, Key};
 use crate::error::{Error, Result};
 use crate::handle::{Handle, Paged};
 use crate::reclaim;
-use crate::selector::{resolve_auto, swap_backend_supported, AutoChoice, Backend, Selector};
+use crate::selector::{resolve_auto, AutoChoice, Backend, Selector};
 use crate::shared::{ArenaSlot, Counters, Shared};
 use crate::storage::encoded::{EncodedStore, Encoding};
 use crate::storage::file::FileStore;
@@ -169,11 +169,19 @@ impl Pager {
     /// # Errors
     /// [`Error::Config`] (nothing is applied) for an invalid result.
     pub fn update(&self, edit: impl FnOnce(&mut Config)) -> Result<Config> {
+        self.try_update(|config| {
+            edit(config);
+            Ok(())
+        })
+    }
+
+    /// [`Pager::update`] with an edit that can refuse: then nothing is applied.
+    fn try_update(&self, edit: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
         // Lock order: arena slot, then config (never the other way round).
         let mut slot = self.lock_arena();
         let mut current = self.shared.config.write().unwrap_or_else(|p| p.into_inner());
         let mut config = current.clone();
-        edit(&mut config);
+        edit(&mut config)?;
         let config = config.validate()?;
         if slot.dir != config.scratch_dir {
             let old = std::mem::replace(&mut *slot, ArenaSlot { dir: config.scratch_dir.clone(), arena: None });
@@ -186,6 +194,45 @@ impl Pager {
         self.shared.verify.store(config.verify, Ordering::Relaxed);
         *current = config.clone();
         Ok(config)
+    }
+
+    /// Sets the fields `patch` names (by their [`CONFIG_FIELDS`] names; `Null` unsets),
+    /// atomically: every value is checked and the resulting config validated before
+    /// anything applies, and fields the patch does not name keep what other threads set
+    /// meanwhile. The selector is set after the config, which can still fail on the
+    /// scratch dir; the selector itself cannot. A patch that names no field of
+    /// [`Config`] leaves it as it is, not even revalidated.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgValue`] for a name that is no field, the field's errors
+    /// ([`ConfigField::set`]) for a value it refuses, and [`Pager::update`]'s.
+    pub fn set_fields(&self, patch: &[(String, ConfigValue)]) -> Result<()> {
+        for (name, _) in patch {
+            config_field(name)?;
+        }
+        // In the table's order, whatever the patch's: the first refusal is always the same.
+        let named: Vec<(&ConfigField, &ConfigValue)> = CONFIG_FIELDS
+            .iter()
+            .filter_map(|field| patch.iter().find(|(name, _)| name == field.name).map(|(_, value)| (field, value)))
+            .collect();
+        let mut selector = self.backend();
+        let mut set =
+            |config: &mut Config| named.iter().try_for_each(|(field, value)| field.set(config, &mut selector, value));
+        if named.iter().all(|(field, _)| field.selector) {
+            set(&mut self.config())?;
+        } else {
+            self.try_update(set)?;
+        }
+        if named.iter().any(|(field, _)| field.selector) {
+            self.set_backend(selector);
+        }
+        Ok(())
+    }
+
+    /// Every field of [`CONFIG_FIELDS`] with its value in force, in that order.
+    pub fn fields(&self) -> Vec<(&'static str, ConfigValue)> {
+        let (config, selector) = (self.config(), self.backend());
+        CONFIG_FIELDS.iter().map(|field| (field.name, field.get(&config, selector))).collect()
     }
 
     /// The current configuration.
@@ -263,11 +310,10 @@ impl Pager {
     fn store(&self, backend: Backend, len: u64, source: PageoutBytes<'_>) -> Result<Handle> {
         // Taken first: an encrypted pageout binds its blocks to the handle's id.
         let id = crate::handle::next_id();
+        if backend == Backend::Swap {
+            crate::os::page_out_primitive().map_err(Error::Unsupported)?;
+        }
         let storage = match backend {
-            Backend::Swap if !swap_backend_supported() => {
-                let why = crate::os::page_out_primitive().err().unwrap_or_default();
-                return Err(Error::Unsupported(why));
-            }
             _ if len == 0 => Storage::Empty,
             Backend::Swap => Storage::Swap(match source {
                 PageoutBytes::Chunks(chunks) => crate::storage::swap::swap_pageout(chunks, len)?,
@@ -398,12 +444,12 @@ impl Pager {
     /// process when a swap pageout is made where it saves no memory.
     pub fn claim_swap_warning(&self) -> Option<String> {
         static CLAIMED: AtomicBool = AtomicBool::new(false);
-        let why = if !crate::selector::page_out_supported() {
-            "the page-out primitive does not work here"
-        } else if crate::selector::swap_total_bytes() == 0 {
-            "there is no active swap"
-        } else {
+        let why = if crate::selector::swap_pages_out() {
             return None;
+        } else if !crate::selector::page_out_works() {
+            "the page-out primitive does not work here"
+        } else {
+            "there is no active swap"
         };
         if CLAIMED.swap(true, Ordering::Relaxed) {
             return None;

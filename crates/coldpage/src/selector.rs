@@ -117,17 +117,32 @@ pub struct AutoChoice {
     pub reason: String,
 }
 
-/// Whether this platform can provide the swap backend at all (it has a documented way
-/// to page a range of memory out: `MADV_COLD` on Linux, a working-set trim on Windows).
-pub fn swap_backend_supported() -> bool {
-    crate::os::page_out_primitive().is_ok()
-}
-
-/// Whether the platform's page-out primitive works here (probed once per process):
-/// `madvise(MADV_COLD)` on Linux (>= 5.4), `VirtualUnlock` on Windows.
-pub fn page_out_supported() -> bool {
+/// Whether the platform's page-out primitive really pages a range out here (probed once
+/// per process): `madvise(MADV_COLD)` on Linux (>= 5.4), `VirtualUnlock` on Windows.
+/// The doctor's `page_out_works` (`doctor.rs` names the other questions about paging
+/// out: [`crate::DoctorReport`]'s `page_out`, `swap_active`, `swap_pages_out`).
+pub fn page_out_works() -> bool {
     static WORKS: OnceLock<bool> = OnceLock::new();
     *WORKS.get_or_init(crate::os::page_out_works)
+}
+
+/// The former name of [`page_out_works`].
+#[deprecated(since = "0.1.0", note = "renamed `page_out_works`")]
+pub fn page_out_supported() -> bool {
+    page_out_works()
+}
+
+/// Whether there is swap to page out to (Linux: an active area in `/proc/swaps`;
+/// Windows: a paging file). The doctor's `swap_active`.
+pub fn swap_active() -> bool {
+    swap_total_bytes() > 0
+}
+
+/// Whether swap-backed handles really leave RAM here: the page-out primitive works
+/// ([`page_out_works`]) and there is swap to page out to ([`swap_active`]). The
+/// doctor's `swap_pages_out`.
+pub fn swap_pages_out() -> bool {
+    page_out_works() && swap_active()
 }
 
 /// Bytes of swap the OS can page anonymous memory out to (Linux: active swap areas in
@@ -177,7 +192,7 @@ pub fn resolve_auto() -> AutoChoice {
             ),
         };
     }
-    if !page_out_supported() {
+    if !page_out_works() {
         return AutoChoice { backend: Backend::File, reason: format!("{primitive} does not work on this system") };
     }
     AutoChoice { backend: Backend::Swap, reason: format!("{} MiB of swap and {primitive} works", swap >> 20) }
@@ -204,7 +219,8 @@ mod tests {
     #[test]
     fn auto_follows_proc_swaps() {
         let choice = resolve_auto();
-        let swap_on = swap_backend_supported() && swap_total_bytes() >= MIN_AUTO_SWAP_BYTES && page_out_supported();
+        let swap_on =
+            crate::os::page_out_primitive().is_ok() && swap_total_bytes() >= MIN_AUTO_SWAP_BYTES && page_out_works();
         assert_eq!(choice.backend == Backend::Swap, swap_on, "{}", choice.reason);
         assert!(!choice.reason.is_empty());
     }

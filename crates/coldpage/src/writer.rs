@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::handle::{next_id, Handle, Paged};
 use crate::integrity::{checksum_chunks_into, BLOCK};
 use crate::pager::{Pager, Staged};
-use crate::selector::{swap_backend_supported, Backend};
+use crate::selector::Backend;
 use crate::storage::file::FileStore;
 use crate::storage::swap::Region;
 use crate::storage::Storage;
@@ -145,9 +145,8 @@ impl Pager {
     }
 
     fn open_writer(&self, backend: Backend, len: u64) -> Result<PageoutWriter> {
-        if backend == Backend::Swap && !swap_backend_supported() {
-            let why = crate::os::page_out_primitive().err().unwrap_or_default();
-            return Err(Error::Unsupported(why));
+        if backend == Backend::Swap {
+            crate::os::page_out_primitive().map_err(Error::Unsupported)?;
         }
         let region = |encoded| -> Result<Target> {
             let n = usize::try_from(len).map_err(|_| Error::no_memory(len))?;
@@ -279,7 +278,7 @@ fn write_file_slice(extent: &Extent, sums: &[AtomicU64], offset: u64, bytes: &[u
     }
     let arena = &extent.arena;
     let write = || {
-        crate::storage::file::write_chunks(arena, extent.offset + offset, &[bytes])
+        crate::storage::extent::write_chunks(arena, extent.offset + offset, &[bytes])
             .map_err(|e| Error::io_at("pwritev", Some(arena.dir.path.clone()), e))
     };
     match write() {
@@ -328,7 +327,7 @@ mod tests {
 
     #[test]
     fn swap_slices_read_back() {
-        if !swap_backend_supported() {
+        if crate::os::page_out_primitive().is_err() {
             eprintln!("skipped: no page-out primitive here");
             return;
         }

@@ -376,7 +376,7 @@ fn freed_extents_are_recycled_while_others_live_and_punched_when_none_do() {
 #[test]
 fn a_result_too_large_for_memory_is_no_memory_and_nothing_is_lost() {
     for backend in [Backend::File, Backend::Swap] {
-        if backend == Backend::Swap && !coldpage::page_out_supported() && !cfg!(windows) {
+        if backend == Backend::Swap && !coldpage::page_out_works() && !cfg!(windows) {
             continue;
         }
         let (pager, _dir) = pager();

@@ -13,7 +13,8 @@
 //!
 //! The interface, each item documented where a platform file defines it:
 //! - memory: [`page_size`], [`AnonMap`] (a swap region and its page-out advice),
-//!   [`page_out_primitive`], [`page_out_works`], [`swap_total_bytes`], [`residency`],
+//!   [`page_out_primitive`], [`page_out_works`] (the probe; `doctor.rs` names each
+//!   question about paging out), [`swap_total_bytes`], [`residency`],
 //!   [`lock_memory`], [`anon_page`];
 //! - files: [`dir_meta`], [`user_id`], [`open_private_dir`] ([`PrivateDir`]),
 //!   [`open_arena_file`], [`write_all_at`], [`read_exact_at`], [`punch_hole`],

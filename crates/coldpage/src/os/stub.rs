@@ -46,7 +46,7 @@ pub fn page_out_primitive() -> Result<&'static str, String> {
     Err(format!("coldpage has no swap backend for {}", std::env::consts::OS))
 }
 
-/// Never.
+/// Whether the page-out primitive really pages a range out here: never (there is none).
 pub fn page_out_works() -> bool {
     false
 }

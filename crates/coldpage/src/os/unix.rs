@@ -149,7 +149,8 @@ pub fn page_out_primitive() -> Result<&'static str, String> {
     }
 }
 
-/// Whether `madvise(MADV_COLD)` is accepted by this kernel (Linux >= 5.4).
+/// Whether the page-out primitive really pages a range out here, tried on one page:
+/// `madvise(MADV_COLD)` is accepted by this kernel (Linux >= 5.4).
 pub fn page_out_works() -> bool {
     page_out_primitive().is_ok() && AnonMap::new(page_size()).is_ok_and(|map| map.page_out().is_ok())
 }

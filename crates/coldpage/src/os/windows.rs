@@ -89,7 +89,8 @@ pub fn page_out_primitive() -> Result<&'static str, String> {
     Ok("VirtualUnlock")
 }
 
-/// Whether `VirtualUnlock` accepts an unlocked region here. Windows reports
+/// Whether the page-out primitive really pages a range out here, tried on one page:
+/// `VirtualUnlock` accepts an unlocked region. Windows reports
 /// `ERROR_NOT_LOCKED` while still trimming the pages (documented), so only other
 /// failures count; Wine returns success without modelling working sets.
 pub fn page_out_works() -> bool {

@@ -28,10 +28,8 @@ use crate::arena::{Arena, Extent};
 use crate::crypt::{Key, Tag};
 use crate::error::{try_zeroed, Error, Result};
 use crate::integrity::{hash, BLOCK};
-use crate::os;
 use crate::shared::Counters;
-use crate::storage::file::ExtentReader;
-use crate::storage::write_extent;
+use crate::storage::extent::{write_chunks, write_extent, ExtentReader};
 
 /// Reads fetch at most this many stored bytes per `pread`, so a piece is decoded
 /// while it is still in cache.
@@ -308,11 +306,7 @@ impl EncodedStore {
             return;
         }
         let (first, last) = (self.stored(offset / BLOCK), self.stored((offset + len - 1) / BLOCK));
-        os::read_ahead(
-            &self.reader.extent.arena.file,
-            self.reader.extent.offset + first.at,
-            last.at + u64::from(last.len) - first.at,
-        );
+        self.reader.prefetch(first.at, last.at + u64::from(last.len) - first.at);
     }
 }
 
@@ -469,7 +463,7 @@ fn encode_into(
     for piece in 0..total.div_ceil(PIECE) {
         let encoded = job.encode(piece, buf);
         let arena = &extent.arena;
-        write_at(arena, extent.offset + written, &encoded.bytes[..encoded.used])
+        write_chunks(arena, extent.offset + written, &[&encoded.bytes[..encoded.used]])
             .map_err(|e| Error::io_at("pwrite", Some(arena.dir.path.clone()), e))?;
         blocks.extend(encoded.blocks.iter().map(|b| BlockPlace { at: b.at + written, ..*b }));
         tags.extend_from_slice(&encoded.tags);
@@ -482,10 +476,4 @@ fn encode_into(
         None => Checks::Sums(sums),
     };
     Ok((encoding.lz4.then_some(blocks), checks, written))
-}
-
-fn write_at(arena: &Arena, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-    fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
-    fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
-    os::write_all_at(&arena.file, offset, &[bytes])
 }

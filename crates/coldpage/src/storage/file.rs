@@ -1,29 +1,24 @@
-//! File-backed handle storage: one arena extent plus the block checksums of its bytes.
+//! The file backend: one arena extent holding a handle's bytes as they are, plus the
+//! checksum of each block, kept in memory.
 //!
-//! Reads with `verify` on fetch whole blocks, but only the partial first and last blocks
-//! go through a stack buffer; the blocks in between land directly in the caller's
-//! buffer, all in one `preadv`. A checksum mismatch zeroes what was written to the
+//! The extent is written and read through [`crate::storage::extent`] (the shared
+//! windows or `pread`). Reads with `verify` on fetch whole blocks, but only the partial
+//! first and last blocks go through an edge buffer; the blocks in between land directly
+//! in the caller's buffer, all in one fetch. Every byte is read from the source once and
+//! verified after it is copied (a page the kernel drops and reads again between a hash
+//! and a copy cannot slip through). A checksum mismatch zeroes what was written to the
 //! caller's buffer and reports `Corrupt`: never wrong bytes.
-//!
-//! Where the platform has the OS layer's guarded copy (Unix), reads copy from a
-//! read-only map of the extent instead, made on the first read: no system call per
-//! read, and a copy that is not slowed by the caller's buffer alignment (`copy.rs`). The copy runs under the
-//! OS layer's `SIGBUS` guard (`os::mapped`), so a media error under the map is an
-//! `Io` error as with `pread`, after which the handle reads with `pread` again. Every
-//! byte is read from the source once and verified after it is copied (a page the
-//! kernel drops and reads again between a hash and a copy cannot slip through).
 
 use std::io::IoSliceMut;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::arena::{Arena, Extent};
 use crate::error::{try_zeroed, Error, Result};
 use crate::integrity::{checksum_chunks_into, first_mismatch, BLOCK};
-use crate::maps::{self, ViewMap, Window, WINDOW};
-use crate::os;
+use crate::maps::{self, ViewMap};
 use crate::shared::Counters;
-use crate::storage::write_extent;
+use crate::storage::extent::{write_chunks, write_extent, ExtentReader, ReadPath};
 
 /// Verified reads larger than this are read and hashed in pieces of this size, which
 /// stay in the CPU cache between the copy and the hash.
@@ -50,28 +45,6 @@ thread_local! {
 pub(crate) struct FileStore {
     reader: ExtentReader,
     sums: Vec<u64>,
-}
-
-/// Reads of the first `len` bytes of an extent: copies from the arena's shared read
-/// windows ([`crate::maps`]) under the SIGBUS guard where the platform has one, else
-/// `pread`. Shared by plain and encoded ([`crate::storage::encoded`]) stores.
-pub(crate) struct ExtentReader {
-    /// The windows the extent lies in, in order, taken on the first read (`None`
-    /// where the platform has no guarded copy or a map failed).
-    windows: OnceLock<Option<Box<[Arc<Window>]>>>,
-    /// Set after a media error: every read fails from then on (the bytes of a failed
-    /// page are gone; a `pread` could return zeros or stale bytes).
-    failed: AtomicBool,
-    pub(crate) extent: Extent,
-    pub(crate) len: u64,
-}
-
-/// Where a read's bytes come from.
-#[derive(Clone, Copy)]
-pub(crate) enum ReadPath<'a> {
-    Pread,
-    /// The extent's windows; the first maps from `first · WINDOW` of the file.
-    Windows(&'a [Arc<Window>], u64),
 }
 
 /// How a verified read ended.
@@ -142,85 +115,6 @@ impl FileStore {
 
     fn fetch(&self, path: ReadPath<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
         self.reader.fetch(path, at, bufs)
-    }
-}
-
-impl ExtentReader {
-    pub(crate) fn new(extent: Extent, len: u64) -> ExtentReader {
-        ExtentReader { windows: OnceLock::new(), failed: AtomicBool::new(false), extent, len }
-    }
-
-    /// The extent's windows, or `pread` where there are none.
-    pub(crate) fn read_path(&self) -> ReadPath<'_> {
-        let windows = self.windows.get_or_init(|| {
-            if !os::mapped::available() || self.len == 0 {
-                return None;
-            }
-            let (first, last) = (self.extent.offset / WINDOW, (self.extent.offset + self.len - 1) / WINDOW);
-            (first..=last).map(|k| maps::window(&self.extent.arena, k)).collect()
-        });
-        match windows {
-            Some(w) => ReadPath::Windows(w, self.extent.offset / WINDOW),
-            None => ReadPath::Pread,
-        }
-    }
-
-    /// Fills `bufs` with the bytes at `at` (from the extent's start), from `source`.
-    pub(crate) fn fetch(&self, path: ReadPath<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
-        if self.failed.load(Ordering::Relaxed) {
-            return Err(self.media_error());
-        }
-        fail_point!("file-read", |_| Err(Error::io("preadv", std::io::Error::from_raw_os_error(os::errno::EIO))));
-        // Bit rot on the medium, on every platform: the read succeeds with one byte flipped.
-        fail_point!("file-read-flip", |_| {
-            let read = self.fetch_from(path, at, bufs);
-            if let Some(buf) = bufs.iter_mut().find(|b| !b.is_empty()) {
-                buf[0] ^= 0x5A;
-            }
-            read
-        });
-        self.fetch_from(path, at, bufs)
-    }
-
-    /// Marks the extent failed (a media error under a map of it) and returns the error.
-    pub(crate) fn fail(&self) -> Error {
-        self.failed.store(true, Ordering::Relaxed);
-        self.media_error()
-    }
-
-    fn media_error(&self) -> Error {
-        Error::io_at(
-            "read (mapped)",
-            Some(self.extent.arena.dir.path.clone()),
-            std::io::Error::from_raw_os_error(os::errno::EIO),
-        )
-    }
-
-    fn fetch_from(&self, path: ReadPath<'_>, at: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<()> {
-        let ReadPath::Windows(windows, first) = path else {
-            return os::read_exact_at(&self.extent.arena.file, self.extent.offset + at, bufs)
-                .map_err(|e| Error::io_at("preadv", Some(self.extent.arena.dir.path.clone()), e));
-        };
-        let mut from = self.extent.offset + at;
-        for buf in bufs.iter_mut() {
-            let mut done = 0;
-            while done < buf.len() {
-                // The window of `from` maps at least WINDOW bytes past it.
-                let (src, room) = windows[(from / WINDOW - first) as usize].at(from);
-                let n = room.min(buf.len() - done);
-                // SAFETY: `src..src + n` lies inside the window, which `windows` keeps
-                // mapped, and inside this extent (the caller checked the range); the
-                // destination is a distinct, writable buffer of at least `n` bytes from
-                // `done`; `available()` returned true when the windows were made.
-                let copied = unsafe { os::mapped::copy(src, buf[done..].as_mut_ptr(), n) };
-                if copied.is_err() {
-                    buf.fill(0);
-                    return Err(self.fail());
-                }
-                (done, from) = (done + n, from + n as u64);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -442,10 +336,11 @@ impl FileStore {
         } else {
             (offset, offset + len)
         };
-        fail_point!("file-map", |_| Err(Error::io("mmap", std::io::Error::from_raw_os_error(os::errno::ENOMEM))));
-        if self.reader.failed.load(Ordering::Relaxed) {
-            return Err(self.reader.media_error());
-        }
+        fail_point!("file-map", |_| Err(Error::io(
+            "mmap",
+            std::io::Error::from_raw_os_error(crate::os::errno::ENOMEM)
+        )));
+        self.reader.check_failed()?;
         let extent = &self.reader.extent;
         let Some(map) = maps::view_map(&extent.arena.file, extent.offset + start, (end - start) as usize, owner)
             .map_err(|e| Error::io_at("mmap", Some(extent.arena.dir.path.clone()), e))?
@@ -467,7 +362,7 @@ impl FileStore {
 
     /// Hints the kernel to read `[offset, offset + len)` ahead.
     pub(crate) fn prefetch(&self, offset: u64, len: u64) {
-        os::read_ahead(&self.reader.extent.arena.file, self.reader.extent.offset + offset, len);
+        self.reader.prefetch(offset, len);
     }
 }
 
@@ -519,10 +414,4 @@ fn write_hashed(arena: &Arena, offset: u64, chunks: &[&[u8]], total: u64, sums: 
         }
         Ok(())
     })
-}
-
-pub(crate) fn write_chunks(arena: &Arena, offset: u64, chunks: &[&[u8]]) -> std::io::Result<()> {
-    fail_point!("file-write", |_| Err(std::io::Error::from_raw_os_error(os::errno::EIO)));
-    fail_point!("file-write-nospace", |_| Err(std::io::Error::from_raw_os_error(os::errno::ENOSPC)));
-    os::write_all_at(&arena.file, offset, chunks)
 }

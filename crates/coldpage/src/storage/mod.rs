@@ -3,18 +3,19 @@
 //! - [`swap`]: a region of anonymous memory the OS is asked to page out first.
 //! - [`file`]: an extent of the pager's scratch arena, with a checksum per block.
 //! - [`encoded`]: an extent whose blocks are compressed and/or encrypted one by one.
+//! - [`extent`]: what the two file-backed stores share: writing an extent (no space →
+//!   flush the recycled extents → retry, written once) and reading it back (shared
+//!   read windows under the SIGBUS guard, or `pread`).
 //!
 //! [`Storage`] answers every question a handle asks of its bytes (read, lend, prefetch,
 //! residency, where they sit), so that [`crate::handle`] deals with handles, leases and
 //! takes only. A new backend is a module here and a variant of [`Storage`].
 
 pub(crate) mod encoded;
+pub(crate) mod extent;
 pub(crate) mod file;
 pub(crate) mod swap;
 
-use std::sync::Arc;
-
-use crate::arena::{Arena, Extent};
 use crate::error::{try_zeroed, Error, Result};
 use crate::maps::ViewMap;
 use crate::shared::Counters;
@@ -261,33 +262,6 @@ impl Storage {
         match self {
             Storage::Encoded(store) => store.nonces(),
             _ => None,
-        }
-    }
-}
-
-/// Writes `total` bytes to a fresh extent of `arena` with `write`. A full disk may be
-/// only the recycled extents' doing: on [`Error::NoSpace`] they are given back and
-/// the write is tried once more, on a fresh extent (an encoded write takes fresh
-/// nonces then: a nonce is never used twice). A part-written extent is punched at
-/// once (not recycled) when it drops.
-pub(crate) fn write_extent<T>(
-    arena: &Arc<Arena>,
-    total: u64,
-    mut write: impl FnMut(&Extent) -> Result<T>,
-) -> Result<(Extent, T)> {
-    let mut retried = false;
-    loop {
-        let mut extent = arena.allocate(total)?;
-        match write(&extent) {
-            Ok(done) => return Ok((extent, done)),
-            Err(err) => {
-                extent.recycle = false;
-                drop(extent);
-                if retried || !matches!(err, Error::NoSpace(_)) || arena.flush_recycled() == 0 {
-                    return Err(err);
-                }
-                retried = true;
-            }
         }
     }
 }
