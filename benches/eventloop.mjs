@@ -315,8 +315,9 @@ async function child() {
   }
   for (const row of rows) {
     if (row.wallBase === undefined && row.wallBaseId !== undefined) {
+      // Filtered out by --only: the row has no baseline to compare with.
       const base = byId.get(row.wallBaseId)
-      row.wallBase = { name: base.name, wall: base.wall }
+      if (base !== undefined) row.wallBase = { name: base.name, wall: base.wall }
     }
     delete row.wallBaseId
   }
