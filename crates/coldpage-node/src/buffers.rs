@@ -53,12 +53,14 @@ pub fn copy(env: &Env, bytes: &[u8]) -> Outcome<JsBuffer> {
 /// What an external buffer's finalizer releases.
 struct Owned<O> {
     owner: O,
+    /// The Buffer's length: what dropping `owner` frees.
+    len: usize,
     /// Bytes reported to V8 with `adjust_external_memory` for this buffer;
     /// given back when the buffer is collected.
     external_bytes: i64,
 }
 
-unsafe extern "C" fn finalize_owned<O>(env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn finalize_owned<O: Send + 'static>(env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: `hint` is the `Box<Owned<O>>` leaked in `external`, and napi calls
     // a finalizer exactly once, so this is the only reconstruction of the box.
     let owned = unsafe { Box::from_raw(hint.cast::<Owned<O>>()) };
@@ -68,7 +70,9 @@ unsafe extern "C" fn finalize_owned<O>(env: sys::napi_env, _data: *mut c_void, h
         // ignored because there is nothing to do if V8 refuses the hint.
         let _ = unsafe { sys::napi_adjust_external_memory(env, -owned.external_bytes, &mut total) };
     }
-    drop(owned);
+    // Freeing a large block (munmap) takes time in proportion to its pages: not on
+    // the JS thread, where GC runs a whole round of results' finalizers at once.
+    coldpage::drop_in_background(owned.len as u64, owned.owner);
 }
 
 /// Hands `len` bytes at `data` to JS as an external Buffer (no copy); its
@@ -82,7 +86,7 @@ unsafe extern "C" fn finalize_owned<O>(env: sys::napi_env, _data: *mut c_void, h
 /// `data` must be valid for reads and writes of `len` bytes for as long as
 /// `owner` lives or, for a view, until the binding detaches the buffer; `len`
 /// must be non-zero (V8 gives zero-length buffers no backing store).
-pub unsafe fn external<O: 'static>(
+pub unsafe fn external<O: Send + 'static>(
     env: &Env,
     data: *mut u8,
     len: usize,
@@ -90,7 +94,7 @@ pub unsafe fn external<O: 'static>(
     external_bytes: i64,
 ) -> Result<External<O>> {
     debug_assert!(len > 0 && !data.is_null());
-    let hint = Box::into_raw(Box::new(Owned { owner, external_bytes }));
+    let hint = Box::into_raw(Box::new(Owned { owner, len, external_bytes }));
     let mut value = ptr::null_mut();
     // SAFETY: the caller guarantees `data`/`len`; `hint` is a live box that the
     // finalizer reclaims exactly once if and only if the call succeeds.
@@ -365,7 +369,7 @@ impl LeaseView {
 /// took the memory over (`false` for a copy: the caller settles the report).
 pub fn owned_to_js<O>(env: &Env, mut owner: O, zero_copy: bool, already_reported: i64) -> Outcome<(JsBuffer, bool)>
 where
-    O: std::ops::DerefMut<Target = [u8]> + 'static,
+    O: std::ops::DerefMut<Target = [u8]> + Send + 'static,
 {
     if zero_copy && !owner.is_empty() {
         let len = owner.len();

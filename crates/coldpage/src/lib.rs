@@ -112,6 +112,7 @@ pub use handle::{check_memory, Handle, Lease, TakeError, Taken};
 pub use maps::{maps_held, maps_limit, media_error_count, media_errors_since};
 pub use pager::{BackendStats, Encryption, Pager, Staged, Stats};
 pub use pressure::{Level, Pressure};
+pub use reclaim::drop_in_background;
 #[allow(deprecated)]
 pub use selector::page_out_supported;
 pub use selector::{page_out_works, resolve_auto, swap_total_bytes, AutoChoice, Backend, Selector};

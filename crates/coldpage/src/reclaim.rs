@@ -109,6 +109,13 @@ fn runs_here(q: &Queue, bytes: u64) -> bool {
     bytes < DEFER_MIN || (q.pending > 0 && q.pending + bytes > PENDING_MAX)
 }
 
+/// Drops `value`, which holds `bytes` of memory, on the reclaiming thread when that
+/// is worth it (as [`defer`]): for owners of large buffers whose last reference goes
+/// on a thread that must not wait, such as a JS finalizer freeing a GiB of results.
+pub fn drop_in_background<T: Send + 'static>(bytes: u64, value: T) {
+    defer(bytes, move || drop(value));
+}
+
 /// Waits until every deferred free has run; returns at once when none is pending.
 pub(crate) fn settle() {
     let r = reclaimer();
