@@ -94,6 +94,17 @@ for (const backend of BACKENDS) {
     t.true(small.equals(data.subarray(100, 116)))
   })
 
+  test.serial(`${backend}: pageoutAsync counts in stats() as pageout does`, async (t) => {
+    const data = bytes(9 * MiB + 5, 3)
+    const before = stats()
+    using h = await pageoutAsync(data, { backend })
+    const after = stats()
+    t.is(after.pageouts - before.pageouts, 1)
+    t.is(after.bytesPagedOut - before.bytesPagedOut, data.length)
+    t.is(after.bytesWritten - before.bytesWritten >= (backend === 'file' ? data.length : 0), true)
+    t.true(h.readAt(0, data.length).equals(data))
+  })
+
   test(`${backend}: readAtAsync, readAtManyAsync and takeAsync take a signal`, async (t) => {
     const data = bytes(MiB, 9)
     const h = pageout(data, { backend })

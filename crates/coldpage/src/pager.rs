@@ -339,12 +339,16 @@ impl Pager {
                 }
             }
         };
+        self.count_pageout(len, &storage);
+        Ok(Handle::new(Paged::new(id, len, backend, storage, Arc::clone(&self.shared))))
+    }
+
+    /// Counts a pageout of `len` bytes, stored as `storage`, in [`Pager::stats`].
+    pub(crate) fn count_pageout(&self, len: u64, storage: &Storage) {
         let c = &self.shared.counters;
         c.pageouts.fetch_add(1, Ordering::Relaxed);
         c.bytes_paged_out.fetch_add(len, Ordering::Relaxed);
-        let written = storage.stored_len().unwrap_or(0);
-        c.bytes_written.fetch_add(written, Ordering::Relaxed);
-        Ok(Handle::new(Paged::new(id, len, backend, storage, Arc::clone(&self.shared))))
+        c.bytes_written.fetch_add(storage.stored_len().unwrap_or(0), Ordering::Relaxed);
     }
 
     /// The state every handle of this pager shares.

@@ -248,6 +248,7 @@ impl PageoutWriter {
                 Storage::File(FileStore::from_parts(extent, len, sums))
             }
         };
+        pager.count_pageout(len, &storage);
         Ok(Handle::new(Paged::new(next_id(), len, self.backend, storage, pager.shared())))
     }
 }

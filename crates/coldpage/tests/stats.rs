@@ -31,6 +31,26 @@ fn pageouts_bytes_and_takes_are_counted_per_pager() {
 }
 
 #[test]
+fn pageouts_written_a_slice_at_a_time_are_counted() {
+    let (p, _dir) = pager();
+    let data = pattern(coldpage::SLICE_BYTES + 12_345, 5);
+    let backends: &[Backend] =
+        if cfg!(target_os = "linux") { &[Backend::File, Backend::Swap] } else { &[Backend::File] };
+    for (n, &backend) in backends.iter().enumerate() {
+        let writer = p.writer(backend, data.len() as u64).unwrap();
+        for (i, part) in data.chunks(coldpage::SLICE_BYTES).enumerate() {
+            writer.write((i * coldpage::SLICE_BYTES) as u64, coldpage::Slice::copy(&[part]).unwrap()).unwrap();
+        }
+        let h = writer.finish().unwrap();
+        assert_eq!(h.read_at(0, h.len()).unwrap(), data);
+        let s = p.stats();
+        let written = if backend == Backend::File { data.len() as u64 } else { 0 };
+        assert_eq!((s.pageouts, s.bytes_paged_out), (n as u64 + 1, (n as u64 + 1) * data.len() as u64), "{backend}");
+        assert!(s.bytes_written >= written, "{backend}: {s:?}");
+    }
+}
+
+#[test]
 fn bytes_written_is_after_compression() {
     let (p, _dir) = pager_with(|c| c.compress = Compression::Lz4);
     let zeros = vec![0u8; 1 << 20];
