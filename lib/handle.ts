@@ -545,7 +545,11 @@ export class Handle implements Disposable {
     return { process: token.process, id: token.id }
   }
 
-  /** Frees the memory or scratch space now and detaches every view. Idempotent. */
+  /**
+   * Frees the memory or scratch space now and detaches every view. Idempotent.
+   * Large storage (1 MiB or more) is given back on a background thread, so this
+   * returns at once; `stats()` and a pageout that needs the room wait for it.
+   */
   dispose(): void {
     this.#native.dispose()
   }
