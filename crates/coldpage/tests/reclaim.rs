@@ -53,6 +53,10 @@ fn frees_from_many_threads_are_counted_once_they_ran() {
     });
     let s = pager.stats();
     assert_eq!((s.swap.handles, s.file.handles, s.scratch_bytes_allocated), (0, 0, 0), "{s:?}");
-    assert!(s.scratch_bytes_on_disk < 64 << 10, "every extent punched once nothing is live: {s:?}");
+    // Where holes can be punched (not under Wine, which refuses FSCTL_SET_ZERO_DATA: the
+    // extents then stay allocated for reuse, as tests/backends.rs says).
+    if pager.hole_punching() {
+        assert!(s.scratch_bytes_on_disk < 64 << 10, "every extent punched once nothing is live: {s:?}");
+    }
     assert_eq!(maps_held(), maps_before, "every region unmapped");
 }
