@@ -89,8 +89,13 @@ export type Copies = [from: Uint8Array, to: Uint8Array][]
  */
 export function owned(column: Column, bytes: number, makeVector: ((data: Arrow.Data[]) => Arrow.Vector) | undefined): Column {
   const [copy, copies] = ownedLater(column, bytes, makeVector)
-  for (const [from, to] of copies) to.set(from)
+  copyNow(copies)
   return copy
+}
+
+/** Makes every copy of the list at once. */
+function copyNow(copies: Copies): void {
+  for (const [from, to] of copies) to.set(from)
 }
 
 /**
@@ -149,8 +154,8 @@ export function bufferNeedsCopy(b: Buffer): boolean {
 
 /** A copy of `b` in memory of its own (never Node's shared pool). */
 export function ownedBuffer(b: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(b.byteLength)
-  b.copy(copy)
+  const [copy, copies] = ownedBufferLater(b)
+  copyNow(copies)
   return copy
 }
 

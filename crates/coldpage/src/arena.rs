@@ -235,9 +235,7 @@ impl Arena {
             self.free_now(offset, size);
             flushed += size;
         }
-        let waiting = reclaim::pending();
-        reclaim::settle();
-        flushed + waiting
+        flushed + reclaim::settle()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Allocator> {

@@ -117,17 +117,15 @@ pub fn drop_in_background<T: Send + 'static>(bytes: u64, value: T) {
 }
 
 /// Waits until every deferred free has run; returns at once when none is pending.
-pub(crate) fn settle() {
+/// Returns the bytes that were pending when it was called (what the wait gave back).
+pub(crate) fn settle() -> u64 {
     let r = reclaimer();
     let mut q = r.lock();
+    let waited = q.pending;
     while q.pending > 0 {
         q = r.idle.wait(q).unwrap_or_else(|p| p.into_inner());
     }
-}
-
-/// Bytes waiting to be freed.
-pub(crate) fn pending() -> u64 {
-    reclaimer().lock().pending
+    waited
 }
 
 #[cfg(test)]
@@ -148,7 +146,7 @@ mod tests {
         }
         settle();
         assert_eq!(freed.load(Ordering::SeqCst), 64);
-        assert_eq!(pending(), 0);
+        assert_eq!(settle(), 0, "nothing is left pending");
     }
 
     #[test]
