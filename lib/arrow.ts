@@ -12,8 +12,9 @@ import { inspect } from 'node:util'
 
 import * as arrow from 'apache-arrow'
 
-import { type Classes, assemble, classesOf, plan } from './arrow/assemble.js'
-import { isFlat } from './arrow/fast.js'
+import { type Classes, assemble, classesOf, decode, plan } from './arrow/assemble.js'
+import type { Column } from './arrow/batches.js'
+import { isFlat, isFlatDictionary } from './arrow/fast.js'
 import { type ArrowModule, NeedsModule, type TableLayout, layOut } from './arrow/layout.js'
 import { type FlechetteTable, toTable } from './arrow/input.js'
 import { ownSchema } from './arrow/own.js'
@@ -165,6 +166,36 @@ export class TableHandle implements Disposable {
     if (signal?.aborted) throw abortError(signal.reason)
     const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal))
     return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
+  }
+
+  /**
+   * `read` without the table: the Data of each requested column, one per
+   * selected batch (the store builds one table of columns read from several
+   * handles, so building one per handle would be work thrown away).
+   *
+   * @internal
+   */
+  readColumns(opts?: TableReadOptions): Column[] {
+    const handle = this.#live()
+    const { columns, which, batches } = select(this.schema, this.#byName, this.numBatches, opts)
+    const p = plan(this.#layout, columns, batches)
+    const buffers = p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges)
+    return decode(this.#arrow, this.#classes, this.schema, this.#layout, columns, which, batches, p, buffers)
+  }
+
+  /**
+   * `readColumns` with the I/O on the libuv thread pool.
+   *
+   * @internal
+   */
+  async readColumnsAsync(opts?: TableReadAsyncOptions): Promise<Column[]> {
+    const handle = this.#live()
+    const { signal, rest } = splitSignal(opts)
+    const { columns, which, batches } = select(this.schema, this.#byName, this.numBatches, rest)
+    const p = plan(this.#layout, columns, batches)
+    if (signal?.aborted) throw abortError(signal.reason)
+    const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal))
+    return decode(this.#arrow, this.#classes, this.schema, this.#layout, columns, which, batches, p, buffers)
   }
 
   /**
@@ -363,7 +394,9 @@ export function tableOf(value: unknown, name: string): arrow.Table {
 export function checkWritable(M: ArrowModule | undefined, table: arrow.Table): void {
   if (M !== undefined) return
   table.schema.fields.forEach((field, c) => {
-    if (!isFlat(table.batches.map((b) => b.data.children[c] as arrow.Data))) throw needsModule(new NeedsModule(field))
+    const parts = table.batches.map((b) => b.data.children[c] as arrow.Data)
+    // As layOut decides: flat columns and flat dictionaries take the fast path, no IPC writer.
+    if (!isFlat(parts) && !isFlatDictionary(parts)) throw needsModule(new NeedsModule(field))
   })
 }
 

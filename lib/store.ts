@@ -739,7 +739,8 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
       bytes = take ? h.take() : h.backend === 'file' ? h.view() : h.readAt(0, unit.bytes)
     } else {
       const th = cold as ArrowEntry.TableHandle
-      bytes = columnOf(take ? th.take() : th.read(), 0)
+      bytes = th.readColumns()[0] as Column
+      if (take) th.dispose()
     }
     if (!fits) return bytes
     if (take) unit.cold = null
@@ -867,7 +868,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
         this.#policy.touch(unit)
         return batches.map((b) => (unit.value as Column)[b] as Arrow.Data)
       }
-      return columnOf((unit.cold as ArrowEntry.TableHandle).read({ batches }), 0)
+      return (unit.cold as ArrowEntry.TableHandle).readColumns({ batches })[0] as Column
     })
     this.#fit(entry)
     const picked = which.map((d) => decoded[d] as Column)
@@ -963,7 +964,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
           this.#policy.touch(unit)
           return batches.map((b) => (unit.value as Column)[b] as Arrow.Data)
         }
-        return columnOf(await (unit.cold as ArrowEntry.TableHandle).readAsync({ batches, signal }), 0)
+        return ((await (unit.cold as ArrowEntry.TableHandle).readColumnsAsync({ batches, signal }))[0]) as Column
       }),
     )
     await this.#fitAsync(entry)
@@ -997,7 +998,7 @@ export class Store implements Disposable, Iterable<[string, StoreEntryInfo]> {
     const bytes =
       unit.entry.table === null
         ? await (cold as Handle).readAtAsync(0, unit.bytes, withSignal(signal))
-        : columnOf(await (cold as ArrowEntry.TableHandle).readAsync({ signal }), 0)
+        : ((await (cold as ArrowEntry.TableHandle).readColumnsAsync({ signal }))[0] as Column)
     // A sync page-in, a delete or a dispose meanwhile: the bytes are the caller's, nothing to count.
     if (unit.value !== null || unit.entry.deleted || this.#disposed) return bytes
     if (unit.bytes > this.#effectiveBudget() - this.#held) return bytes

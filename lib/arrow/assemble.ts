@@ -6,6 +6,7 @@
 import type * as Arrow from 'apache-arrow'
 
 import { invalidArgType } from '../errors.js'
+import { type Column, tableOf } from './batches.js'
 import { type DictionaryColumn, type FastColumn, decodeFast } from './fast.js'
 import { ALIGN, type ArrowModule, type ColumnLayout, type Span, type TableLayout } from './layout.js'
 
@@ -202,6 +203,34 @@ function aligned(buffer: Buffer): Buffer {
 }
 
 /**
+ * Decodes the columns of a read, without building a table: `result[i]` is the
+ * Data (one per batch of `batches`) of the `i`th requested column, `which[i]`
+ * indexing the decoded column (distinct) that holds it.
+ */
+export function decode(
+  A: ArrowModule | undefined,
+  C: Classes,
+  schema: Arrow.Schema,
+  layout: TableLayout,
+  columns: readonly number[],
+  which: readonly number[],
+  batches: readonly number[],
+  readPlan: ReadPlan,
+  read: Buffer[],
+): Column[] {
+  const buffers = read.map(aligned)
+  const decoded = readPlan.streams.map((pieces, d) => {
+    const c = columns[d] as number
+    const column = layout.columns[c] as ColumnLayout | FastColumn | DictionaryColumn
+    if (column.kind === 'fast') return decodeFastColumn(C, (schema.fields[c] as Arrow.Field).type, column, pieces, buffers, batches)
+    if (column.kind === 'dictionary') return decodeDictionaryColumn(C, (schema.fields[c] as Arrow.Field).type, column, pieces, buffers, batches)
+    if (A === undefined) throw new Error('an IPC column needs the apache-arrow module of the table')
+    return decodeColumn(A, pieces, buffers, batches.length)
+  })
+  return which.map((d) => decoded[d] as Column)
+}
+
+/**
  * Builds the table of a read: `fields[i]` is the field of the `i`th requested
  * column, `which[i]` indexes the decoded column (distinct) that holds it.
  */
@@ -217,22 +246,8 @@ export function assemble(
   readPlan: ReadPlan,
   read: Buffer[],
 ): Arrow.Table {
-  const buffers = read.map(aligned)
-  const decoded = readPlan.streams.map((pieces, d) => {
-    const c = columns[d] as number
-    const column = layout.columns[c] as ColumnLayout | FastColumn | DictionaryColumn
-    if (column.kind === 'fast') return decodeFastColumn(C, (schema.fields[c] as Arrow.Field).type, column, pieces, buffers, batches)
-    if (column.kind === 'dictionary') return decodeDictionaryColumn(C, (schema.fields[c] as Arrow.Field).type, column, pieces, buffers, batches)
-    if (A === undefined) throw new Error('an IPC column needs the apache-arrow module of the table')
-    return decodeColumn(A, pieces, buffers, batches.length)
-  })
-  const out = new C.Schema([...fields], new Map(schema.metadata))
-  const struct = new C.Struct([...fields])
-  const recordBatches = batches.map((b, k) => {
-    const children = which.map((d) => (decoded[d] as Arrow.Data[])[k] as Arrow.Data)
-    const data = new C.Data(struct, 0, layout.batchRows[b] as number, 0, {}, children)
-    const metadata = layout.batchMetadata[b]
-    return metadata === undefined ? new C.RecordBatch(out, data) : new C.RecordBatch(out, data, new Map(metadata))
-  })
-  return new C.Table(out, recordBatches)
+  const decoded = decode(A, C, schema, layout, columns, which, batches, readPlan, read)
+  const rows = batches.map((b) => layout.batchRows[b] as number)
+  const metadata = batches.map((b) => layout.batchMetadata[b])
+  return tableOf(C, fields, schema.metadata, rows, metadata, decoded)
 }

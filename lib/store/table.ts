@@ -7,6 +7,7 @@
 import type * as Arrow from 'apache-arrow'
 
 import type { Classes } from '../arrow/assemble.js'
+import { type Column, tableOf } from '../arrow/batches.js'
 
 /** What a table entry keeps of its table besides its columns. */
 export interface TableShape {
@@ -17,7 +18,7 @@ export interface TableShape {
 }
 
 /** One column of a table: its Data in each record batch. */
-export type Column = Arrow.Data[]
+export type { Column }
 
 export function shapeOf(table: Arrow.Table, classes: Classes): TableShape {
   return {
@@ -38,14 +39,7 @@ export function columnOf(table: Arrow.Table, c: number): Column {
  * batches `batches` of the shape, in that order), built with the shape's classes.
  */
 export function build(shape: TableShape, fields: readonly Arrow.Field[], columns: readonly Column[], batches: readonly number[]): Arrow.Table {
-  const C = shape.classes
-  const schema = new C.Schema([...fields], new Map(shape.schema.metadata))
-  const struct = new C.Struct([...fields])
-  const recordBatches = batches.map((b, k) => {
-    const children = columns.map((column) => column[k] as Arrow.Data)
-    const data = new C.Data(struct, 0, shape.batchRows[b] as number, 0, {}, children)
-    const metadata = shape.batchMetadata[b]
-    return metadata === undefined ? new C.RecordBatch(schema, data) : new C.RecordBatch(schema, data, new Map(metadata))
-  })
-  return new C.Table(schema, recordBatches)
+  const rows = batches.map((b) => shape.batchRows[b] as number)
+  const metadata = batches.map((b) => shape.batchMetadata[b])
+  return tableOf(shape.classes, fields, shape.schema.metadata, rows, metadata, columns)
 }
