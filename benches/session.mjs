@@ -19,9 +19,12 @@
 // are printed met/missed.
 //
 // Usage: npm run bench:session -- [--budget-mib 512] [--actions 240] [--seed 25]
-//          [--only store-file,map-file] [--gc] [--malloc-compare] [--json]
+//          [--only store-file,map-file] [--gc] [--malloc-compare] [--semi-space MIB] [--json]
 //   --gc   collect garbage after every action (node --expose-gc): the live set alone,
 //          apart from values the store let go of that wait for V8's next collection
+//   --semi-space MIB  runs every mode with V8's young generation capped
+//          (`--max-semi-space-size`; Node 20's default is 16 MiB per semi-space): its
+//          pages count in RssAnon, beside what the store or the Map holds
 //   --malloc-compare  adds store-file with MALLOC_MMAP_THRESHOLD_=33554432 (glibc's
 //          ceiling for its dynamic threshold, where it ends up once large blocks were freed),
 //          which disables coldpage's own setting (large blocks mapped from 1 MiB)
@@ -46,6 +49,7 @@ const seed = Number(flag('seed', '25'))
 const child = flag('child', undefined)
 const json = args.includes('--json')
 const collect = args.includes('--gc')
+const semiSpace = flag('semi-space', undefined)
 /** Table sizes in MiB (sum 1,482 MiB): the issue's session had 16 tables of 11-271 MiB. */
 const SIZES_MIB = [10, 12, 16, 20, 26, 34, 44, 56, 70, 86, 104, 124, 150, 190, 240, 300]
 const CACHE = path.join(os.tmpdir(), `coldpage-session-v1-${seed}`)
@@ -339,7 +343,8 @@ if (args.includes('--malloc-compare')) runs.push({ mode: 'store-file', env: { MA
 const here = path.dirname(fileURLToPath(import.meta.url))
 const results = []
 for (const r of runs) {
-  const out = execFileSync(process.execPath, [...(collect ? ['--expose-gc'] : []), path.join(here, 'session.mjs'), ...args.filter((a) => a !== '--json'), '--child', r.mode], {
+  const v8Flags = [...(collect ? ['--expose-gc'] : []), ...(semiSpace === undefined ? [] : [`--max-semi-space-size=${Number(semiSpace)}`])]
+  const out = execFileSync(process.execPath, [...v8Flags, path.join(here, 'session.mjs'), ...args.filter((a) => a !== '--json'), '--child', r.mode], {
     env: { ...process.env, ...r.env },
     encoding: 'utf8',
     maxBuffer: 1 << 24,
@@ -355,6 +360,7 @@ const largest = Math.max(...manifest.tables.map((t) => t.bytes))
 if (json) {
   console.log(JSON.stringify({ budgetBytes, actions, seed, tables: manifest.tables.map((t) => ({ shape: t.shape, bytes: t.bytes, batches: t.batches })), results }, null, 2))
 } else {
+  if (semiSpace !== undefined) console.log(`(every mode with --max-semi-space-size=${Number(semiSpace)})`)
   console.log(`bench:session — ${manifest.tables.length} tables (${mib(manifest.tables.reduce((s, t) => s + t.bytes, 0))} MiB, ${mib(Math.min(...manifest.tables.map((t) => t.bytes)))}-${mib(largest)} MiB), ${actions} actions, budget ${mib(budgetBytes)} MiB, seed ${seed} (tables ${genS < 1 ? 'cached' : `generated in ${genS.toFixed(0)} s`} under ${CACHE})`)
   console.log('| mode | baseline | RssAnon peak | median, 2nd half | getTable p50 / p99 | slowest set | bytes right |')
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
