@@ -11,8 +11,8 @@
  * the constructor; the others are made like it (same prototype, the same own
  * fields, the first batch's Schema and struct type, their own struct Data), when
  * the first batch has exactly the fields apache-arrow 17-21's constructor gives
- * it (`schema`, `data`, and from 18 `_metadata`) and their children are as long as the batch. Anything else takes the
- * constructor for every batch.
+ * it (`schema`, `data`, and from 18 `_metadata`) and their children are as long
+ * as the batch. Anything else takes the constructor for every batch.
  */
 import type * as Arrow from 'apache-arrow'
 
@@ -51,6 +51,7 @@ export function tableOf(
   if (!BATCH_FIELDS.includes(keys)) {
     return new C.Table(schema, [first, ...rows.slice(1).map((_, k) => slow(k + 1))])
   }
+  const hasMetadata = keys.endsWith('_metadata')
   const proto = Object.getPrototypeOf(first) as object
   const template = first.data
   const batches = [first]
@@ -65,7 +66,7 @@ export function tableOf(
     const batch = Object.create(proto) as { schema: Arrow.Schema; data: Arrow.Data; _metadata?: Map<string, string> }
     batch.schema = first.schema
     batch.data = template.clone(template.type, 0, n, 0, undefined, children) // buffers: the template's (none)
-    if (keys !== 'schema,data') {
+    if (hasMetadata) {
       const meta = batchMetadata[k]
       batch._metadata = meta === undefined ? new Map() : new Map(meta)
     }
