@@ -145,11 +145,8 @@ export class TableHandle implements Disposable {
    * ```
    */
   read(opts?: TableReadOptions): arrow.Table {
-    const handle = this.#live()
-    const { fields, columns, which, batches } = select(this.schema, this.#byName, this.numBatches, opts)
-    const p = plan(this.#layout, columns, batches)
-    const buffers = p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges)
-    return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
+    const { s, p, buffers } = this.#fetch(opts)
+    return assemble(this.#arrow, this.#classes, this.schema, this.#layout, s.fields, s.columns, s.which, s.batches, p, buffers)
   }
 
   /**
@@ -159,13 +156,8 @@ export class TableHandle implements Disposable {
    * @param opts - as for `read`, and `signal` (an `AbortSignal`): an abort rejects with `AbortError`
    */
   async readAsync(opts?: TableReadAsyncOptions): Promise<arrow.Table> {
-    const handle = this.#live()
-    const { signal, rest } = splitSignal(opts)
-    const { fields, columns, which, batches } = select(this.schema, this.#byName, this.numBatches, rest)
-    const p = plan(this.#layout, columns, batches)
-    if (signal?.aborted) throw abortError(signal.reason)
-    const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal))
-    return assemble(this.#arrow, this.#classes, this.schema, this.#layout, fields, columns, which, batches, p, buffers)
+    const { s, p, buffers } = await this.#fetchAsync(opts)
+    return assemble(this.#arrow, this.#classes, this.schema, this.#layout, s.fields, s.columns, s.which, s.batches, p, buffers)
   }
 
   /**
@@ -176,11 +168,8 @@ export class TableHandle implements Disposable {
    * @internal
    */
   readColumns(opts?: TableReadOptions): Column[] {
-    const handle = this.#live()
-    const { columns, which, batches } = select(this.schema, this.#byName, this.numBatches, opts)
-    const p = plan(this.#layout, columns, batches)
-    const buffers = p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges)
-    return decode(this.#arrow, this.#classes, this.schema, this.#layout, columns, which, batches, p, buffers)
+    const { s, p, buffers } = this.#fetch(opts)
+    return decode(this.#arrow, this.#classes, this.schema, this.#layout, s.columns, s.which, s.batches, p, buffers)
   }
 
   /**
@@ -189,13 +178,8 @@ export class TableHandle implements Disposable {
    * @internal
    */
   async readColumnsAsync(opts?: TableReadAsyncOptions): Promise<Column[]> {
-    const handle = this.#live()
-    const { signal, rest } = splitSignal(opts)
-    const { columns, which, batches } = select(this.schema, this.#byName, this.numBatches, rest)
-    const p = plan(this.#layout, columns, batches)
-    if (signal?.aborted) throw abortError(signal.reason)
-    const buffers = p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal))
-    return decode(this.#arrow, this.#classes, this.schema, this.#layout, columns, which, batches, p, buffers)
+    const { s, p, buffers } = await this.#fetchAsync(opts)
+    return decode(this.#arrow, this.#classes, this.schema, this.#layout, s.columns, s.which, s.batches, p, buffers)
   }
 
   /**
@@ -213,20 +197,32 @@ export class TableHandle implements Disposable {
    * ```
    */
   readIPC(opts?: TableReadOptions): Uint8Array {
-    const handle = this.#live()
-    const s = select(this.schema, this.#byName, this.numBatches, opts)
-    const p = plan(this.#layout, s.columns, s.batches)
-    return this.#ipc(s, p, p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges))
+    const { s, p, buffers } = this.#fetch(opts)
+    return this.#ipc(s, p, buffers)
   }
 
   /** `readIPC` with the I/O on the libuv thread pool; `opts.signal` aborts it. */
   async readIPCAsync(opts?: TableReadAsyncOptions): Promise<Uint8Array> {
+    const { s, p, buffers } = await this.#fetchAsync(opts)
+    return this.#ipc(s, p, buffers)
+  }
+
+  /** The selection of `opts`, its read plan, and the bytes the plan needs, read now. */
+  #fetch(opts: TableReadOptions | undefined) {
+    const handle = this.#live()
+    const s = select(this.schema, this.#byName, this.numBatches, opts)
+    const p = plan(this.#layout, s.columns, s.batches)
+    return { s, p, buffers: p.ranges.length === 0 ? [] : handle.readAtMany(p.ranges) }
+  }
+
+  /** `#fetch` with the read on the libuv thread pool; `opts.signal` aborts it. */
+  async #fetchAsync(opts: TableReadAsyncOptions | undefined) {
     const handle = this.#live()
     const { signal, rest } = splitSignal(opts)
     const s = select(this.schema, this.#byName, this.numBatches, rest)
     const p = plan(this.#layout, s.columns, s.batches)
     if (signal?.aborted) throw abortError(signal.reason)
-    return this.#ipc(s, p, p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal)))
+    return { s, p, buffers: p.ranges.length === 0 ? [] : await handle.readAtManyAsync(p.ranges, withSignal(signal)) }
   }
 
   /**
